@@ -1,0 +1,232 @@
+"""The ``survey`` command: one group, shared options, help on every command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from survey import export, review
+from survey.corpus import Corpus, bib_paths, load_corpus
+from survey.merge import add_text
+from survey.query import Query, parse_years
+from survey.storage import StorageError, atomic_write
+
+
+def _user_errors(func):
+    """Turn expected failures (missing file, bad input, locked file) into one clear line."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (FileNotFoundError, StorageError, ValueError) as err:
+            raise click.ClickException(str(err)) from err
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--bib", "bib", multiple=True, type=click.Path(path_type=Path), envvar="SURVEY_BIB",
+              help="A .bib file or a folder of them (repeatable). Default: the bundled corpus in bib/.")
+@click.option("--no-cache", is_flag=True, help="Parse everything again instead of using the load cache.")
+@click.pass_context
+def main(ctx: click.Context, bib: tuple[Path, ...], no_cache: bool) -> None:
+    """Knowledge base of a literature review: a BibTeX corpus with SurVis-style tags."""
+    ctx.obj = {"bib": list(bib), "cache": not no_cache}
+
+
+def _corpus(ctx: click.Context) -> Corpus:
+    return load_corpus(ctx.obj["bib"] or None, use_cache=ctx.obj["cache"])
+
+
+def filter_options(func):
+    """--tag, --exclude, --years, --search: the same filter as the explorer's."""
+    options = [
+        click.option("--tag", "tags", multiple=True, metavar="CAT:VALUE",
+                     help="Keep papers with this tag (repeatable; CAT:? = no tag in CAT)."),
+        click.option("--exclude", "excludes", multiple=True, metavar="CAT:VALUE",
+                     help="Drop papers with this tag (repeatable)."),
+        click.option("--years", metavar="FROM-TO", help="Year range, e.g. 2018-2020, 2020- or 2019."),
+        click.option("--search", default="", help="Words that must all occur in key, title, authors, "
+                                                   "venue, keywords or abstract."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _query(tags, excludes, years, search) -> Query:
+    low, high = parse_years(years) if years else (None, None)
+    return Query(text=search, require=tuple(tags), exclude=tuple(excludes), year_min=low, year_max=high)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output:
+        atomic_write(output, text.encode("utf-8"), backup=True)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("source", type=click.Path(allow_dash=True, path_type=Path))
+@click.option("--to", "target", type=click.Path(path_type=Path),
+              help="The .bib file to add to. Default: the first file of the corpus.")
+@click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+@_user_errors
+def add(ctx, source: Path, target: Path | None, dry_run: bool, as_json: bool) -> None:
+    """Add the entries of SOURCE (a .bib file, or - for standard input).
+
+    Each entry is reported as added, duplicate (of which entry) or invalid (why, with its
+    line). Exits with 1 when any entry is invalid.
+    """
+    if str(source) == "-":
+        data, name = sys.stdin.buffer.read(), "<stdin>"
+    else:
+        data, name = source.read_bytes(), str(source)
+    text = data.decode("utf-8", errors="surrogateescape")
+    paths = bib_paths(ctx.obj["bib"] or None)
+    report = add_text(text, name, target or paths[0], paths, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for o in report.outcomes:
+            where = f"{name}:{o.line}" if o.line else name
+            verb = "would add" if dry_run and o.status == "added" else o.status
+            click.echo(f"{where}: {o.key or '(no key)'}: {verb}" + (f" ({o.reason})" if o.reason else ""))
+            for w in o.warnings:
+                click.echo(f"    warning: {w}")
+        added = report.count("added")
+        click.echo(f"{added} {'to add' if dry_run else 'added'}, {report.count('duplicate')} duplicate, "
+                   f"{report.count('invalid')} invalid" + (f"; {report.target} updated" if report.written else ""))
+    if report.count("invalid"):
+        ctx.exit(1)
+
+
+@main.command("list")
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+@_user_errors
+def list_(ctx, tags, excludes, years, search, fmt: str) -> None:
+    """List papers, filtered by tag, year range and text."""
+    corpus = _corpus(ctx)
+    table = _query(tags, excludes, years, search).apply(corpus.table)
+    if fmt == "json":
+        records = [{"key": r.key, "year": None if r.year is None or r.year != r.year else int(r.year),
+                    "title": r.title, "authors": r.authors, "venue": r.venue, "doi": r.doi,
+                    "tags": r.tags, "free_tags": r.free_tags, "review_category": r.review_category,
+                    "review_number": None if r.review_number != r.review_number or r.review_number is None
+                    else int(r.review_number), "reproduction": r.reproduction}
+                   for r in table.astype(object).itertuples(index=False)]
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    width = shutil.get_terminal_size((120, 20)).columns
+    key_w = max([len("key")] + [len(k) for k in table["key"]])
+    click.echo(f"{'key':<{key_w}}  year  title")
+    for r in table.itertuples(index=False):
+        year = "" if r.year is None or r.year != r.year else str(int(r.year))
+        title = r.title if len(r.title) <= width - key_w - 8 else r.title[:max(10, width - key_w - 9)] + "…"
+        click.echo(f"{r.key:<{key_w}}  {year:<4}  {title}")
+    click.echo(f"{len(table)} of {len(corpus)} papers", err=True)
+
+
+@main.command()
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@_user_errors
+def stats(ctx, tags, excludes, years, search, fmt: str) -> None:
+    """Papers per year, per review category and per tag."""
+    corpus = _corpus(ctx)
+    table = _query(tags, excludes, years, search).apply(corpus.table)
+    per_year = export.papers_per_year(table, by=None)
+    per_year = {int(y): int(n) for y, n in per_year["papers"].items()} if not per_year.empty else {}
+    per_category = table["review_category"].fillna("(none)").value_counts().to_dict()
+    per_tag = export.tag_counts(table, corpus.tag_categories())
+    if fmt == "json":
+        click.echo(json.dumps({"papers": len(table), "per_year": per_year, "per_category": per_category,
+                               "per_tag": per_tag}, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{len(table)} papers in {', '.join(str(f.path) for f in corpus.files)}")
+    click.echo("\nPapers per year")
+    most = max(per_year.values(), default=1)
+    for year, n in per_year.items():
+        click.echo(f"  {year}  {'#' * round(20 * n / most):<20} {n}")
+    click.echo("\nPapers per review category")
+    for category, n in per_category.items():
+        click.echo(f"  {n:>4}  {category}")
+    click.echo("\nPapers per tag")
+    for category, counts in per_tag.items():
+        click.echo(f"  {category}: " + ", ".join(f"{v} ({n})" for v, n in counts.items()))
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Exit with 1 on warnings too.")
+@click.pass_context
+@_user_errors
+def validate(ctx, fmt: str, strict: bool) -> None:
+    """Check required fields, DOIs, years, tags and duplicates; exit with 1 on errors."""
+    corpus = _corpus(ctx)
+    if fmt == "json":
+        click.echo(json.dumps([i.to_dict() for i in corpus.issues], indent=2, ensure_ascii=False))
+    else:
+        for issue in corpus.issues:
+            click.echo(str(issue))
+        warnings = len(corpus.issues) - len(corpus.errors)
+        click.echo(f"{len(corpus)} entries: {len(corpus.errors)} error(s), {warnings} warning(s)")
+    if corpus.errors or (strict and corpus.issues):
+        ctx.exit(1)
+
+
+@main.command("export")
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["bibtex", "csv"]), default="bibtex", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
+@click.pass_context
+@_user_errors
+def export_(ctx, tags, excludes, years, search, fmt: str, output: Path | None) -> None:
+    """Export the filtered corpus as BibTeX (entries exactly as written) or CSV."""
+    corpus = _corpus(ctx)
+    table = _query(tags, excludes, years, search).apply(corpus.table)
+    _emit(export.to_bibtex(corpus, table) if fmt == "bibtex" else export.to_csv(table), output)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["markdown", "latex"]), default="markdown", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
+@click.pass_context
+@_user_errors
+def table1(ctx, fmt: str, output: Path | None) -> None:
+    """The review's Table 1 (classification of the reviewed papers) from the review-* fields."""
+    table = _corpus(ctx).table
+    _emit(review.table1_markdown(table) if fmt == "markdown" else review.table1_latex(table), output)
+
+
+@main.group()
+def figure() -> None:
+    """The review's figures, regenerated from the corpus."""
+
+
+@figure.command()
+@filter_options
+@click.option("-o", "--out-dir", type=click.Path(path_type=Path), default=Path("figures"), show_default=True)
+@click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg", "html"]),
+              default=("png", "svg", "html"), show_default=True, help="Repeatable.")
+@click.pass_context
+@_user_errors
+def years(ctx, tags, excludes, years, search, out_dir: Path, formats: tuple[str, ...]) -> None:
+    """The review's Figure 3: papers per year, stacked by review category."""
+    table = _query(tags, excludes, years, search).apply(_corpus(ctx).table)
+    for path in review.write_years_figure(table, out_dir, list(formats)):
+        click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
