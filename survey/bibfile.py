@@ -10,6 +10,7 @@ they are.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +46,12 @@ class BibFile:
 
 
 def read_text(path: Path) -> tuple[str, list[Issue]]:
-    """The file's text; bytes that are not UTF-8 are kept (surrogate escapes) and reported."""
-    data = Path(path).read_bytes()
+    """The file's text and any encoding issues (see ``decode``)."""
+    return decode(Path(path).read_bytes(), str(path))
+
+
+def decode(data: bytes, source: str) -> tuple[str, list[Issue]]:
+    """The text of ``data``; bytes that are not UTF-8 are kept (surrogate escapes) and reported."""
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError:
@@ -57,7 +62,7 @@ def read_text(path: Path) -> tuple[str, list[Issue]]:
         if bad:
             column = next(i for i, c in enumerate(line, start=1) if "\udc80" <= c <= "\udcff")
             issues.append(Issue(
-                "error", "encoding", str(path), number, None, None,
+                "error", "encoding", source, number, None, None,
                 f"byte 0x{ord(bad[0]) - 0xDC00:02X} at column {column} is not UTF-8 "
                 f"({len(bad)} such byte(s) on this line); kept unchanged, but re-save the file as UTF-8"))
     return text, issues
@@ -66,14 +71,6 @@ def read_text(path: Path) -> tuple[str, list[Issue]]:
 def encode(text: str) -> bytes:
     """Bytes of ``text`` with any undecodable input bytes restored exactly."""
     return text.encode("utf-8", errors="surrogateescape")
-
-
-def parse_file(path: Path) -> BibFile:
-    text, issues = read_text(path)
-    bib = parse_text(text, str(path))
-    bib.path = Path(path)
-    bib.issues[:0] = issues
-    return bib
 
 
 def parse_text(text: str, source: str) -> BibFile:
@@ -101,26 +98,34 @@ def parse_text(text: str, source: str) -> BibFile:
 def _entry(block: model.Entry, strings: dict[str, str], line: int) -> EntryBlock:
     fields, lines, macros = {}, {}, []
     for f in block.fields:
-        name = f.key.lower()
-        fields[name] = resolve(f.value, strings)
-        lines[name] = (f.start_line or 0) + 1
-        macros.extend(m.lower() for m in macro_names(f.value))
+        name, value = sys.intern(f.key.lower()), f.value  # interned: pickled once per file, not per entry
+        lines[name] = f.start_line + 1
+        if value[:1] == "{" and value[-1:] == "}" and "#" not in value:
+            fields[name] = value[1:-1]  # the common case: one braced value, no macro
+            continue
+        fields[name] = resolve(value, strings)
+        macros.extend(m.lower() for m in macro_names(value))
     return EntryBlock(block.key, block.entry_type.lower(), fields, lines, line, block.raw, macros)
 
 
 def _undefined_macro_issues(block: model.Entry, strings: dict[str, str], source: str) -> list[Issue]:
     return [
-        Issue("warning", "undefined-macro", source, (f.start_line or 0) + 1, block.key, f.key.lower(),
+        Issue("warning", "undefined-macro", source, f.start_line + 1, block.key, f.key.lower(),
               f"@string macro '{name}' is not defined before this entry; its name is used as the text")
-        for f in block.fields for name in macro_names(f.value) if name.lower() not in strings]
+        for f in block.fields if f.value[:1] != "{"
+        for name in macro_names(f.value) if name.lower() not in strings]
+
+
+def duplicate_key_issue(source: str, line: int, key: str) -> Issue:
+    return Issue("error", "duplicate-key", source, line, key, None,
+                 f"entry key '{key}' is used twice in this file; this block is kept in the "
+                 "file but left out of the corpus until its key is changed")
 
 
 def _failed(block: model.ParsingFailedBlock, source: str, line: int) -> Issue:
     key = _raw_key(block.raw or "")
     if isinstance(block, model.DuplicateBlockKeyBlock):
-        return Issue("error", "duplicate-key", source, line, key, None,
-                     f"entry key '{block.key}' is used twice in this file; this block is kept in the "
-                     "file but left out of the corpus until its key is changed")
+        return duplicate_key_issue(source, line, block.key)
     if isinstance(block, model.DuplicateFieldKeyBlock):
         names = ", ".join(sorted(block.duplicate_keys))
         return Issue("error", "duplicate-field", source, line, key, names,
@@ -130,6 +135,36 @@ def _failed(block: model.ParsingFailedBlock, source: str, line: int) -> Issue:
     return Issue("error", "unparsable", source, line, key, None,
                  f"block could not be parsed ({reason or 'unbalanced braces or quotes'}); "
                  "it is kept in the file as it is")
+
+
+# any "@string", even inside a value: a false alarm only costs the parallel parse
+_STRING_BLOCK = re.compile(r"@[ \t]*string[ \t]*[{(]", re.IGNORECASE)
+# the same block start as bibtexparser's splitter (@type then { or (), at the start of a line
+_BLOCK_START = re.compile(r"^[ \t]*@\w*[ \t]*(?=[{(])", re.MULTILINE)
+
+
+def split_into_parts(text: str, parts: int) -> list[tuple[int, int, str]] | None:
+    """``text`` cut into about ``parts`` pieces of whole blocks, as ``(first line, offset, piece)``.
+
+    Cuts fall only before an ``@`` at the start of a line, where bibtexparser's splitter starts
+    a new block anyway, so each piece splits exactly as it would within the whole text. None
+    when the text defines @string macros: entries would need macros from earlier pieces.
+    """
+    if _STRING_BLOCK.search(text):
+        return None
+    cuts = [0]
+    for i in range(1, parts):
+        m = _BLOCK_START.search(text, max(cuts[-1] + 1, len(text) * i // parts))
+        if m is None:
+            break
+        cuts.append(m.start())
+    cuts.append(len(text))
+    lines = 1
+    pieces = []
+    for a, b in zip(cuts, cuts[1:]):
+        pieces.append((lines, a, text[a:b]))
+        lines += text.count("\n", a, b)
+    return pieces
 
 
 _RAW_KEY = re.compile(r"@\s*\w+\s*[{(]\s*([^,\s]+)\s*,")

@@ -46,7 +46,8 @@ def to_text(value: str) -> str:
     if "\\" in value or "$" in value:
         return _decode(value.translate(_SHOW_LATEX))
     text = value.replace("{", "").replace("}", "").translate(_SHOW)
-    return unicodedata.normalize("NFC", " ".join(text.split()))
+    text = unicodedata.normalize("NFC", " ".join(text.split()))
+    return value if text == value else text  # the same object, so a pickle holds it once
 
 
 def _accent(m: re.Match) -> str:

@@ -46,19 +46,22 @@ def add_text(text: str, source: str, target: Path, corpus_paths: list[Path] | No
              dry_run: bool = False) -> MergeReport:
     """Add the entries of BibTeX ``text`` (named ``source`` in messages) to ``target``.
 
-    Duplicates are looked for in ``corpus_paths`` (all .bib files of the corpus; by default
-    the target alone), which are read inside the target's lock.
+    Duplicates are looked for in ``corpus_paths`` (all .bib files of the corpus) and the
+    target, which are read inside the target's lock.
     """
     target = Path(target)
     new = bibfile.parse_text(text, source)
     with locked(target):
+        paths = [Path(p) for p in corpus_paths or []]
+        if not any(p.resolve() == target.resolve() for p in paths):
+            paths.append(target)
         # A target that does not exist yet is created; it has nothing to be a duplicate of.
-        paths = [p for p in (corpus_paths or [target]) if Path(p).exists()]
+        paths = [p for p in paths if p.exists()]
         existing = (corpus_mod.load_corpus(paths) if paths
                     else corpus_mod.build_corpus([], corpus_mod.vocabulary_for([target])[0]))
         current_text = bibfile.read_text(target)[0] if target.exists() else ""
-        current = bibfile.parse_text(current_text, str(target)) if current_text else BibFile(target, "")
-        outcomes, blocks = plan(new, existing, current)
+        target_strings = next((f.strings for f in existing.files if f.path.resolve() == target.resolve()), {})
+        outcomes, blocks = plan(new, existing, target_strings)
         report = MergeReport(source, str(target), outcomes)
         if blocks and not dry_run:
             atomic_write(target, bibfile.encode(appended(current_text, blocks, source)))
@@ -66,13 +69,17 @@ def add_text(text: str, source: str, target: Path, corpus_paths: list[Path] | No
     return report
 
 
-def plan(new: BibFile, existing: corpus_mod.Corpus, current: BibFile) -> tuple[list[Outcome], list[str]]:
-    """Outcomes per input block and the raw blocks to append (macros first, then entries)."""
+def plan(new: BibFile, existing: corpus_mod.Corpus,
+         target_strings: dict[str, str]) -> tuple[list[Outcome], list[str]]:
+    """Outcomes per input block and the raw blocks to append (macros first, then entries).
+
+    ``target_strings`` are the @string macros the target file defines already.
+    """
     table = existing.table
     by_key = {k: (t, f, line) for k, t, f, line in zip(table["key"], table["title"], table["file"], table["line"])}
     by_doi = {d: k for d, k in zip(table["doi"], table["key"]) if d}
     by_title = {validate.normalise_title(t): (k, y) for t, k, y in zip(table["title"], table["key"], table["year"])}
-    known_strings = dict(current.strings)
+    known_strings = dict(target_strings)
     outcomes: list[Outcome] = [Outcome(i.key, i.line, "invalid", i.message) for i in new.issues
                                if i.severity == "error"]
     macro_blocks: list[str] = []
