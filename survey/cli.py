@@ -13,6 +13,8 @@ import click
 from survey import export, review
 from survey.corpus import Corpus, bib_paths, load_corpus
 from survey.merge import add_text
+from survey.openalex.client import OpenAlexError
+from survey.openalex.commands import entry_for_doi, print_enrich_report, run_enrich, suggestion_lines
 from survey.query import Query, parse_years
 from survey.storage import StorageError, atomic_write
 
@@ -72,25 +74,38 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 @main.command()
-@click.argument("source", type=click.Path(allow_dash=True, path_type=Path))
+@click.argument("source", type=click.Path(allow_dash=True, path_type=Path), required=False)
+@click.option("--doi", help="Instead of SOURCE: fetch this DOI from OpenAlex (or its cache) as a BibTeX entry.")
 @click.option("--to", "target", type=click.Path(path_type=Path),
               help="The .bib file to add to. Default: the first file of the corpus.")
 @click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 @_user_errors
-def add(ctx, source: Path, target: Path | None, dry_run: bool, as_json: bool) -> None:
-    """Add the entries of SOURCE (a .bib file, or - for standard input).
+def add(ctx, source: Path | None, doi: str | None, target: Path | None, dry_run: bool, as_json: bool) -> None:
+    """Add the entries of SOURCE (a .bib file, or - for standard input), or one paper by --doi.
 
     Each entry is reported as added, duplicate (of which entry) or invalid (why, with its
-    line). Exits with 1 when any entry is invalid.
+    line). Exits with 1 when any entry is invalid. --doi builds the entry from OpenAlex's record
+    (authors, title, venue, year, volume, pages, abstract), from the cache when it is there.
     """
-    if str(source) == "-":
+    if (source is None) == (doi is None):
+        raise click.UsageError("give either SOURCE or --doi DOI")
+    if doi:
+        paths = bib_paths(ctx.obj["bib"] or None)
+        try:
+            text = entry_for_doi(doi, paths, _corpus(ctx))
+        except OpenAlexError as err:
+            raise click.ClickException(str(err)) from err
+        data, name = text.encode("utf-8"), f"OpenAlex {doi}"
+    elif str(source) == "-":
         data, name = sys.stdin.buffer.read(), "<stdin>"
     else:
         data, name = source.read_bytes(), str(source)
     text = data.decode("utf-8", errors="surrogateescape")
     paths = bib_paths(ctx.obj["bib"] or None)
+    if doi and not as_json:
+        click.echo(text.rstrip("\n"))
     report = add_text(text, name, target or paths[0], paths, dry_run=dry_run)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -209,6 +224,50 @@ def table1(ctx, fmt: str, output: Path | None) -> None:
     _emit(review.table1_markdown(table) if fmt == "markdown" else review.table1_latex(table), output)
 
 
+@main.command()
+@click.option("--offline", is_flag=True, help="Use the cache in bib/openalex/ only; send nothing.")
+@click.option("--refresh", is_flag=True, help="Ask again about papers the cache already answers for.")
+@click.option("--no-candidates", is_flag=True,
+              help="Skip fetching the outside works that two or more corpus papers cite.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for one answer.")
+@click.option("--retries", type=int, default=4, show_default=True, help="Retries of a failed request, with backoff.")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-paper report as JSON.")
+@click.pass_context
+@_user_errors
+def enrich(ctx, offline: bool, refresh: bool, no_candidates: bool, timeout: float, retries: int,
+           as_json: bool) -> None:
+    """Look every paper up in OpenAlex and keep the raw records in bib/openalex/.
+
+    Papers with a DOI are asked for 100 per request; a paper without one by its title, matched
+    only when exactly one answer has the same title and a year within one (the others are listed
+    to confirm). Needs OPENALEX_API_KEY (and OPENALEX_EMAIL) in the environment unless --offline.
+    An interrupted run resumes where it stopped.
+    """
+    corpus = _corpus(ctx)
+    paths = bib_paths(ctx.obj["bib"] or None)
+    try:
+        report = run_enrich(corpus, paths, offline=offline, refresh=refresh, candidates=not no_candidates,
+                            timeout=timeout, retries=retries, progress=not as_json)
+    except OpenAlexError as err:
+        raise click.ClickException(str(err)) from err
+    print_enrich_report(report, as_json)
+
+
+@main.command()
+@click.option("--limit", type=int, default=20, show_default=True, help="How many to show.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+@_user_errors
+def suggest(ctx, limit: int, fmt: str) -> None:
+    """Works outside the corpus that its papers cite together, or that share references with them.
+
+    Each comes with why: which corpus papers cite it and which share references with it. Reads
+    the OpenAlex cache (run `survey enrich` first); add one with `survey add --doi DOI`.
+    """
+    for line in suggestion_lines(_corpus(ctx), limit, fmt):
+        click.echo(line)
+
+
 @main.group()
 def figure() -> None:
     """The review's figures, regenerated from the corpus."""
@@ -226,6 +285,21 @@ def years(ctx, tags, excludes, years, search, out_dir: Path, formats: tuple[str,
     table = _query(tags, excludes, years, search).apply(_corpus(ctx).table)
     for path in review.write_years_figure(table, out_dir, list(formats)):
         click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 exposes the explorer to your network, on purpose only.")
+@click.option("--port", default=8050, show_default=True, type=int)
+@click.option("--debug", is_flag=True, help="Dash's debug mode: reloads on code changes, shows errors in the page.")
+@click.pass_context
+@_user_errors
+def serve(ctx, host: str, port: int, debug: bool) -> None:
+    """Start the explorer in the browser on the corpus (http://127.0.0.1:8050 by default)."""
+    from app.main import serve as serve_app  # Dash loads only for this command
+
+    click.echo(f"Survey explorer on http://{host}:{port}/  (Ctrl+C to stop)", err=True)
+    serve_app(bib_paths(ctx.obj["bib"] or None), host=host, port=port, debug=debug)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from survey import corpus as corpus_mod
 from survey.bibfile import split_into_parts
 from tests.conftest import entry
@@ -31,10 +29,9 @@ def test_parallel_and_single_process_loads_agree(tmp_path, monkeypatch):
 
     monkeypatch.setenv("SURVEY_PARSE_WORKERS", "1")
     single = corpus_mod.load_corpus([path], use_cache=False)
-    monkeypatch.setenv("SURVEY_PARSE_WORKERS", "3")
+    # three pieces whatever this machine has (and whatever threads earlier tests left running)
+    monkeypatch.setattr(corpus_mod, "_workers", lambda: 3)
     parallel = corpus_mod.load_corpus([path], use_cache=False)
-    if corpus_mod._workers() < 2:
-        pytest.skip("this machine has one core: nothing runs in parallel")
 
     assert parallel.table.drop(columns=["tagset"]).equals(single.table.drop(columns=["tagset"]))
     assert list(parallel.table["tagset"]) == list(single.table["tagset"])
