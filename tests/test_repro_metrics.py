@@ -1,0 +1,134 @@
+"""Every metric against values known in closed form or by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reproductions.data import offline
+from reproductions.metrics import classification, clustering, images, memorisation, segmentation, text
+
+
+def test_psnr_and_ssim():
+    ref = np.full((2, 16, 16), 0.5)
+    test = ref + 0.1  # MSE 0.01 on a data range of 1: PSNR = 10 log10(1 / 0.01) = 20 dB
+    assert images.psnr(ref, test) == pytest.approx(20.0)
+    rng = np.random.default_rng(0).random((32, 32))
+    assert images.ssim(rng, rng) == pytest.approx(1.0)
+    assert images.ssim(rng, 1 - rng) < 0
+
+
+def square(top, left, side=10, size=32):
+    mask = np.zeros((size, size), bool)
+    mask[top:top + side, left:left + side] = True
+    return mask
+
+
+def test_dice_and_hausdorff():
+    a, b = square(5, 5), square(5, 10)  # 10x10 squares overlapping on 10x5: Dice = 2*50/200
+    assert segmentation.dice(a[None], b[None])[0] == pytest.approx(0.5)
+    shifted = square(5, 8)  # moved 3 px: every boundary point is at most 3 px away
+    assert segmentation.hausdorff(a, shifted)[0] == pytest.approx(3.0)
+    assert segmentation.hausdorff(a, shifted, percentile=95)[0] == pytest.approx(3.0)
+    assert segmentation.hausdorff(a, shifted, spacing=0.5)[0] == pytest.approx(1.5)
+    empty = np.zeros((1, 32, 32), bool)
+    assert segmentation.dice(empty, empty)[0] == 1.0 and segmentation.hausdorff(empty, empty)[0] == 0.0
+    scores = segmentation.segmentation_scores(np.stack([a, a]), np.stack([a, np.zeros_like(a)]))
+    assert scores["dice"] == pytest.approx(0.5) and scores["undefined"] == 1 and scores["hausdorff_max"] == 0.0
+
+
+def test_classification_scores():
+    truth = [0, 0, 0, 1, 1, 2]
+    predicted = [0, 0, 1, 1, 2, 2]
+    s = classification.classification_scores(truth, predicted, ("cyst", "metastasis", "hemangioma"))
+    assert s["accuracy"] == pytest.approx(4 / 6)
+    assert s["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert s["per_class"]["cyst"] == {"sensitivity": pytest.approx(2 / 3), "specificity": 1.0}
+    assert s["per_class"]["metastasis"]["specificity"] == pytest.approx(3 / 4)
+    assert s["mean_sensitivity"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+
+
+def test_clustering_scores():
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    assert clustering.cluster_accuracy(truth, np.array([2, 2, 0, 0, 1, 1])) == 1.0  # a relabelling
+    assert clustering.cluster_accuracy(truth, np.array([0, 0, 0, 1, 1, 1])) == pytest.approx(4 / 6)
+    assert clustering.nmi(truth, np.array([1, 1, 2, 2, 0, 0])) == pytest.approx(1.0)
+    data = np.random.default_rng(0).normal(size=(60, 5))
+    same = clustering.structure_scores(data, data * 3.0)  # scaling keeps every neighbourhood
+    assert same == {"trust": pytest.approx(1.0), "cont": pytest.approx(1.0)}
+    scrambled = clustering.structure_scores(data, np.random.default_rng(1).normal(size=(60, 2)))
+    assert scrambled["trust"] < 0.75 and scrambled["cont"] < 0.75
+
+
+def test_memorisation_finds_copies_up_to_brightness_and_contrast():
+    rng = np.random.default_rng(0)
+    train = rng.random((20, 8, 8))
+    samples = np.stack([2 * train[3] + 0.1, rng.random((8, 8))])
+    best = memorisation.max_correlation(samples, train)
+    assert best[0] == pytest.approx(1.0) and best[1] < 0.6
+
+
+class Flatten(torch.nn.Module):
+    """A stand-in feature network (pixels as features): FID in closed form, not Inception FID."""
+    num_features = 4  # 2x2 one-channel images
+
+    def forward(self, x):
+        return x.flatten(1).double()
+
+
+def test_fid_and_kid_in_closed_form():
+    real = torch.rand(64, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    shifted = real + 0.25  # same covariance, mean moved by 0.25 in 4 features: FID = 4 * 0.25^2
+    scores = images.fid_kid(real, shifted, features=Flatten(), kid_subset=32)
+    assert scores["fid"] == pytest.approx(0.25, abs=1e-4)
+    same = images.fid_kid(real, real, features=Flatten(), kid_subset=64)
+    # KID: unbiased MMD^2 with the kernel (x.y / d + 1)^3; with one subset of all n samples against
+    # themselves it is 2 * (sum of K off the diagonal) / n(n-1) - 2 * (sum of K) / n^2
+    x = real.flatten(1).double().numpy()
+    k = (x @ x.T / 4 + 1) ** 3
+    n = len(x)
+    expected = 2 * (k.sum() - np.trace(k)) / (n * (n - 1)) - 2 * k.sum() / n ** 2
+    assert abs(same["fid"]) < 1e-6 and same["kid_mean"] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.skipif(not offline.is_ready("fid-inception"), reason="FID Inception not prepared (reproduce data --only fid-inception)")
+def test_fid_on_the_standard_inception_when_prepared():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((8, 32, 32)), rng.random((8, 32, 32))
+    network = images.fid_inception()
+    assert network(torch.as_tensor(a[:2, None], dtype=torch.float32)).shape == (2, 2048)
+    assert images.fid_kid(a, a, network, kid_subset=8)["fid"] == pytest.approx(0, abs=1e-3)
+    assert images.fid_kid(a, 1 - b ** 4, network, kid_subset=8)["fid"] > 1
+
+
+def test_caption_metrics_match_hand_computed_values():
+    s = text.caption_scores(["the cat is on the mat"], ["The cat sat on the mat"], meteor=False)
+    # clipped n-gram precisions 5/6, 3/5, 1/4 on equal lengths (no brevity penalty); lower-cased first
+    assert s["bleu1"] == pytest.approx(5 / 6, abs=1e-6)
+    assert s["bleu2"] == pytest.approx(math.sqrt(5 / 6 * 3 / 5), abs=1e-6)
+    assert s["bleu3"] == pytest.approx((5 / 6 * 3 / 5 * 1 / 4) ** (1 / 3), abs=1e-6)
+    assert s["rouge_l"] == pytest.approx(5 / 6)  # LCS "the cat on the mat": 5 of 6 tokens both ways
+    pair = text.caption_scores(["the heart is normal", "no pleural effusion is seen"],
+                               ["the heart is normal", "no pleural effusion is seen"])
+    assert pair["bleu4"] == pytest.approx(1.0, abs=1e-6) and pair["cider"] == pytest.approx(10.0)
+    assert pair["meteor"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="as many candidates"):
+        text.caption_scores(["a"], [])
+
+
+def test_bertscore_on_a_tiny_local_bert(tmp_path):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = "[PAD] [UNK] [CLS] [SEP] [MASK] the heart is normal no effusion".split()
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"), model_max_length=64).save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path)
+    same = text.bertscore(["the heart is normal"], ["the heart is normal"], tmp_path, num_layers=2)
+    assert same == {"precision": pytest.approx(1.0), "recall": pytest.approx(1.0), "f1": pytest.approx(1.0)}
+    other = text.bertscore(["the heart is normal"], ["no effusion"], tmp_path, num_layers=2)
+    assert other["f1"] < 0.999
