@@ -1,0 +1,74 @@
+"""What the explorer does, as plain functions: the callbacks only wire these to components.
+
+Every interaction goes through ``next_state`` (which state does this click produce?) and every
+view is drawn by ``render`` (what does this state look like?).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from app import figures, views
+from app.filters import FilterState
+from app.results import has_results
+from app.state import Snapshot
+from survey.export import tag_counts
+
+
+def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0) -> dict:
+    """Every view of the page for one filter state."""
+    table = snap.table
+    mask = state.query().mask(table).to_numpy(dtype=bool)
+    filtered = table[mask]
+    categories = snap.corpus.tag_categories()
+    rows, pages = views.list_page(filtered, sort_by, page)
+    selected = state.paper if state.paper in snap.by_key.index else None
+    graph_nodes = snap.nodes
+    return {
+        "years": figures.years_figure(table, mask, state.year_min, state.year_max),
+        "graph": figures.graph_figure(graph_nodes, snap.positions(state.edges), snap.graph.edges(state.edges),
+                                      set(filtered["key"]), state.colour, selected),
+        "clouds": views.tag_clouds(tag_counts(table, categories), tag_counts(filtered, categories), state),
+        "chips": views.chips(state),
+        "count": f"{mask.sum()} of {len(table)} papers",
+        "rows": rows, "pages": pages,
+        "details": views.details(snap.by_key.loc[selected] if selected else None,
+                                 bool(selected) and has_results(snap.by_key.loc[selected]["reproduction"])),
+    }
+
+
+def next_state(state: FilterState, trigger, value, years_selected=None, years_clicked=None) -> FilterState:
+    """The state after one interaction; ``trigger`` is the id of what the user touched."""
+    if isinstance(trigger, dict) and trigger.get("type") == "ex-tag":
+        return state.cycle_tag(trigger["tag"]) if value else state
+    if isinstance(trigger, dict) and trigger.get("type") == "ex-chip":
+        return state.without_chip(trigger["chip"]) if value else state
+    if trigger == "ex-search":
+        return state.replace(text=(value or "").strip())
+    if trigger == "ex-years":
+        picked = figures.year_range_from_selection(years_selected, years_clicked)
+        return state.with_years(*picked) if picked else state
+    if trigger == "ex-graph":
+        points = (value or {}).get("points") or []
+        key = points[0].get("customdata") if points else None
+        return state.replace(paper=key) if key else state
+    if trigger == "ex-list":
+        return state.replace(paper=value["row_id"]) if value and value.get("row_id") else state
+    if trigger == "ex-colour":
+        return state.replace(colour=value)
+    if trigger == "ex-edges":
+        return state.replace(edges=value)
+    if trigger == "ex-clear":
+        return FilterState(colour=state.colour, edges=state.edges)
+    return state
+
+
+
+def decode_upload(contents: str | None) -> str | None:
+    """The text of a dcc.Upload data URL (bytes that are not UTF-8 are kept as escapes)."""
+    try:
+        data = base64.b64decode(contents.split(",", 1)[1], validate=False)
+    except (AttributeError, IndexError, binascii.Error):
+        return None
+    return data.decode("utf-8", errors="surrogateescape")

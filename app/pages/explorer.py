@@ -1,0 +1,193 @@
+"""The explorer page: its layout and the callbacks that wire it to ``app.interactions``.
+
+The page's first render is done by ``layout`` from the URL, so no callback has to run before
+the page is usable; after that one callback turns each interaction into a new URL and views.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import dash
+from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
+
+from app import views
+from app.filters import EDGE_MODES, FilterState
+from app.interactions import decode_upload, next_state, render
+from app.runtime import explorer_state
+from survey.export import to_bibtex, to_csv
+
+dash.register_page(__name__, path="/", title="Survey explorer", name="Explorer")
+
+
+def layout(**query) -> html.Div:
+    snap = explorer_state().snapshot()
+    state = FilterState.from_url(_query_string(query))
+    v = render(snap, state)
+    return html.Div([
+        dcc.Location(id="ex-url", refresh=False),
+        dcc.Store(id="ex-version", data=snap.version),
+        dcc.Store(id="ex-image-done"),
+        html.Div([
+            dcc.Input(id="ex-search", type="search", value=state.text, debounce=True, placeholder="Search titles, "
+                      "authors, venues, tags and abstracts", className="search"),
+            html.Span(v["count"], id="ex-count", className="count-label"),
+            html.Button("Clear filters", id="ex-clear", n_clicks=0),
+            html.Button("Export BibTeX", id="ex-export-bib", n_clicks=0),
+            html.Button("Export CSV", id="ex-export-csv", n_clicks=0),
+            dcc.Download(id="ex-download"),
+        ], className="toolbar"),
+        html.Div(v["chips"], id="ex-chips", className="chips"),
+        html.Div([
+            html.Aside(v["clouds"], id="ex-clouds", className="clouds"),
+            html.Main([
+                html.Div([
+                    html.H4("Papers per year (click a bar or brush a range)"),
+                    _figure_export_buttons("ex-years"),
+                    dcc.Graph(id="ex-years", figure=v["years"], config={"displaylogo": False},
+                              style={"height": "260px"}),
+                ], className="panel"),
+                html.Div([
+                    html.H4("Map of the corpus"),
+                    html.Div([
+                        dcc.RadioItems(id="ex-colour", value=state.colour, inline=True,
+                                       options=[{"label": "colour by category", "value": "category"},
+                                                {"label": "by year", "value": "year"}]),
+                        dcc.Dropdown(id="ex-edges", value=state.edges, clearable=False, searchable=False,
+                                     options=[{"label": f"edges: {m}", "value": m} for m in EDGE_MODES],
+                                     style={"width": "220px"}),
+                        _figure_export_buttons("ex-graph"),
+                    ], className="row"),
+                    dcc.Graph(id="ex-graph", figure=v["graph"], config={"displaylogo": False, "scrollZoom": True},
+                              style={"height": "460px"}),
+                ], className="panel"),
+                html.Div([
+                    dash_table.DataTable(
+                        id="ex-list", columns=views.LIST_COLUMNS, data=v["rows"], page_action="custom",
+                        page_current=0, page_size=views.PAGE_SIZE, page_count=v["pages"], sort_action="custom",
+                        sort_mode="multi", sort_by=[], cell_selectable=True,
+                        style_cell={"textAlign": "left", "whiteSpace": "normal", "height": "auto",
+                                    "fontSize": "13px"},
+                        style_cell_conditional=[{"if": {"column_id": "title"}, "width": "45%"}]),
+                ], className="panel"),
+            ], className="centre"),
+            html.Aside([
+                html.Div(v["details"], id="ex-details", className="details"),
+                _add_papers(),
+            ], className="side"),
+        ], className="columns"),
+    ])
+
+
+def _query_string(query: dict) -> str:
+    """Dash pages hand the URL's query over as keyword arguments (lists for repeated ones)."""
+    pairs = [(k, item) for k, value in query.items() for item in (value if isinstance(value, list) else [value])]
+    return "?" + urlencode(pairs)
+
+
+def _figure_export_buttons(graph_id: str) -> html.Div:
+    return html.Div([html.Button("PNG", id={"type": "ex-image", "graph": graph_id, "format": "png"}, n_clicks=0,
+                                 className="small", title="Download this figure as PNG"),
+                     html.Button("SVG", id={"type": "ex-image", "graph": graph_id, "format": "svg"}, n_clicks=0,
+                                 className="small", title="Download this figure as SVG")], className="image-export")
+
+
+def _add_papers() -> html.Div:
+    return html.Div([
+        html.H4("Add papers"),
+        dcc.Upload(id="ex-upload", children=html.Div(["Drop a .bib file here or ", html.A("choose one")]),
+                   className="upload", multiple=False, accept=".bib,.txt"),
+        dcc.Textarea(id="ex-paste", placeholder="…or paste BibTeX here", style={"width": "100%", "height": "120px"}),
+        html.Div([html.Button("Preview", id="ex-preview", n_clicks=0),
+                  html.Button("Add to the corpus", id="ex-add", n_clicks=0)], className="row"),
+        html.Div(id="ex-add-result", role="status"),
+    ], className="panel add")
+
+
+@callback(
+    Output("ex-url", "search"), Output("ex-search", "value"), Output("ex-count", "children"),
+    Output("ex-chips", "children"), Output("ex-clouds", "children"), Output("ex-years", "figure"),
+    Output("ex-graph", "figure"), Output("ex-list", "data"), Output("ex-list", "page_count"),
+    Output("ex-list", "page_current"), Output("ex-details", "children"), Output("ex-colour", "value"),
+    Output("ex-edges", "value"),
+    Input("ex-url", "search"), Input("ex-version", "data"), Input("ex-search", "value"),
+    Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
+    Input("ex-years", "selectedData"), Input("ex-years", "clickData"), Input("ex-graph", "clickData"),
+    Input("ex-list", "active_cell"), Input("ex-colour", "value"), Input("ex-edges", "value"),
+    Input("ex-clear", "n_clicks"), Input("ex-list", "sort_by"), Input("ex-list", "page_current"),
+    prevent_initial_call=True,
+)
+def update(search, version, text, _tags, _chips, years_selected, years_clicked, graph_click, cell, colour, edges,
+           _clear, sort_by, page):
+    trigger = ctx.triggered_id
+    value = ctx.triggered[0]["value"] if ctx.triggered else None
+    state = FilterState.from_url(search)
+    inputs = {"ex-search": text, "ex-graph": graph_click, "ex-list": cell, "ex-colour": colour, "ex-edges": edges}
+    new = next_state(state, trigger, inputs.get(trigger, value) if isinstance(trigger, str) else value,
+                     years_selected, years_clicked)
+    # paging and picking a row keep the page; any other change starts the list again
+    keep_page = bool({"ex-list.page_current", "ex-list.active_cell"} & set(ctx.triggered_prop_ids))
+    v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0)
+    return (new.to_url(), new.text, v["count"], v["chips"], v["clouds"], v["years"], v["graph"], v["rows"],
+            v["pages"], page if keep_page else 0, v["details"], new.colour, new.edges)
+
+
+@callback(Output("ex-download", "data"), Input("ex-export-bib", "n_clicks"), Input("ex-export-csv", "n_clicks"),
+          State("ex-url", "search"), prevent_initial_call=True)
+def export(_bib, _csv, search):
+    snap = explorer_state().snapshot()
+    filtered = FilterState.from_url(search).query().apply(snap.table)
+    if ctx.triggered_id == "ex-export-csv":
+        return dcc.send_string(to_csv(filtered), "papers.csv")
+    return dcc.send_string(to_bibtex(snap.corpus, filtered), "papers.bib")
+
+
+@callback(Output("ex-add-result", "children"), Output("ex-version", "data"), Output("ex-paste", "value"),
+          Input("ex-preview", "n_clicks"), Input("ex-add", "n_clicks"), Input("ex-upload", "contents"),
+          State("ex-upload", "filename"), State("ex-paste", "value"), prevent_initial_call=True)
+def add_papers(_preview, _add, upload, filename, pasted):
+    """Preview (a dry run) or add what was uploaded or pasted; an upload is shown in the paste box."""
+    if ctx.triggered_id == "ex-upload":
+        text = decode_upload(upload)
+        if text is None:
+            return [html.P(f"{filename}: could not read the file", className="error")], no_update, no_update
+        pasted = text
+    if not (pasted or "").strip():
+        return [html.P("Paste BibTeX or choose a .bib file first.", className="error")], no_update, no_update
+    dry_run = ctx.triggered_id != "ex-add"
+    source = filename if ctx.triggered_id == "ex-upload" and filename else "pasted text"
+    try:
+        report = explorer_state().add(pasted, source, dry_run=dry_run)
+    except (OSError, ValueError) as err:
+        return [html.P(str(err), className="error")], no_update, no_update
+    version = explorer_state().snapshot().version if report.written else no_update
+    return views.merge_preview(report, dry_run), version, pasted if dry_run else ""
+
+
+@callback(Output("ex-tags-status", "children"), Output("ex-version", "data", allow_duplicate=True),
+          Input("ex-tags-save", "n_clicks"), State("ex-tags-input", "value"), State("ex-url", "search"),
+          prevent_initial_call=True)
+def save_tags(clicks, keywords, search):
+    paper = FilterState.from_url(search).paper
+    if not clicks or not paper:
+        raise dash.exceptions.PreventUpdate
+    try:
+        explorer_state().set_tags(paper, keywords or "")
+    except (OSError, ValueError, KeyError) as err:
+        return html.Span(str(err), className="error"), no_update
+    return html.Span("Saved.", className="ok"), explorer_state().snapshot().version
+
+
+dash.clientside_callback(
+    """function(clicks) {
+        const id = dash_clientside.callback_context.triggered_id;
+        if (!id || !clicks.some(Boolean)) { return dash_clientside.no_update; }
+        const plot = document.querySelector('#' + id.graph + ' .js-plotly-plot');
+        Plotly.downloadImage(plot, {format: id.format, filename: id.graph.replace('ex-', ''),
+                                    width: plot.offsetWidth, height: plot.offsetHeight});
+        return dash_clientside.no_update;
+    }""",
+    Output("ex-image-done", "data"),
+    Input({"type": "ex-image", "graph": ALL, "format": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)

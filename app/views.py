@@ -1,0 +1,137 @@
+"""Pure builders of the explorer's HTML parts: tag clouds, chips, the paper list, the detail panel.
+
+Dash components escape text, so a title holding ``<script>`` is shown as those characters.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from dash import dcc, html
+
+from app.filters import FilterState
+from survey.tags import MISSING
+
+CLOUD_SIZE = 40  # tags shown per category; the rest are reachable through the URL and search
+LIST_COLUMNS = [{"id": "year", "name": "Year"}, {"id": "title", "name": "Title"},
+                {"id": "first_author", "name": "First author"}, {"id": "venue", "name": "Venue"},
+                {"id": "category", "name": "Review category"}, {"id": "key", "name": "Key"}]
+PAGE_SIZE = 25
+
+
+def tag_clouds(corpus_counts: dict[str, dict[str, int]], filtered_counts: dict[str, dict[str, int]],
+               state: FilterState) -> list:
+    """One cloud per category: size by the tag's share of the corpus, count within the filter.
+
+    A click requires the tag, a second click excludes it, a third clears it.
+    """
+    clouds = []
+    for category, counts in corpus_counts.items():
+        shown = list(counts.items())[:CLOUD_SIZE]
+        most = max(counts.values(), default=1)
+        buttons = []
+        for value, total in shown:
+            tag = f"{category}:{value}" if category != "(free tags)" else value
+            n = filtered_counts.get(category, {}).get(value, 0)
+            status = "required" if tag in state.require else "excluded" if tag in state.exclude else ""
+            buttons.append(html.Button(
+                [value, html.Span(str(n), className="count")],
+                id={"type": "ex-tag", "tag": tag}, n_clicks=0, title=_tag_title(tag, status),
+                className=" ".join(c for c in ["tag", status, "none" if not n else ""] if c),
+                style={"fontSize": f"{0.75 + 0.5 * total / most:.2f}em"}))
+        more = len(counts) - len(shown)
+        clouds.append(html.Section([
+            html.H4(category),
+            html.Div(buttons, className="cloud"),
+            html.Small(f"{more} more tags not shown", className="muted") if more > 0 else None,
+        ], className="cloud-section", **{"data-category": category}))
+    return clouds
+
+
+def _tag_title(tag: str, status: str) -> str:
+    what = "papers without a tag in this category" if tag.endswith(":" + MISSING) else tag
+    if status == "required":
+        return f"Showing only {what}; click to exclude them"
+    if status == "excluded":
+        return f"Hiding {what}; click to clear"
+    return f"Click to show only {what}"
+
+
+def chips(state: FilterState) -> list:
+    return [html.Button([label, html.Span(" ×", className="x")], id={"type": "ex-chip", "chip": chip},
+                        n_clicks=0, className="chip", title="Remove this filter")
+            for chip, label in state.chips()]
+
+
+def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int) -> tuple[list[dict], int]:
+    """One page of the (filtered) paper list, sorted as the user asked; and the page count."""
+    rows = pd.DataFrame({
+        "id": table["key"], "key": table["key"], "year": table["year"], "title": table["title"],
+        "first_author": table["authors"].map(lambda a: a[0] + (" et al." if len(a) > 1 else "") if a else ""),
+        "venue": table["venue"], "category": table["review_category"].fillna(""),
+        "number": table["review_number"]})
+    if sort_by:
+        order = [s["column_id"] for s in sort_by]
+        rows = rows.sort_values(order, ascending=[s["direction"] == "asc" for s in sort_by], na_position="last",
+                                key=lambda col: col.str.lower() if col.dtype == object else col)
+    else:  # the review's own order first, then the newest
+        rows = rows.sort_values(["number", "year"], ascending=[True, False], na_position="last")
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(page or 0, 0), pages - 1)
+    part = rows.iloc[page * PAGE_SIZE:(page + 1) * PAGE_SIZE].drop(columns="number").astype(object)
+    return part.where(part.notna(), None).to_dict("records"), pages
+
+
+def details(row: pd.Series | None, has_results: bool) -> list:
+    """The detail panel of the selected paper (or a hint when none is selected)."""
+    if row is None:
+        return [html.P("Click a paper in the list or the graph to see its details.", className="muted")]
+    parts = [html.H3(row["title"], id="ex-details-title"),
+             html.P(", ".join(row["authors"]) or "(no authors)"),
+             html.P([f"{row['venue'] or '(no venue)'}", f" · {int(row['year'])}" if pd.notna(row["year"]) else "",
+                     f" · {row['entry_type']}"], className="muted")]
+    if row["doi"]:
+        parts.append(html.P(["DOI: ", html.A(row["doi"], href=f"https://doi.org/{row['doi']}", target="_blank",
+                                            rel="noopener noreferrer")]))
+    if pd.notna(row["review_number"]):
+        parts.append(html.P(f"Review: paper {int(row['review_number'])}, {row['review_category']}: "
+                            f"{row['review_topic']}", className="review"))
+        for part in ("what", "why", "how", "evaluation"):
+            if isinstance(row[f"review_{part}"], str):
+                parts.append(html.P([html.B(part.capitalize() + ": "), row[f"review_{part}"]]))
+    if isinstance(row["reproduction"], str):
+        state = "results" if has_results else "not run yet"
+        parts.append(html.P(["Reproduction: ", dcc.Link(f"{row['reproduction']} ({state})",
+                                                         href=f"/reproductions#{row['reproduction']}",
+                                                         id="ex-details-repro")]))
+    tags = ", ".join(f"{c}:{v}" for c, values in row["tags"].items() for v in values)
+    parts += [
+        html.Label("Tags (category:value, comma separated)", htmlFor="ex-tags-input"),
+        html.Div([dcc.Input(id="ex-tags-input", value=", ".join(filter(None, [tags, *row["free_tags"]])),
+                            debounce=False, style={"width": "100%"}),
+                  html.Button("Save tags", id="ex-tags-save", n_clicks=0)], className="row"),
+        html.Div(id="ex-tags-status", role="status"),
+    ]
+    if row["abstract"]:
+        parts.append(html.Details([html.Summary("Abstract"), html.P(row["abstract"])]))
+    parts.append(html.Details([html.Summary("BibTeX"),
+                               dcc.Clipboard(target_id="ex-details-bibtex", title="Copy the BibTeX"),
+                               html.Pre(row["raw"], id="ex-details-bibtex")], open=False))
+    parts.append(html.P(f"{row['file']}:{row['line']}", className="muted small"))
+    return parts
+
+
+def merge_preview(report, dry_run: bool) -> list:
+    """Per entry of a paste or an upload: added (or would be), duplicate of which, or invalid and why."""
+    rows = []
+    for o in report.outcomes:
+        status = "would add" if dry_run and o.status == "added" else o.status
+        why = o.reason + ("; " if o.reason and o.warnings else "") + "; ".join(o.warnings)
+        rows.append(html.Tr([html.Td(f"line {o.line}" if o.line else ""), html.Td(o.key or "(no key)"),
+                             html.Td(status, className=f"status-{o.status}"), html.Td(why)]))
+    if not rows:
+        return [html.P("No BibTeX entry found in the input.", className="error")]
+    counts = f"{report.count('added')} new, {report.count('duplicate')} duplicate, {report.count('invalid')} invalid"
+    written = f" Written to {report.target}." if report.written else ""
+    return [html.P(counts + "." + written, id="ex-add-summary"),
+            html.Table([html.Thead(html.Tr([html.Th("Where"), html.Th("Key"), html.Th("Outcome"), html.Th("Why")])),
+                        html.Tbody(rows)], className="preview")]

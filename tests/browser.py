@@ -1,0 +1,73 @@
+"""Headless Chromium and a live explorer server for the browser tests.
+
+Chromium and its driver come from the OS (Debian's ``chromium`` and ``chromium-driver``).
+Where they are missing the browser tests are skipped, unless ``SURVEY_REQUIRE_BROWSER=1``
+(set by CI), which makes a missing browser a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def chrome():
+    if not (CHROMIUM and CHROMEDRIVER):
+        message = "headless Chromium is not installed (apt-get install chromium chromium-driver)"
+        if os.environ.get("SURVEY_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1200",
+                "--enable-unsafe-swiftshader"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+class LiveServer:
+    """The Dash app of ``create_app(paths)`` served from a thread on a free port."""
+
+    def __init__(self, paths: list[Path]):
+        from werkzeug.serving import make_server
+
+        from app.main import create_app
+
+        self.app = create_app(paths)
+        self.server = make_server("127.0.0.1", 0, self.app.server, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+
+def wait_for(condition, timeout: float = 15, interval: float = 0.05, message: str = "condition"):
+    """Poll ``condition`` until it returns something truthy; fail with ``message`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+            last = f"last result: {value!r}"
+        except Exception as err:  # the page may be between two renders
+            last = f"last error: {str(err).splitlines()[0]}"
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message} ({last})")

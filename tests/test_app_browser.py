@@ -1,0 +1,185 @@
+"""The explorer in headless Chromium: linked views, selection, adding papers, hostile titles."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from tests.browser import LiveServer, chrome, wait_for
+from tests.conftest import REPO, entry
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = REPO / "tests" / "artifacts"
+
+JS_PLOT = "return document.querySelector('#' + arguments[0] + ' .js-plotly-plot')"
+JS_POINT = """
+const gd = document.querySelector('#ex-graph .js-plotly-plot');
+for (const t of gd.data) {
+  const i = (t.customdata || []).indexOf(arguments[0]);
+  if (i >= 0) {
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    return [xa._offset + xa.l2p(t.x[i]), ya._offset + ya.l2p(t.y[i]), gd.offsetWidth, gd.offsetHeight];
+  }
+}
+return null;"""
+
+
+@pytest.fixture(scope="module")
+def corpus_copy(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("explorer") / "bib"
+    shutil.copytree(REPO / "bib", folder, ignore=shutil.ignore_patterns("*.lock", "*.bak"))
+    return folder / "corpus.bib"
+
+
+@pytest.fixture(scope="module")
+def server(corpus_copy):
+    live = LiveServer([corpus_copy])
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def driver():
+    browser = chrome()
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture
+def page(driver, server):
+    driver.get(server.url + "/")
+    wait_for(lambda: driver.execute_script(JS_PLOT, "ex-graph"), message="the graph")
+    wait_for(lambda: driver.execute_script(JS_PLOT, "ex-years"), message="the histogram")
+    return driver
+
+
+def count(d) -> str:
+    return d.find_element(By.ID, "ex-count").text
+
+
+def list_keys(d) -> list[str]:
+    return [td.text for td in d.find_elements(By.CSS_SELECTOR, '#ex-list td[data-dash-column="key"]')]
+
+
+def traces(d, graph_id: str) -> list[dict]:
+    return d.execute_script(f"return document.querySelector('#{graph_id} .js-plotly-plot').data")
+
+
+def papers_per_bar_trace(d) -> dict[str, int]:
+    return {t["name"]: sum(t["y"]) for t in traces(d, "ex-years")}
+
+
+def matching_nodes(d) -> int:
+    return sum(len(t["x"]) for t in traces(d, "ex-graph")
+               if t["name"] not in ("Edges", "Other papers and works", "Selected"))
+
+
+def tag_button(d, tag: str):
+    return d.find_element(By.XPATH, f"""//button[@id='{{"tag":"{tag}","type":"ex-tag"}}']""")
+
+
+def test_the_page_loads_with_every_view(page):
+    assert count(page) == "11 of 11 papers"
+    assert len(list_keys(page)) == 11
+    assert matching_nodes(page) == 11
+    assert page.find_elements(By.CSS_SELECTOR, "#ex-clouds .cloud-section")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.save_screenshot(str(ARTIFACTS / "explorer.png"))
+    severe = [e for e in page.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+
+
+def test_a_tag_click_filters_every_view_and_a_second_excludes(page):
+    assert papers_per_bar_trace(page) == {"GAN-based Models": 4, "Diffusion Models": 3, "Transformers and LoRA": 3,
+                                          "Not in the review's categories": 1}
+    tag_button(page, "method:DCGAN").click()
+    wait_for(lambda: count(page) == "2 of 11 papers", message="the count after a tag click")
+    wait_for(lambda: sorted(list_keys(page)) == ["Chuquicusma2018Fool", "FridAdar2018Synthetic"], message="list")
+    wait_for(lambda: matching_nodes(page) == 2, message="the graph to highlight two papers")
+    assert papers_per_bar_trace(page) == {"GAN-based Models": 2, "Filtered out": 9}
+    assert "tag=method%3ADCGAN" in page.current_url
+    assert [c.text for c in page.find_elements(By.CSS_SELECTOR, "#ex-chips .chip")] == ["method:DCGAN ×"]
+
+    tag_button(page, "method:DCGAN").click()
+    wait_for(lambda: count(page) == "9 of 11 papers", message="the tag to be excluded")
+    page.find_element(By.CSS_SELECTOR, "#ex-chips .chip").click()
+    wait_for(lambda: count(page) == "11 of 11 papers", message="the chip to remove the filter")
+
+
+def test_the_url_restores_a_view(driver, server):
+    driver.get(server.url + "/?tag=modality%3AMRI&years=2023-2025")
+    wait_for(lambda: count(driver) == "2 of 11 papers", message="the state from the URL")
+    assert sorted(list_keys(driver)) == ["Hung2023MedcDiff", "UsmanAkbar2024BrainTumor"]
+    assert "required" in tag_button(driver, "modality:MRI").get_attribute("class")
+
+
+def test_brushing_years_filters_the_list(page):
+    plot = page.execute_script(JS_PLOT, "ex-years")
+    xa = page.execute_script("const gd = arguments[0]; const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;"
+                             "return [xa._offset + xa.l2p(2022.6), xa._offset + xa.l2p(2024.4),"
+                             " ya._offset + ya._length / 2, gd.offsetWidth, gd.offsetHeight];", plot)
+    x0, x1, y, width, height = xa
+    drag = page.find_element(By.CSS_SELECTOR, "#ex-years .nsewdrag")
+    ActionChains(page).move_to_element_with_offset(plot, x0 - width / 2, y - height / 2).click_and_hold() \
+        .move_by_offset((x1 - x0) / 2, 0).move_by_offset((x1 - x0) / 2, 0).release().perform()
+    assert drag is not None
+    wait_for(lambda: count(page) == "3 of 11 papers", message="the brushed years 2023-2024")
+    assert "years=2023-2024" in page.current_url
+
+
+def test_clicking_a_node_shows_its_details(page):
+    x, y, width, height = page.execute_script(JS_POINT, "Sortino2023Transformer")
+    plot = page.execute_script(JS_PLOT, "ex-graph")
+    ActionChains(page).move_to_element_with_offset(plot, x - width / 2, y - height / 2).click().perform()
+    title = wait_for(lambda: page.find_element(By.ID, "ex-details-title").text, message="the detail panel")
+    assert title == "Transformer-Based Image Generation from Scene Graphs"
+    details = page.find_element(By.ID, "ex-details").text
+    assert "10.1016/j.cviu.2023.103721" in details and "paper8 (not run yet)" in details
+    assert "paper=Sortino2023Transformer" in page.current_url
+
+
+def test_uploading_a_bib_file_adds_the_paper_to_every_view(page, tmp_path, corpus_copy):
+    upload = tmp_path / "new.bib"
+    upload.write_text(entry("Upload2025Diff", "Uploaded latent diffusion for chest X-ray", 2025,
+                            "10.5555/upload.2025", keywords="{method:DDPM, modality:X-ray}"))
+    page.find_element(By.CSS_SELECTOR, "#ex-upload input[type=file]").send_keys(str(upload))
+    wait_for(lambda: "1 new" in page.find_element(By.ID, "ex-add-summary").text, message="the upload preview")
+    assert "Upload2025Diff" not in corpus_copy.read_text()  # a preview writes nothing
+    page.find_element(By.ID, "ex-add").click()
+    wait_for(lambda: "Written to" in page.find_element(By.ID, "ex-add-summary").text, message="the write")
+    wait_for(lambda: count(page) == "12 of 12 papers", message="the views to include the new paper")
+    search = page.find_element(By.ID, "ex-search")
+    search.send_keys("uploaded latent\n")
+    wait_for(lambda: list_keys(page) == ["Upload2025Diff"], message="search to find the new paper")
+    assert "Upload2025Diff" in corpus_copy.read_text()
+
+
+def test_a_malformed_paste_names_its_line(page, corpus_copy):
+    before = corpus_copy.read_bytes()
+    box = page.find_element(By.ID, "ex-paste")
+    box.send_keys("@article{Fine2024,\n  title = {Fine},\n  author = {A, B},\n  journal = {J},\n  year = 2024\n}\n\n"
+                  "@article{Broken2024,\n  title = {Never closed,\n  year = 2024\n}\n")
+    page.find_element(By.ID, "ex-preview").click()
+    table = wait_for(lambda: page.find_element(By.CSS_SELECTOR, "#ex-add-result table.preview").text,
+                     message="the preview table")
+    assert "line 8" in table and "Broken2024" in table and "invalid" in table
+    assert "Fine2024" in table and "would add" in table
+    assert corpus_copy.read_bytes() == before
+
+
+def test_a_script_tag_in_a_title_is_shown_as_text(page, server):
+    box = page.find_element(By.ID, "ex-paste")
+    box.send_keys(entry("Xss2024", "<script>window.xss = 1; alert('x')</script> in a title", 2024))
+    page.find_element(By.ID, "ex-add").click()
+    wait_for(lambda: "Written to" in page.find_element(By.ID, "ex-add-summary").text, message="the write")
+    page.get(server.url + "/?paper=Xss2024")
+    title = wait_for(lambda: page.find_element(By.ID, "ex-details-title").text, message="the detail panel")
+    assert title == "<script>window.xss = 1; alert('x')</script> in a title"
+    assert page.execute_script("return window.xss") is None
+    with pytest.raises(NoAlertPresentException):
+        page.switch_to.alert.text
+    assert "<script>window.xss" in " ".join(td.text for td in page.find_elements(By.CSS_SELECTOR, "#ex-list td"))

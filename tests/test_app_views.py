@@ -1,0 +1,95 @@
+"""The explorer's callbacks and builders as plain functions, on the bundled corpus."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app import figures, views
+from app.filters import FilterState
+from app.interactions import decode_upload, next_state, render
+from app.state import ExplorerState
+from tests.conftest import SEED_BIB, entry
+
+
+@pytest.fixture(scope="module")
+def snap():
+    return ExplorerState([SEED_BIB]).snapshot()
+
+
+def test_render_draws_every_view_from_one_state(snap):
+    state = FilterState(require=("modality:MRI",), paper="Hung2023MedcDiff")
+    v = render(snap, state)
+    assert v["count"] == "4 of 11 papers"
+    assert {r["key"] for r in v["rows"]} == {"Yi2019GANReview", "Kazeminia2020GANs", "UsmanAkbar2024BrainTumor",
+                                             "Hung2023MedcDiff"}
+    bars = {t["name"]: sum(t["y"]) for t in v["years"]["data"]}
+    assert bars["Filtered out"] == 7 and sum(bars.values()) == 11
+    lit = [t for t in v["graph"]["data"] if t["name"] not in ("Edges", "Other papers and works", "Selected")]
+    assert sum(len(t["x"]) for t in lit) == 4
+    assert any(t["name"] == "Selected" for t in v["graph"]["data"])
+    assert "Med-cDiff" in str(v["details"])
+
+
+def test_next_state_for_each_kind_of_interaction():
+    s = FilterState()
+    assert next_state(s, {"type": "ex-tag", "tag": "method:GAN"}, 1).require == ("method:GAN",)
+    assert next_state(s, {"type": "ex-tag", "tag": "method:GAN"}, 0) == s  # a re-rendered button, not a click
+    assert next_state(s, "ex-search", "  lung  ").text == "lung"
+    brushed = next_state(s, "ex-years", None, years_selected={"range": {"x": [2017.6, 2020.2]}})
+    assert (brushed.year_min, brushed.year_max) == (2018, 2020)
+    clicked = next_state(s, "ex-years", None, years_clicked={"points": [{"x": 2019}]})
+    assert (clicked.year_min, clicked.year_max) == (2019, 2019)
+    assert next_state(s, "ex-graph", {"points": [{"customdata": "Wu2022GCML"}]}).paper == "Wu2022GCML"
+    assert next_state(s, "ex-list", {"row": 0, "row_id": "Yi2019GANReview"}).paper == "Yi2019GANReview"
+    assert next_state(s, "ex-edges", "coupling").edges == "coupling"
+    busy = FilterState(text="x", require=("a:b",), colour="year")
+    assert next_state(busy, "ex-clear", 1) == FilterState(colour="year")
+
+
+def test_years_figure_shades_the_range_and_keeps_every_year(snap):
+    mask = np.ones(len(snap.table), dtype=bool)
+    fig = figures.years_figure(snap.table, mask, 2018, 2020)
+    assert fig["data"][0]["x"] == list(range(2016, 2026))
+    assert fig["layout"]["shapes"][0]["x0"] == 2017.5 and fig["layout"]["shapes"][0]["x1"] == 2020.5
+
+
+def test_hover_text_escapes_titles(snap):
+    nodes = snap.nodes.assign(title="<script>alert(1)</script>")
+    fig = figures.graph_figure(nodes, snap.positions("tags"), snap.graph.edges("tags"), set(nodes["key"]),
+                               "category", None)
+    texts = [t for trace in fig["data"] for t in trace.get("text", [])]
+    assert texts and all("<script>" not in t and "&lt;script&gt;" in t for t in texts)
+
+
+def test_list_page_sorts_and_pages(snap):
+    rows, pages = views.list_page(snap.table, [{"column_id": "year", "direction": "asc"}], 0)
+    assert pages == 1 and rows[0]["key"] == "Beck2016SurVis"
+    rows, _ = views.list_page(snap.table, None, 0)
+    assert [r["key"] for r in rows[:2]] == ["Yi2019GANReview", "Chuquicusma2018Fool"]  # the review's order
+
+
+def test_tag_clouds_mark_required_and_excluded_tags(snap):
+    from survey.export import tag_counts
+    state = FilterState(require=("method:DCGAN",), exclude=("type:tool",))
+    counts = tag_counts(snap.table, snap.corpus.tag_categories())
+    clouds = views.tag_clouds(counts, counts, state)
+    classes = {b.id["tag"]: b.className for section in clouds for b in section.children[1].children}
+    assert "required" in classes["method:DCGAN"] and "excluded" in classes["type:tool"]
+    assert classes["method:GAN"] == "tag"
+
+
+def test_merge_preview_lists_each_outcome(tmp_path):
+    target = tmp_path / "c.bib"
+    target.write_text(entry("Old2020", "An old paper"))
+    state = ExplorerState([target])
+    report = state.add(entry("New2021", "A new paper") + entry("Dup2020", "An old paper")
+                       + "@article{Bad,\n title = {x\n", "paste", dry_run=True)
+    text = str(views.merge_preview(report, dry_run=True))
+    assert "would add" in text and "duplicate" in text and "invalid" in text
+    assert "line 13" in text  # the broken block's line in the pasted text
+
+
+def test_decode_upload_reads_data_urls():
+    assert decode_upload("data:application/x-bibtex;base64,QGFydGljbGV7") == "@article{"
+    assert decode_upload(None) is None
