@@ -1,26 +1,48 @@
-"""The reproductions' committed results, as the explorer reads them (it never runs anything)."""
+"""The reproductions' committed results, as the explorer reads them (it never runs anything).
+
+A committed result is ``reproductions/results/<name>/results.json`` in the schema that
+``reproductions.sidebyside`` writes (schema 1).
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "reproductions" / "results"
+SCHEMA = 1
+
+
+def folder(name: str) -> Path:
+    return RESULTS / name
 
 
 def load(name: str | float | None) -> dict | None:
-    """The side-by-side record of reproduction ``name`` (``paper5``), or None if it was never run."""
+    """The committed record of reproduction ``name`` (``paper5``), or None if it was never run."""
     if not isinstance(name, str) or not name:  # None, or NaN from a pandas row
         return None
-    path = RESULTS / name / "side_by_side.json"
+    path = folder(name) / "results.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
         return {"error": f"{path}: unreadable ({err})"}
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        return {"error": f"{path}: not a schema {SCHEMA} results file"}
+    return record
 
 
 def has_results(name: str | float | None) -> bool:
     record = load(name)
     return bool(record) and "error" not in record
+
+
+def figure_source(name: str, relative: str) -> str | None:
+    """A committed figure as a data URL (the explorer serves no files of its own), or None."""
+    path = folder(name) / relative
+    if path.suffix.lower() not in (".png", ".svg") or not path.is_file():
+        return None
+    mime = "image/svg+xml" if path.suffix.lower() == ".svg" else "image/png"
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()

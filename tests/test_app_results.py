@@ -1,0 +1,52 @@
+"""The reproductions page reads committed results in the side-by-side schema, and says when there are none."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app import results
+from app.views import side_by_side
+from reproductions.outcome import NOT_REPORTED
+
+
+@pytest.fixture
+def results_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    return tmp_path
+
+
+def record(**changes) -> dict:
+    base = {"schema": 1, "paper": "paper10", "bib_key": "Wu2022GCML", "method": "GCML", "profile": "full",
+            "status": "completed",
+            "run": {"id": "r", "started": "2026-11-25T06:00:00Z", "wall_time_s": 300.0, "device": "cuda",
+                    "device_name": "NVIDIA H100", "seed": 0, "git_commit": "abc123"},
+            "data": [{"name": "digits", "kind": "real", "detail": "scikit-learn"}],
+            "rows": [{"metric": "ACC", "setting": "digits", "ours": 0.71, "paper": None,
+                      "paper_text": NOT_REPORTED, "source": "reported-results.md", "higher_is_better": True,
+                      "note": ""}],
+            "claims": [{"text": "GCML clusters best", "source": "the review", "held": False, "evidence": "0.71 < 0.79"}],
+            "differences": ["digits instead of MNIST"], "figures": []}
+    return base | changes
+
+
+def test_a_paper_without_results_reads_not_run_yet(results_root):
+    assert results.load("paper3") is None and not results.has_results("paper3")
+    assert not results.has_results(float("nan"))
+
+
+def test_committed_results_are_shown_side_by_side(results_root):
+    (results_root / "paper10").mkdir()
+    (results_root / "paper10" / "results.json").write_text(json.dumps(record()))
+    assert results.has_results("paper10")
+    text = str(side_by_side("paper10", results.load("paper10")))
+    assert "not reported" in text and "0.71" in text and "did not hold" in text and "NVIDIA H100" in text
+
+
+def test_a_broken_results_file_is_named(results_root):
+    (results_root / "paper10").mkdir()
+    (results_root / "paper10" / "results.json").write_text("{")
+    assert "paper10/results.json: unreadable" in results.load("paper10")["error"]
+    (results_root / "paper10" / "results.json").write_text(json.dumps(record(schema=7)))
+    assert "not a schema 1 results file" in results.load("paper10")["error"]
