@@ -16,20 +16,24 @@ from app.state import Snapshot
 from survey.export import tag_counts
 
 
-def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0) -> dict:
-    """Every view of the page for one filter state."""
+def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full_graph: bool = True) -> dict:
+    """Every view of the page for one filter state.
+
+    The map's nodes and edges do not depend on the filter, so unless ``full_graph`` is asked for
+    only what changes (lit points, the selection ring) is returned, as ``graph_changes``.
+    """
     table = snap.table
     mask = state.query().mask(table).to_numpy(dtype=bool)
     filtered = table[mask]
-    categories = snap.corpus.tag_categories()
     rows, pages = views.list_page(filtered, sort_by, page)
     selected = state.paper if state.paper in snap.by_key.index else None
-    graph_nodes = snap.nodes
+    changes = figures.graph_highlight(snap.nodes, snap.positions(state.edges), state.colour,
+                                      filtered["key"].to_numpy(), selected)
     return {
         "years": figures.years_figure(table, mask, state.year_min, state.year_max),
-        "graph": figures.graph_figure(graph_nodes, snap.positions(state.edges), snap.graph.edges(state.edges),
-                                      set(filtered["key"]), state.colour, selected),
-        "clouds": views.tag_clouds(tag_counts(table, categories), tag_counts(filtered, categories), state),
+        "graph": figures.apply_highlight(snap.graph_figure(state.edges, state.colour), changes) if full_graph else None,
+        "graph_changes": changes,
+        "clouds": views.tag_clouds(snap.tag_counts, tag_counts(filtered, snap.categories), state),
         "chips": views.chips(state),
         "count": f"{mask.sum()} of {len(table)} papers",
         "rows": rows, "pages": pages,

@@ -18,7 +18,8 @@ from survey import edit, merge
 from survey.corpus import Corpus, bib_paths, load_corpus
 from survey.graph import CorpusGraph, corpus_graph
 
-from app.figures import node_sizes
+from app import figures
+from survey.export import tag_counts
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Snapshot:
     graph: CorpusGraph
     nodes: pd.DataFrame  # graph nodes with review_category and marker size
     _positions: dict[str, dict] = field(default_factory=dict)
+    _figures: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -42,6 +44,24 @@ class Snapshot:
     @functools.cached_property
     def by_key(self) -> pd.DataFrame:
         return self.table.set_index("key", drop=False)
+
+    @functools.cached_property
+    def categories(self) -> list[str]:
+        return self.corpus.tag_categories()
+
+    @functools.cached_property
+    def tag_counts(self) -> dict[str, dict[str, int]]:
+        """Tags over the whole corpus: the clouds' sizes."""
+        return tag_counts(self.table, self.categories)
+
+    def graph_figure(self, mode: str, colour: str) -> dict:
+        """The map with every node and no highlight, built once per edge mode and colouring;
+        a copy that ``figures.apply_highlight`` may change."""
+        if (mode, colour) not in self._figures:
+            self._figures[mode, colour] = figures.graph_figure(self.nodes, self.positions(mode),
+                                                                self.graph.edges(mode), colour)
+        figure = self._figures[mode, colour]
+        return {"data": [dict(trace) for trace in figure["data"]], "layout": figure["layout"]}
 
 
 class ExplorerState:
@@ -87,4 +107,4 @@ def _node_table(corpus: Corpus, graph: CorpusGraph) -> pd.DataFrame:
     citations = nodes["cited_by_count"].astype("Float64")
     # without OpenAlex counts, the citations inside the corpus give the size
     citations = citations.fillna(nodes["in_degree"].astype(float))
-    return nodes.assign(size=node_sizes(citations.astype(float)).to_numpy(dtype=np.float64))
+    return nodes.assign(size=figures.node_sizes(citations.astype(float)).to_numpy(dtype=np.float64))

@@ -83,6 +83,17 @@ def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int) -> tup
     return part.where(part.notna(), None).to_dict("records"), pages
 
 
+def hover_line(snap, key: str | None) -> str:
+    """Title, first author and year of the paper under the pointer (works outside: their title)."""
+    if key in snap.by_key.index:
+        row = snap.by_key.loc[key]
+        author = row["authors"][0] + (" et al." if len(row["authors"]) > 1 else "") if row["authors"] else ""
+        year = f", {int(row['year'])}" if pd.notna(row["year"]) else ""
+        return f"{row['title']} ({author}{year}) [{key}]"
+    node = snap.nodes[snap.nodes["key"] == key]
+    return f"{node['title'].iloc[0]} [{key}, outside the corpus]" if len(node) else ""
+
+
 def details(row: pd.Series | None, has_results: bool) -> list:
     """The detail panel of the selected paper (or a hint when none is selected)."""
     if row is None:

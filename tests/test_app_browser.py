@@ -18,7 +18,7 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 JS_PLOT = "return document.querySelector('#' + arguments[0] + ' .js-plotly-plot')"
 JS_POINT = """
 const gd = document.querySelector('#ex-graph .js-plotly-plot');
-for (const t of gd.data) {
+for (const t of gd._fullData) {  // decoded: x and y arrive as typed arrays
   const i = (t.customdata || []).indexOf(arguments[0]);
   if (i >= 0) {
     const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
@@ -74,8 +74,11 @@ def papers_per_bar_trace(d) -> dict[str, int]:
 
 
 def matching_nodes(d) -> int:
-    return sum(len(t["x"]) for t in traces(d, "ex-graph")
-               if t["name"] not in ("Edges", "Other papers and works", "Selected"))
+    """Papers lit on the map: all of a trace without a selection, else its selected points."""
+    return d.execute_script("""
+        return document.querySelector('#ex-graph .js-plotly-plot').data
+            .filter(t => t.customdata && t.name !== 'Works outside the corpus')
+            .reduce((n, t) => n + (t.selectedpoints == null ? t.customdata.length : t.selectedpoints.length), 0);""")
 
 
 def tag_button(d, tag: str):

@@ -25,9 +25,13 @@ def test_render_draws_every_view_from_one_state(snap):
                                              "Hung2023MedcDiff"}
     bars = {t["name"]: sum(t["y"]) for t in v["years"]["data"]}
     assert bars["Filtered out"] == 7 and sum(bars.values()) == 11
-    lit = [t for t in v["graph"]["data"] if t["name"] not in ("Edges", "Other papers and works", "Selected")]
-    assert sum(len(t["x"]) for t in lit) == 4
-    assert any(t["name"] == "Selected" for t in v["graph"]["data"])
+    papers = [t for t in v["graph"]["data"] if t.get("customdata") and t["name"] != "Works outside the corpus"]
+    lit = [key for t in papers for i, key in enumerate(t["customdata"])
+           if t["selectedpoints"] is None or i in t["selectedpoints"]]
+    assert sorted(lit) == sorted(r["key"] for r in v["rows"])
+    ring = v["graph"]["data"][-1]
+    assert ring["name"] == "Selected" and len(ring["x"]) == 1
+    assert render(snap, state, full_graph=False)["graph"] is None  # a patch is enough
     assert "Med-cDiff" in str(v["details"])
 
 
@@ -56,8 +60,7 @@ def test_years_figure_shades_the_range_and_keeps_every_year(snap):
 
 def test_hover_text_escapes_titles(snap):
     nodes = snap.nodes.assign(title="<script>alert(1)</script>")
-    fig = figures.graph_figure(nodes, snap.positions("tags"), snap.graph.edges("tags"), set(nodes["key"]),
-                               "category", None)
+    fig = figures.graph_figure(nodes, snap.positions("tags"), snap.graph.edges("tags"), "category")
     texts = [t for trace in fig["data"] for t in trace.get("text", [])]
     assert texts and all("<script>" not in t and "&lt;script&gt;" in t for t in texts)
 
@@ -93,3 +96,16 @@ def test_merge_preview_lists_each_outcome(tmp_path):
 def test_decode_upload_reads_data_urls():
     assert decode_upload("data:application/x-bibtex;base64,QGFydGljbGV7") == "@article{"
     assert decode_upload(None) is None
+
+
+def test_hover_line_names_the_paper(snap):
+    assert views.hover_line(snap, "Yi2019GANReview") == ("Generative Adversarial Network in Medical Imaging: "
+                                                         "A Review (Xin Yi et al., 2019) [Yi2019GANReview]")
+    assert views.hover_line(snap, None) == ""
+
+
+def test_large_maps_leave_titles_out_of_hover_labels(snap, monkeypatch):
+    monkeypatch.setattr(figures, "HOVER_TITLES_MAX", 5)
+    fig = figures.graph_figure(snap.nodes, snap.positions("tags"), snap.graph.edges("tags"), "category")
+    labels = [t for trace in fig["data"] for t in trace.get("text", [])]
+    assert labels and all("<br>" not in t for t in labels) and "Yi2019GANReview (2019)" in labels

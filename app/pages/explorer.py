@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import dash
-from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
+from dash import ALL, Input, Output, Patch, State, callback, ctx, dash_table, dcc, html, no_update
 
 from app import views
 from app.filters import EDGE_MODES, FilterState
@@ -60,6 +60,8 @@ def layout(**query) -> html.Div:
                     ], className="row"),
                     dcc.Graph(id="ex-graph", figure=v["graph"], config={"displaylogo": False, "scrollZoom": True},
                               style={"height": "460px"}),
+                    html.Div("Hover over a paper to see its title; click it for its details.", id="ex-hover",
+                             className="muted small"),
                 ], className="panel"),
                 html.Div([
                     dash_table.DataTable(
@@ -127,9 +129,26 @@ def update(search, version, text, _tags, _chips, years_selected, years_clicked, 
                      years_selected, years_clicked)
     # paging and picking a row keep the page; any other change starts the list again
     keep_page = bool({"ex-list.page_current", "ex-list.active_cell"} & set(ctx.triggered_prop_ids))
-    v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0)
-    return (new.to_url(), new.text, v["count"], v["chips"], v["clouds"], v["years"], v["graph"], v["rows"],
+    # the whole map only when its nodes or edges change; otherwise a patch of what is lit
+    full = trigger in ("ex-url", "ex-version") or (new.colour, new.edges) != (state.colour, state.edges)
+    v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0, full_graph=full)
+    graph = v["graph"] if full else _patch(v["graph_changes"])
+    return (new.to_url(), new.text, v["count"], v["chips"], v["clouds"], v["years"], graph, v["rows"],
             v["pages"], page if keep_page else 0, v["details"], new.colour, new.edges)
+
+
+def _patch(changes: dict[int, dict]) -> Patch:
+    patch = Patch()
+    for i, change in changes.items():
+        for name, value in change.items():
+            patch["data"][i][name] = value
+    return patch
+
+
+@callback(Output("ex-hover", "children"), Input("ex-graph", "hoverData"), prevent_initial_call=True)
+def hovered(hover):
+    points = (hover or {}).get("points") or []
+    return views.hover_line(explorer_state().snapshot(), points[0].get("customdata") if points else None)
 
 
 @callback(Output("ex-download", "data"), Input("ex-export-bib", "n_clicks"), Input("ex-export-csv", "n_clicks"),
