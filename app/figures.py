@@ -189,5 +189,7 @@ def _node_trace(part: pd.DataFrame, positions: dict[str, tuple[float, float]], n
 
 
 def node_sizes(citations: pd.Series) -> pd.Series:
-    """Marker sizes from citation counts: 6 px, plus a step per order of magnitude."""
-    return 6 + 4 * np.log1p(citations.fillna(0).astype(float))
+    """Marker sizes from citation counts: a base that shrinks as the map fills (14 px for a review's
+    dozen papers, 6 px at thousands), plus a step per order of magnitude of citations."""
+    base = 14 if len(citations) <= 200 else 9 if len(citations) <= 2000 else 6
+    return base + 4 * np.log1p(citations.fillna(0).astype(float))

@@ -122,7 +122,6 @@ def details(row: pd.Series | None, has_results: bool) -> list:
         html.Div([dcc.Input(id="ex-tags-input", value=", ".join(filter(None, [tags, *row["free_tags"]])),
                             debounce=False, style={"width": "100%"}),
                   html.Button("Save tags", id="ex-tags-save", n_clicks=0)], className="row"),
-        html.Div(id="ex-tags-status", role="status"),
     ]
     if row["abstract"]:
         parts.append(html.Details([html.Summary("Abstract"), html.P(row["abstract"])]))

@@ -186,3 +186,25 @@ def test_a_script_tag_in_a_title_is_shown_as_text(page, server):
     with pytest.raises(NoAlertPresentException):
         page.switch_to.alert.text
     assert "<script>window.xss" in " ".join(td.text for td in page.find_elements(By.CSS_SELECTOR, "#ex-list td"))
+
+
+def test_details_link_to_the_reproduction_and_back(driver, server):
+    driver.get(server.url + "/?paper=Wu2022GCML")
+    wait_for(lambda: driver.find_element(By.ID, "ex-details-repro"), message="the reproduction link").click()
+    section = wait_for(lambda: driver.find_element(By.ID, "paper10"), message="the reproductions page")
+    assert "not run yet" in section.text or "Paper" in section.text
+    assert "not run yet" in driver.find_element(By.ID, "paper3").text
+    section.find_element(By.LINK_TEXT, "[Wu2022GCML] in the explorer").click()
+    title = wait_for(lambda: driver.find_element(By.ID, "ex-details-title").text, message="the explorer again")
+    assert title.startswith("Generalized Clustering and Multi-Manifold Learning")
+
+
+def test_editing_tags_in_the_detail_panel_saves_them(driver, server, corpus_copy):
+    driver.get(server.url + "/?paper=Beck2016SurVis")
+    box = wait_for(lambda: driver.find_element(By.ID, "ex-tags-input"), message="the tag editor")
+    box.clear()
+    box.send_keys("type:tool, method:visual analytics, task:literature analysis, evaluation:user study")
+    driver.find_element(By.ID, "ex-tags-save").click()
+    wait_for(lambda: driver.find_element(By.ID, "ex-tags-status").text == "Saved the tags of [Beck2016SurVis].", message="the save")
+    assert "evaluation:user study}" in corpus_copy.read_text()
+    wait_for(lambda: tag_button(driver, "evaluation:user study"), message="the new tag in the cloud")

@@ -27,6 +27,7 @@ def layout(**query) -> html.Div:
     return html.Div([
         dcc.Location(id="ex-url", refresh=False),
         dcc.Store(id="ex-version", data=snap.version),
+        dcc.Store(id="ex-rendered", data=state.to_url()),  # the state the views show now
         dcc.Store(id="ex-image-done"),
         html.Div([
             dcc.Input(id="ex-search", type="search", value=state.text, debounce=True, placeholder="Search titles, "
@@ -75,6 +76,8 @@ def layout(**query) -> html.Div:
             ], className="centre"),
             html.Aside([
                 html.Div(v["details"], id="ex-details", className="details"),
+                # outside the panel, which is redrawn when the saved file reloads
+                html.Div(id="ex-tags-status", role="status"),
                 _add_papers(),
             ], className="side"),
         ], className="columns"),
@@ -111,17 +114,20 @@ def _add_papers() -> html.Div:
     Output("ex-chips", "children"), Output("ex-clouds", "children"), Output("ex-years", "figure"),
     Output("ex-graph", "figure"), Output("ex-list", "data"), Output("ex-list", "page_count"),
     Output("ex-list", "page_current"), Output("ex-details", "children"), Output("ex-colour", "value"),
-    Output("ex-edges", "value"),
+    Output("ex-edges", "value"), Output("ex-rendered", "data"),
     Input("ex-url", "search"), Input("ex-version", "data"), Input("ex-search", "value"),
     Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
     Input("ex-years", "selectedData"), Input("ex-years", "clickData"), Input("ex-graph", "clickData"),
     Input("ex-list", "active_cell"), Input("ex-colour", "value"), Input("ex-edges", "value"),
     Input("ex-clear", "n_clicks"), Input("ex-list", "sort_by"), Input("ex-list", "page_current"),
+    State("ex-rendered", "data"),
     prevent_initial_call=True,
 )
 def update(search, version, text, _tags, _chips, years_selected, years_clicked, graph_click, cell, colour, edges,
-           _clear, sort_by, page):
+           _clear, sort_by, page, rendered):
     trigger = ctx.triggered_id
+    if trigger == "ex-url" and FilterState.from_url(search).to_url() == rendered:
+        raise dash.exceptions.PreventUpdate  # the location reporting the URL the page was drawn from
     value = ctx.triggered[0]["value"] if ctx.triggered else None
     state = FilterState.from_url(search)
     inputs = {"ex-search": text, "ex-graph": graph_click, "ex-list": cell, "ex-colour": colour, "ex-edges": edges}
@@ -134,7 +140,7 @@ def update(search, version, text, _tags, _chips, years_selected, years_clicked, 
     v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0, full_graph=full)
     graph = v["graph"] if full else _patch(v["graph_changes"])
     return (new.to_url(), new.text, v["count"], v["chips"], v["clouds"], v["years"], graph, v["rows"],
-            v["pages"], page if keep_page else 0, v["details"], new.colour, new.edges)
+            v["pages"], page if keep_page else 0, v["details"], new.colour, new.edges, new.to_url())
 
 
 def _patch(changes: dict[int, dict]) -> Patch:
@@ -194,7 +200,7 @@ def save_tags(clicks, keywords, search):
         explorer_state().set_tags(paper, keywords or "")
     except (OSError, ValueError, KeyError) as err:
         return html.Span(str(err), className="error"), no_update
-    return html.Span("Saved.", className="ok"), explorer_state().snapshot().version
+    return html.Span(f"Saved the tags of [{paper}].", className="ok"), explorer_state().snapshot().version
 
 
 dash.clientside_callback(
