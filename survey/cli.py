@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,9 @@ from survey.openalex.client import OpenAlexError
 from survey.openalex.commands import entry_for_doi, print_enrich_report, run_enrich, suggestion_lines
 from survey.query import Query, parse_years
 from survey.storage import StorageError, atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _user_errors(func):
@@ -63,6 +67,12 @@ def filter_options(func):
 def _query(tags, excludes, years, search) -> Query:
     low, high = parse_years(years) if years else (None, None)
     return Query(text=search, require=tuple(tags), exclude=tuple(excludes), year_min=low, year_max=high)
+
+
+def _filtered(ctx, tags, excludes, years, search) -> tuple[Corpus, pd.DataFrame]:
+    """The corpus, and its papers that pass the command's filter options."""
+    corpus = _corpus(ctx)
+    return corpus, _query(tags, excludes, years, search).apply(corpus.table)
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -130,8 +140,7 @@ def add(ctx, source: Path | None, doi: str | None, target: Path | None, dry_run:
 @_user_errors
 def list_(ctx, tags, excludes, years, search, fmt: str) -> None:
     """List papers, filtered by tag, year range and text."""
-    corpus = _corpus(ctx)
-    table = _query(tags, excludes, years, search).apply(corpus.table)
+    corpus, table = _filtered(ctx, tags, excludes, years, search)
     if fmt == "json":
         records = [{"key": r.key, "year": None if r.year is None or r.year != r.year else int(r.year),
                     "title": r.title, "authors": r.authors, "venue": r.venue, "doi": r.doi,
@@ -158,8 +167,7 @@ def list_(ctx, tags, excludes, years, search, fmt: str) -> None:
 @_user_errors
 def stats(ctx, tags, excludes, years, search, fmt: str) -> None:
     """Papers per year, per review category and per tag."""
-    corpus = _corpus(ctx)
-    table = _query(tags, excludes, years, search).apply(corpus.table)
+    corpus, table = _filtered(ctx, tags, excludes, years, search)
     per_year = export.papers_per_year(table, by=None)
     per_year = {int(y): int(n) for y, n in per_year["papers"].items()} if not per_year.empty else {}
     per_category = table["review_category"].fillna("(none)").value_counts().to_dict()
@@ -208,8 +216,7 @@ def validate(ctx, fmt: str, strict: bool) -> None:
 @_user_errors
 def export_(ctx, tags, excludes, years, search, fmt: str, output: Path | None) -> None:
     """Export the filtered corpus as BibTeX (entries exactly as written) or CSV."""
-    corpus = _corpus(ctx)
-    table = _query(tags, excludes, years, search).apply(corpus.table)
+    corpus, table = _filtered(ctx, tags, excludes, years, search)
     _emit(export.to_bibtex(corpus, table) if fmt == "bibtex" else export.to_csv(table), output)
 
 
@@ -282,7 +289,7 @@ def figure() -> None:
 @_user_errors
 def years(ctx, tags, excludes, years, search, out_dir: Path, formats: tuple[str, ...]) -> None:
     """The review's Figure 3: papers per year, stacked by review category."""
-    table = _query(tags, excludes, years, search).apply(_corpus(ctx).table)
+    _, table = _filtered(ctx, tags, excludes, years, search)
     for path in review.write_years_figure(table, out_dir, list(formats)):
         click.echo(f"wrote {path}")
 

@@ -17,7 +17,6 @@ Usage: python tests/benchmarks/bench_corpus.py [--sizes 1000 10000] [--repeat 3]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -26,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import results_file
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -125,9 +126,7 @@ def main() -> None:
     machine = {"python": platform.python_version(), "machine": platform.machine(),
                "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     print("goal at 10k entries: cold <= 1.5 s, warm <= 0.2 s;", machine)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    results_file.write(args.out, {"machine": machine, "results": rows})
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import results_file
 from urllib.parse import parse_qs, unquote, urlsplit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,9 +86,7 @@ def main() -> None:
     print(f"{args.papers} papers in {report.requests} requests: {seconds:.2f} s "
           f"({args.papers / seconds:.0f} papers/s, stub server on this machine); cache {size / 1e6:.1f} MB, "
           f"read back in {reload:.2f} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    results_file.write(args.out, figures)
 
 
 if __name__ == "__main__":

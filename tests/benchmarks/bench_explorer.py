@@ -12,7 +12,6 @@ Usage: python tests/benchmarks/bench_explorer.py [--sizes 1000 10000] [--out FIL
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import results_file
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "benchmarks")]
@@ -99,9 +100,7 @@ def main() -> None:
         print("  ".join(f"{row[c]:>20}" for c in columns))
     machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     print("goal at 10k papers: page ready <= 2 s, round trip <= 0.15 s median;", machine)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    results_file.write(args.out, {"machine": machine, "results": rows})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Usage: python tests/benchmarks/bench_graph.py [--repeat 2] [--out FILE]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import results_file
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -108,9 +109,7 @@ def main() -> None:
     print(f" 10000 papers, tags only ({row['distinct_tag_sets']} distinct tag sets, {row['edges']} tag edges): "
           f"corpus_graph {build:.2f} s (all runs {', '.join(f'{t:.2f}' for t in build_all)}), layout {lay:.2f} s; "
           f"build + layout from the position cache {warm:.2f} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    results_file.write(args.out, figures)
 
 
 if __name__ == "__main__":
