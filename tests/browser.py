@@ -19,7 +19,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-def chrome():
+def chrome(downloads: Path | None = None):
     if not (CHROMIUM and CHROMEDRIVER):
         message = "headless Chromium is not installed (apt-get install chromium chromium-driver)"
         if os.environ.get("SURVEY_REQUIRE_BROWSER") == "1":
@@ -35,6 +35,9 @@ def chrome():
                 "--enable-unsafe-swiftshader"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if downloads:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 

@@ -43,8 +43,13 @@ def server(corpus_copy):
 
 
 @pytest.fixture(scope="module")
-def driver():
-    browser = chrome()
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def driver(downloads):
+    browser = chrome(downloads)
     yield browser
     browser.quit()
 
@@ -208,3 +213,16 @@ def test_editing_tags_in_the_detail_panel_saves_them(driver, server, corpus_copy
     wait_for(lambda: driver.find_element(By.ID, "ex-tags-status").text == "Saved the tags of [Beck2016SurVis].", message="the save")
     assert "evaluation:user study}" in corpus_copy.read_text()
     wait_for(lambda: tag_button(driver, "evaluation:user study"), message="the new tag in the cloud")
+
+
+def test_exports_download_the_filtered_corpus_and_the_figures(driver, server, downloads):
+    driver.get(server.url + "/?tag=method%3ALoRA")
+    wait_for(lambda: count(driver) == "2 of 11 papers", message="the filtered page")
+    driver.find_element(By.ID, "ex-export-bib").click()
+    bib = wait_for(lambda: (downloads / "papers.bib").exists() and (downloads / "papers.bib").read_text(),
+                   message="papers.bib")
+    assert bib.count("@article{") == 2 and "Lin2025MTMed" in bib and "Izhar2025Engaging" in bib
+    driver.find_element(By.XPATH, """//button[@id='{"format":"svg","graph":"ex-years","type":"ex-image"}']""").click()
+    svg = wait_for(lambda: (downloads / "years.svg").exists() and (downloads / "years.svg").read_text(),
+                   message="years.svg")
+    assert svg.startswith("<svg")
