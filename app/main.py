@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
+import flask
 from dash import Dash, dcc, html
 
-from app import runtime
+from app import results, runtime
 from app.state import ExplorerState
 
 HERE = Path(__file__).parent
+REPORT_URL = "/reports/reproductions.html"
 
 
 def create_app(paths: list[Path] | None = None) -> Dash:
@@ -20,6 +22,7 @@ def create_app(paths: list[Path] | None = None) -> Dash:
     runtime.configure(state)
     app = Dash(__name__, use_pages=True, pages_folder=str(HERE / "pages"), assets_folder=str(HERE / "assets"),
                title="Survey explorer", suppress_callback_exceptions=True)
+    app.server.add_url_rule(REPORT_URL, view_func=reproduction_report)
     app.layout = html.Div([
         html.Header([
             html.H1("Survey explorer"),
@@ -30,6 +33,14 @@ def create_app(paths: list[Path] | None = None) -> Dash:
         dash.page_container,
     ])
     return app
+
+
+def reproduction_report():
+    """The report `reproduce all` writes: one self-contained page, figures embedded."""
+    path = results.report_path()
+    if not path.is_file():
+        return "No report yet: `reproduce all` writes it.", 404, {"Content-Type": "text/plain; charset=utf-8"}
+    return flask.send_file(path, mimetype="text/html")
 
 
 def serve(paths: list[Path] | None, host: str, port: int, debug: bool = False) -> None:

@@ -34,6 +34,11 @@ def load(name: str | float | None) -> dict | None:
     return record
 
 
+def report_path() -> Path:
+    """The all-papers report that ``reproduce all`` writes."""
+    return RESULTS / "report.html"
+
+
 def has_results(name: str | float | None) -> bool:
     record = load(name)
     return bool(record) and "error" not in record

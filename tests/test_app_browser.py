@@ -217,7 +217,7 @@ def test_editing_tags_in_the_detail_panel_saves_them(driver, server, corpus_copy
 
 def test_exports_download_the_filtered_corpus_and_the_figures(driver, server, downloads):
     driver.get(server.url + "/?tag=method%3ALoRA")
-    wait_for(lambda: count(driver) == "2 of 11 papers", message="the filtered page")
+    wait_for(lambda: count(driver).startswith("2 of "), message="the filtered page")  # earlier tests add papers
     driver.find_element(By.ID, "ex-export-bib").click()
     bib = wait_for(lambda: (downloads / "papers.bib").exists() and (downloads / "papers.bib").read_text(),
                    message="papers.bib")

@@ -50,3 +50,17 @@ def test_a_broken_results_file_is_named(results_root):
     assert "paper10/results.json: unreadable" in results.load("paper10")["error"]
     (results_root / "paper10" / "results.json").write_text(json.dumps(record(schema=7)))
     assert "not a schema 1 results file" in results.load("paper10")["error"]
+
+
+def test_the_report_is_served_when_it_exists(results_root):
+    import flask
+
+    from app.main import REPORT_URL, reproduction_report
+
+    server = flask.Flask(__name__)
+    server.add_url_rule(REPORT_URL, view_func=reproduction_report)
+    client = server.test_client()
+    assert client.get(REPORT_URL).status_code == 404
+    (results_root / "report.html").write_text("<!doctype html><h1>Reproductions</h1>")
+    response = client.get(REPORT_URL)
+    assert response.status_code == 200 and b"<h1>Reproductions</h1>" in response.data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 from dash import html
 
-from app import views
+from app import results, views
 from app.runtime import explorer_state
 
 dash.register_page(__name__, path="/reproductions", title="Reproductions", name="Reproductions")
@@ -20,4 +20,6 @@ def layout(**_query) -> html.Div:
     return html.Div([html.H2("Reproductions"),
                      html.P("Each paper's own numbers beside what our reimplementation measured in its "
                             "committed run. Smoke runs are never shown here.", className="muted"),
+                     html.P(html.A("All papers in one report", href="/reports/reproductions.html", target="_blank",
+                                   id="repro-report")) if results.report_path().is_file() else None,
                      *sections], className="reproductions")
