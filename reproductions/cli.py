@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 
 from reproductions.config import ConfigError
+from reproductions.data.offline import DataError
 from reproductions.registry import RegistryError, default_registry, planned
-from reproductions.runs import RESULTS_DIR, RunError
+from reproductions.runs import RESULTS_DIR, RUNS_DIR, RunError
 
 NOT_IMPLEMENTED = 2  # exit status of a reproduction that has no module yet
 
@@ -47,7 +48,7 @@ def run_one(name: str, **options) -> Path:
         raise SystemExit(NOT_IMPLEMENTED)
     try:
         folder = execute(registry[name], **options)
-    except (ConfigError, RunError, RegistryError) as err:
+    except (ConfigError, RunError, RegistryError, DataError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"{name}: run folder {folder}")
     return folder
@@ -121,13 +122,43 @@ def data(only, cache, list_only) -> None:
 @main.command("all")
 @run_options
 def all_(**options) -> None:
-    """Run every reproduction that has a module, one after another, with the same options."""
+    """Run every reproduction that has a module, with the same options, then write one report.
+
+    A full run without --out publishes each result and rebuilds reproductions/results/report.*
+    from the committed results; otherwise the report of these runs goes beside their run folders."""
+    from reproductions import report
+
     registry = default_registry()
-    for name in planned():
-        if name in registry:
-            run_one(name, **options)
-        else:
+    entries, failed = [], []
+    for name, (key, topic) in planned().items():
+        if name not in registry:
             click.echo(f"{name}: skipped, no reproduction module yet", err=True)
+            entries.append(report.Entry(name, key, topic, note="not run yet (no reproduction module)"))
+            continue
+        try:
+            entries.append(report.Entry(name, key, topic, run_one(name, **options)))
+        except click.ClickException as err:
+            click.echo(f"{name}: failed: {err.message}", err=True)
+            entries.append(report.Entry(name, key, topic, note=f"run failed: {err.message}"))
+            failed.append(name)
+    if options["profile"] == "full" and options["out"] is None:
+        paths = report.write(report.committed(planned(), RESULTS_DIR), RESULTS_DIR)
+    else:
+        paths = report.write(entries, Path(options["out"] or RUNS_DIR))
+    click.echo(f"report: {paths[0]} and {paths[1]}")
+    if failed:
+        raise click.ClickException(f"{len(failed)} reproduction(s) failed: {', '.join(failed)}")
+
+
+@main.command("report")
+@click.option("--results", type=click.Path(path_type=Path, file_okay=False), default=RESULTS_DIR,
+              show_default=True, help="Folder of committed results; the report is written into it.")
+def report_(results: Path) -> None:
+    """Rebuild report.md and report.html from the committed results, without running anything."""
+    from reproductions import report
+
+    paths = report.write(report.committed(planned(), results), results)
+    click.echo(f"report: {paths[0]} and {paths[1]}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ class Registry:
 def build(corpus_keys: set[str]) -> Registry:
     """Every reproduction that has a module, registered one by one."""
     registry = Registry(corpus_keys)
+    registry.register("paper1", "Yi2019GANReview",
+                      "bibliometric: task distribution of the knowledge base's GAN papers beside a proxy of Fig. 4",
+                      "reproductions.paper1_gan_review")
+    registry.register("paper4", "Kazeminia2020GANs",
+                      "bibliometric: task x modality x code-availability table of the knowledge base's GAN papers",
+                      "reproductions.paper4_gans_mia")
     registry.register("paper10", "Wu2022GCML",
                       "GCML: denoising autoencoder with clustering, isometric, ranking and alignment losses",
                       "reproductions.paper10_gcml")

@@ -78,7 +78,7 @@ def markdown(doc: dict) -> str:
              f"Profile **{doc['profile']}**, status **{doc['status']}**, device {run['device_name']}, "
              f"seed {run['seed']}, wall time {run['wall_time_s']:.1f} s, run {run['id']}."]
     if doc["profile"] == "smoke":
-        lines.append("A smoke run: tiny models and few steps, to show the pipeline works, not to match the paper.")
+        lines.append("A smoke run: the quick profile, meant to show that the pipeline works rather than to match the paper.")
     if kinds:
         lines.append(f"Data that is not real: {', '.join(kinds)} (see Data).")
     lines += ["", "## Ours beside the paper", "", "| metric | setting | ours | paper | source |", "|---|---|---|---|---|"]

@@ -79,3 +79,27 @@ def read_dicom(path: Path) -> np.ndarray:
     lo, hi = np.percentile(pixels, [0.5, 99.5])
     scaled = np.clip((pixels - lo) / max(hi - lo, 1e-6), 0, 1)
     return 1 - scaled if getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1" else scaled
+
+
+# Organs of the chest CT with enough voxels for many patches, as (class name, label ids).
+ORGANS = (("lung", LUNG_LOBES), ("liver", (LIVER,)), ("heart", (51,)), ("aorta", (52,)), ("spleen", (1,)),
+          ("kidney", (2, 3)), ("stomach", (6,)))
+CT_WINDOW = (-1000.0, 600.0)  # HU shown as [0, 1]: lung air to the contrast-filled aorta (about 450 HU)
+
+
+def organ_patches(ct: Volume, n_per_class: int, size: int = 16, seed: int = 0):
+    """``n_per_class`` axial patches per organ, each wholly inside its organ's label (a PatchSet).
+
+    Real CT and real labels: the class of a patch is the organ it was cut from. Patch centres are
+    drawn with a seeded generator from the organ's voxels eroded by half a patch."""
+    from reproductions.data.phantoms import PatchSet, _centres, _crop, _window
+
+    rng = np.random.default_rng(seed)
+    images, labels, slices = [], [], []
+    for label, (_, ids) in enumerate(ORGANS):
+        for point in _centres(np.isin(ct.labels, ids), size // 2, rng, n_per_class):
+            images.append(_window(_crop(ct.image, point, size // 2), CT_WINDOW))
+            labels.append(label)
+            slices.append(point[0])
+    return PatchSet(np.stack(images), np.array(labels), tuple(name for name, _ in ORGANS), np.array(slices),
+                    f"real: {size}x{size} organ patches cut from the {ct.source}")
