@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from reproductions.common.bibliometrics import OTHERS, TASKS, UNTAGGED, gan_papers, task_groups, values
+from reproductions.common.bibliometrics import OTHERS, TASKS, gan_papers, task_groups
 from reproductions.outcome import Claim, Outcome, Reported, Row
+from survey.corpus import tags_in
+from survey.tags import MISSING as UNTAGGED  # a paper without a tag in a category
 
 CODE_STATES = ("official", "announced", "none found", UNTAGGED)
 REVIEWED = Reported(63, "reported-results.md, Paper 4: 63 papers up to July 2018 (arXiv v1)")
@@ -48,9 +50,9 @@ def cross_table(papers) -> Counter:
     """``{(task, modality, code): papers}``; a paper counts once in each of its tasks and modalities."""
     cells = Counter()
     for tags in papers["tags"]:
-        code = values(tags, "code")[0]
+        code = tags_in(tags, "code")[0]
         for task in task_groups(tags) or [UNTAGGED]:
-            for modality in values(tags, "modality"):
+            for modality in tags_in(tags, "modality"):
                 cells[task, modality, code] += 1
     return cells
 
@@ -60,7 +62,7 @@ def task_papers(papers) -> dict[str, list[dict]]:
     out = {task: [] for task in (*TASKS, OTHERS, UNTAGGED)}
     for r in papers.itertuples():
         row = {"key": r.key, "year": None if pd.isna(r.year) else int(r.year), "title": r.title,
-               **{c: ", ".join(values(r.tags, c)) for c in ("method", "modality", "dataset", "code")}}
+               **{c: ", ".join(tags_in(r.tags, c)) for c in ("method", "modality", "dataset", "code")}}
         for task in task_groups(r.tags) or [UNTAGGED]:
             out[task].append(row)
     return {task: rows for task, rows in out.items() if rows or task in TASKS}

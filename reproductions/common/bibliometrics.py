@@ -21,7 +21,6 @@ TASKS = ("synthesis", "segmentation", "reconstruction", "detection", "denoising"
          "classification")
 OTHERS = "others"
 FOLDED = {"augmentation": "synthesis", "super-resolution": "reconstruction", "inpainting": "reconstruction"}
-UNTAGGED = "?"  # a paper without a tag in a category
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -63,7 +62,3 @@ def gan_papers(bib: tuple[str, ...] = (), include_surveys: bool = False) -> Sele
                     f"{len(table)} entries from {', '.join(shown)} ({digests}); "
                     f"{len(papers)} GAN papers{'' if include_surveys else ' (surveys left out)'}")
     return Selection(papers, len(table), note)
-
-
-def values(tags: dict, category: str) -> list[str]:
-    return list(tags.get(category, [])) or [UNTAGGED]
