@@ -14,7 +14,7 @@ import click
 from reproductions.config import ConfigError
 from reproductions.data.offline import DataError
 from reproductions.registry import RegistryError, default_registry, planned
-from reproductions.runs import RESULTS_DIR, RUNS_DIR, RunError
+from reproductions.runs import PROFILE_LABELS, PROFILES, PUBLISHED, RESULTS_DIR, RUNS_DIR, RunError
 
 NOT_IMPLEMENTED = 2  # exit status of a reproduction that has no module yet
 
@@ -22,8 +22,8 @@ NOT_IMPLEMENTED = 2  # exit status of a reproduction that has no module yet
 def run_options(command):
     """The options every run shares (``reproduce paperN`` and ``reproduce all``)."""
     options = [
-        click.option("--profile", type=click.Choice(["smoke", "full"]), default="smoke", show_default=True,
-                     help="smoke: about a minute on a CPU; full: sized for one GPU in under ten minutes."),
+        click.option("--profile", type=click.Choice(PROFILES), default="smoke", show_default=True,
+                     help="; ".join(PROFILE_LABELS.values()) + "."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="auto picks CUDA when torch sees one."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random generator."),
@@ -124,7 +124,7 @@ def data(only, cache, list_only) -> None:
 def all_(**options) -> None:
     """Run every reproduction that has a module, with the same options, then write one report.
 
-    A full run without --out publishes each result and rebuilds reproductions/results/report.*
+    A cpu or full run without --out publishes each result and rebuilds reproductions/results/report.*
     from the committed results; otherwise the report of these runs goes beside their run folders."""
     from reproductions import report
 
@@ -141,7 +141,7 @@ def all_(**options) -> None:
             click.echo(f"{name}: failed: {err.message}", err=True)
             entries.append(report.Entry(name, key, topic, note=f"run failed: {err.message}"))
             failed.append(name)
-    if options["profile"] == "full" and options["out"] is None:
+    if options["profile"] in PUBLISHED and options["out"] is None:
         paths = report.write(report.committed(planned(), RESULTS_DIR), RESULTS_DIR)
     else:
         paths = report.write(entries, Path(options["out"] or RUNS_DIR))

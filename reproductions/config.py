@@ -1,7 +1,7 @@
 """Typed ``--set key=value`` overrides for a reproduction's frozen ``Config`` dataclass.
 
 Every paper module defines ``Config`` (frozen, validating itself in ``__post_init__``) and a
-``PRESETS`` dict with ``smoke`` and ``full``. Overrides are parsed by each field's declared type,
+``PRESETS`` dict with ``smoke``, ``cpu`` and ``full``. Overrides are parsed by each field's declared type,
 so ``--set epochs=3`` is an int and ``--set datasets=digits,fashion-mnist`` a tuple of str.
 """
 

@@ -13,7 +13,7 @@ How it differs from the paper, and why:
   "papers" counts a paper once in each of its tasks; "share" splits each paper's weight evenly over
   its tasks, so that shares sum to 100% as the proxy's do.
 - The proxy's "low-dose CT denoising" is compared with every GAN paper tagged denoising.
-- Pure computation on the corpus: the smoke and full profiles do the same work, on a CPU.
+- Pure computation on the corpus: the smoke, cpu and full profiles do the same work, on a CPU.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Config:
             raise ValueError("min_papers must be at least 1")
 
 
-PRESETS = {"smoke": Config(), "full": Config()}  # the same computation: nothing to scale down
+PRESETS = {"smoke": Config(), "cpu": Config(), "full": Config()}  # the same computation: nothing to scale down
 
 
 def distribution(task_lists: list[list[str]]) -> tuple[dict[str, int], dict[str, float]]:

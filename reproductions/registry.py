@@ -60,9 +60,30 @@ def build(corpus_keys: set[str]) -> Registry:
     registry.register("paper1", "Yi2019GANReview",
                       "bibliometric: task distribution of the knowledge base's GAN papers beside a proxy of Fig. 4",
                       "reproductions.paper1_gan_review")
+    registry.register("paper2", "Chuquicusma2018Fool",
+                      "DCGAN on lung nodule patches; automatic observer panel and a visual Turing test for readers",
+                      "reproductions.paper2_dcgan_nodules")
+    registry.register("paper3", "FridAdar2018Synthetic",
+                      "liver lesion CNN under 3-fold CV: classic augmentation, then one DCGAN per class",
+                      "reproductions.paper3_gan_augmentation")
     registry.register("paper4", "Kazeminia2020GANs",
                       "bibliometric: task x modality x code-availability table of the knowledge base's GAN papers",
                       "reproductions.paper4_gans_mia")
+    registry.register("paper5", "UsmanAkbar2024BrainTumor",
+                      "GAN vs DDPM image+mask generators for brain tumour MRI, judged by U-Net Dice, FID and memorisation",
+                      "reproductions.paper5_gan_vs_diffusion")
+    registry.register("paper6", "Hung2023MedcDiff",
+                      "conditional DDPM for denoising, super-resolution and inpainting; LoRA adaptation of its U-Net",
+                      "reproductions.paper6_conditional_diffusion")
+    registry.register("paper7", "Lin2025MTMed",
+                      "report generation benchmark: three encoder families, a LoRA-tuned decoder, in- and cross-modality",
+                      "reproductions.paper7_peft_report_benchmark")
+    registry.register("paper8", "Sortino2023Transformer",
+                      "scene graph -> layout transformer -> VQ-VAE tokens from an autoregressive transformer",
+                      "reproductions.paper8_scene_graph_transformer")
+    registry.register("paper9", "Izhar2025Engaging",
+                      "two-stage report generation: findings, then SmolLM2 with LoRA, SFT then ORPO, continual",
+                      "reproductions.paper9_lora_orpo_reports")
     registry.register("paper10", "Wu2022GCML",
                       "GCML: denoising autoencoder with clustering, isometric, ranking and alignment losses",
                       "reproductions.paper10_gcml")

@@ -63,7 +63,8 @@ def verdict(doc: dict | None, note: str = "not run yet") -> str:
     else:
         counts = ((yes, "held"), (no, "did not hold"), (untested, "not testable"))
         line = "mixed: " + ", ".join(f"{n} {what}" for n, what in counts if n)
-    return line + (" (smoke run, not the result to compare)" if doc["profile"] == "smoke" else "")
+    caveat = {"smoke": " (smoke run, not the result to compare)", "cpu": " (reduced cpu profile)"}
+    return line + caveat.get(doc["profile"], "")
 
 
 def _summary(entry: Entry, doc: dict | None) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from reproductions import sidebyside
 from reproductions.config import ConfigError, apply_overrides, as_dict
 from reproductions.registry import Reproduction
-from reproductions.runs import (PROFILES, Run, choose_device, device_name, git_commit, new_run_folder,
+from reproductions.runs import (PROFILES, PUBLISHED, Run, choose_device, device_name, git_commit, new_run_folder,
                                 publish, recorded, seed_everything, versions, write_json)
 
 
@@ -21,7 +21,7 @@ def make_config(module, profile: str, overrides=()):
 
 def execute(reproduction: Reproduction, profile: str = "smoke", device: str = "auto", seed: int = 0,
             overrides=(), out: Path | None = None, publish_results: bool = True) -> Path:
-    """Run ``reproduction`` and return its run folder (published too when a full run completes)."""
+    """Run ``reproduction`` and return its run folder (published too when a cpu or full run completes)."""
     module = reproduction.load()
     config = make_config(module, profile, overrides)
     torch_device = choose_device(device)
@@ -36,7 +36,7 @@ def execute(reproduction: Reproduction, profile: str = "smoke", device: str = "a
         outcome = module.run(config, Run(reproduction.name, profile, seed, torch_device, folder, info))
         write_json(folder / "metrics.json", outcome.metrics)
     sidebyside.write(folder, outcome, info)  # after recorded(): the status reads "completed"
-    if publish_results and profile == "full" and out is None:
+    if publish_results and profile in PUBLISHED and out is None:
         publish(folder, reproduction.name)
     return folder
 

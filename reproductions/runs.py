@@ -4,8 +4,9 @@ A run folder holds ``config.json``, ``run_info.json`` (status, versions, git com
 seed, profile, wall time), ``metrics.json``, ``results.json`` / ``results.md`` and ``figures/``.
 ``run_info.json`` is written with status "running" first, so a run killed without a chance to
 clean up still shows as unfinished; Ctrl-C marks it "interrupted", an error "failed".
-Only a completed ``full`` run is published to ``reproductions/results/paperN/``: smoke runs never
-touch what the explorer shows.
+Only a completed ``full`` or ``cpu`` run is published to ``reproductions/results/paperN/``: smoke
+runs never touch what the explorer shows, and a ``cpu`` run (the reduced profile for machines
+without a GPU) never replaces a committed ``full`` result.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from survey.storage import atomic_write
 PACKAGE = Path(__file__).resolve().parent
 RESULTS_DIR = PACKAGE / "results"
 RUNS_DIR = PACKAGE / "runs"
-PROFILES = ("smoke", "full")
+PROFILES = ("smoke", "cpu", "full")
+PUBLISHED = ("cpu", "full")  # the profiles whose completed runs become the committed results
+PROFILE_LABELS = {
+    "smoke": "smoke: about a minute on a CPU, to show that the pipeline works; never published",
+    "cpu": "cpu: reduced sizes for a machine without a GPU (minutes on 2 cores); published, labelled as such",
+    "full": "full: sized for one GPU in under ten minutes; published",
+}
 VERSIONED = ("torch", "numpy", "scipy", "scikit-learn", "diffusers", "peft", "transformers", "monai",
              "torchmetrics", "scikit-image", "nibabel", "pydicom", "pycocoevalcap", "bert-score")
 
@@ -163,12 +170,20 @@ def recorded(folder: Path, info: dict):
         write_json(folder / "run_info.json", info)
 
 
+def committed_profile(paper: str, results_dir: Path = RESULTS_DIR) -> str | None:
+    info = results_dir / paper / "run_info.json"
+    return json.loads(info.read_text()).get("profile") if info.exists() else None
+
+
 def publish(run_folder: Path, paper: str, results_dir: Path = RESULTS_DIR) -> Path:
-    """Replace ``results_dir/paper`` with a copy of a completed full run, in one rename."""
+    """Replace ``results_dir/paper`` with a copy of a completed cpu or full run, in one rename."""
     info = json.loads((run_folder / "run_info.json").read_text())
-    if info.get("profile") != "full" or info.get("status") != "completed":
-        raise RunError(f"{run_folder}: only a completed full run is published "
+    if info.get("profile") not in PUBLISHED or info.get("status") != "completed":
+        raise RunError(f"{run_folder}: only a completed cpu or full run is published "
                        f"(this one: {info.get('profile')}, {info.get('status')})")
+    if info["profile"] == "cpu" and committed_profile(paper, results_dir) == "full":
+        raise RunError(f"{run_folder}: not published, since {results_dir / paper} holds a full (GPU-sized) "
+                       "result that a reduced cpu run does not replace")
     target = results_dir / paper
     staging = results_dir / f".{paper}.new"
     old = results_dir / f".{paper}.old"

@@ -8,7 +8,7 @@ Schema (``schema`` = 1), every key always present:
       "paper": "paper10",                   # reproduction name
       "bib_key": "Wu2022GCML",
       "method": "GCML: ...",                # one line
-      "profile": "smoke" | "full",
+      "profile": "smoke" | "cpu" | "full",
       "status": "completed" | "interrupted" | "failed",
       "run": {"id": str, "started": ISO-8601 UTC, "wall_time_s": float, "device": str,
               "device_name": str, "seed": int, "git_commit": str | null},
@@ -79,6 +79,9 @@ def markdown(doc: dict) -> str:
              f"seed {run['seed']}, wall time {run['wall_time_s']:.1f} s, run {run['id']}."]
     if doc["profile"] == "smoke":
         lines.append("A smoke run: the quick profile, meant to show that the pipeline works rather than to match the paper.")
+    elif doc["profile"] == "cpu":
+        lines.append("A cpu run: the profile reduced to run without a GPU (smaller data, models or training than the "
+                     "GPU-sized full profile), so its numbers are weaker evidence than a full run's.")
     if kinds:
         lines.append(f"Data that is not real: {', '.join(kinds)} (see Data).")
     lines += ["", "## Ours beside the paper", "", "| metric | setting | ours | paper | source |", "|---|---|---|---|---|"]

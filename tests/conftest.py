@@ -27,6 +27,17 @@ def seed_copy(tmp_path) -> Path:
     return folder / "corpus.bib"
 
 
+def needs_data(*names: str):
+    """Skip a test whose offline data sets are not prepared, unless ``REPRODUCE_REQUIRE_DATA=1`` (CI),
+    where the test runs and fails with the ``reproduce data`` command in its message."""
+    from reproductions.data import offline
+
+    missing = [n for n in names if not offline.is_ready(n)]
+    required = os.environ.get("REPRODUCE_REQUIRE_DATA") == "1"
+    return pytest.mark.skipif(bool(missing) and not required,
+                              reason=f"not prepared: {', '.join(missing)} (reproduce data --only {' --only '.join(missing)})")
+
+
 def entry(key: str, title: str, year: int = 2020, doi: str | None = None, **extra: str) -> str:
     """A valid @article as text, with any extra fields."""
     fields = {"author": "{Doe, Jane and Roe, Richard}", "title": "{" + title + "}",

@@ -10,8 +10,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from reproductions import cli as repro_cli
 from reproductions.cli import main as reproduce
+from reproductions.registry import build
 from survey.cli import main as survey
+from survey.corpus import load_corpus
 from tests.conftest import SEED_BIB, entry
 
 
@@ -133,9 +136,12 @@ def test_a_missing_bib_file_is_named():
     assert result.exit_code == 1 and "/no/such.bib" in result.output
 
 
-def test_reproduce_lists_the_ten_papers_and_refuses_to_fake_a_run():
+def test_reproduce_lists_the_ten_papers_and_refuses_to_fake_a_run(monkeypatch):
     listing = CliRunner().invoke(reproduce, ["list"])
     assert listing.exit_code == 0
     assert [line.split()[0] for line in listing.stdout.splitlines()] == [f"paper{n}" for n in range(1, 11)]
+    registry = build(set(load_corpus().table["key"]))
+    del registry.entries["paper5"]  # as if its module were not written yet
+    monkeypatch.setattr(repro_cli, "default_registry", lambda: registry)
     result = CliRunner().invoke(reproduce, ["paper5"])
     assert result.exit_code == 2 and "UsmanAkbar2024BrainTumor" in result.output

@@ -94,7 +94,8 @@ def test_reproduce_all_writes_one_report_with_every_paper(corpus, tmp_path, monk
     from survey.corpus import load_corpus
 
     registry = build(set(load_corpus().table["key"]))
-    del registry.entries["paper10"]  # keep the test fast: the bibliometric papers only
+    # keep the test fast, the bibliometric papers only; the others read as not written yet
+    registry.entries = {name: registry.entries[name] for name in ("paper1", "paper4")}
     monkeypatch.setattr(cli, "default_registry", lambda: registry)
     before = sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []
     result = CliRunner().invoke(reproduce, ["all", "--out", str(tmp_path), "--set", f"bib={corpus}"])

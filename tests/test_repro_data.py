@@ -14,6 +14,7 @@ from PIL import Image
 
 from reproductions.data import loaders, offline, phantoms
 from reproductions.data.reports import parse_archive, parse_report
+from tests.conftest import needs_data
 
 REPORT_XML = """<?xml version="1.0" encoding="utf-8"?>
 <eCitation><uId id="CXR{n}"/><MedlineCitation><Article><Abstract>
@@ -199,14 +200,14 @@ def test_medmnist_fashion_mnist_and_iu_xray_loaders(tmp_path):
     assert len(parse_archive(reports)) == 2
 
 
-@pytest.mark.skipif(not offline.is_ready("chest-ct"), reason="chest CT not prepared (reproduce data --only chest-ct)")
+@needs_data("chest-ct")
 def test_the_real_ct_phantoms_when_prepared():
     lesions = phantoms.liver_phantom(2, size=32, seed=0)
     nodules = phantoms.lung_phantom(2, size=32, seed=0)
     assert lesions.images.shape == (6, 32, 32) and nodules.images.shape == (4, 32, 32)
 
 
-@pytest.mark.skipif(not offline.is_ready("iu-xray-reports"), reason="reports not prepared (reproduce data --only iu-xray-reports)")
+@needs_data("iu-xray-reports")
 def test_the_real_iu_xray_reports_when_prepared():
     from reproductions.data.reports import bundled_reports
 
@@ -214,7 +215,7 @@ def test_the_real_iu_xray_reports_when_prepared():
     assert len(reports) == 3955 and sum(bool(r.findings) for r in reports) == 3425
 
 
-@pytest.mark.skipif(not offline.is_ready("mni152"), reason="MNI152 not prepared (reproduce data --only mni152)")
+@needs_data("mni152")
 def test_the_real_brain_phantom_when_prepared():
     tumours = phantoms.brain_phantom(3, size=64, seed=0)
     assert tumours.images.shape == (3, 64, 64) and all((m == 4).any() for m in tumours.masks)

@@ -9,12 +9,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from reproductions import cli as repro_cli
 from reproductions import runs, sidebyside
 from reproductions.cli import main as reproduce
 from reproductions.config import ConfigError, apply_overrides
 from reproductions.outcome import Claim, DataNote, Outcome, Reported, Row
 from reproductions.paper10_gcml import PRESETS
-from reproductions.registry import Registry, RegistryError, default_registry
+from reproductions.registry import Registry, RegistryError, build, default_registry
+from survey.corpus import load_corpus
 
 
 def test_overrides_are_typed_and_unknown_keys_name_the_known_ones():
@@ -62,7 +64,7 @@ def test_smoke_runs_never_write_or_publish_into_results(tmp_path, monkeypatch):
     assert folder.name.endswith("-smoke-seed3") and folder.parent.name == "paper10"
     runs.write_json(folder / "run_info.json", {"profile": "smoke", "status": "completed"})
     results = tmp_path / "results"
-    with pytest.raises(runs.RunError, match="only a completed full run"):
+    with pytest.raises(runs.RunError, match="only a completed cpu or full run"):
         runs.publish(folder, "paper10", results)
     runs.write_json(folder / "run_info.json", {"profile": "full", "status": "completed"})
     (results / "paper10").mkdir(parents=True)
@@ -70,6 +72,10 @@ def test_smoke_runs_never_write_or_publish_into_results(tmp_path, monkeypatch):
     target = runs.publish(folder, "paper10", results)
     assert (target / "run_info.json").exists() and not (target / "stale.txt").exists()
     assert sorted(p.name for p in results.iterdir()) == ["paper10"]
+    runs.write_json(folder / "run_info.json", {"profile": "cpu", "status": "completed"})
+    with pytest.raises(runs.RunError, match="does not replace"):
+        runs.publish(folder, "paper10", results)  # the committed full result stays
+    assert json.loads((results / "paper10" / "run_info.json").read_text())["profile"] == "full"
 
 
 def test_device_choice_is_explicit():
@@ -101,7 +107,10 @@ def test_side_by_side_writes_not_reported_and_names_phantoms(tmp_path):
         DataNote("x", "fake", "")
 
 
-def test_reproduce_list_and_refusals(tmp_path):
+def test_reproduce_list_and_refusals(tmp_path, monkeypatch):
+    registry = build(set(load_corpus().table["key"]))
+    del registry.entries["paper3"]  # as if its module were not written yet
+    monkeypatch.setattr(repro_cli, "default_registry", lambda: registry)
     listing = CliRunner().invoke(reproduce, ["list"])
     assert listing.exit_code == 0
     lines = {line.split()[0]: line for line in listing.stdout.splitlines()}

@@ -10,6 +10,7 @@ import torch
 
 from reproductions.data import offline
 from reproductions.metrics import classification, clustering, images, memorisation, segmentation, text
+from tests.conftest import needs_data
 
 
 def test_psnr_and_ssim():
@@ -94,7 +95,7 @@ def test_fid_and_kid_in_closed_form():
     assert abs(same["fid"]) < 1e-6 and same["kid_mean"] == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.skipif(not offline.is_ready("fid-inception"), reason="FID Inception not prepared (reproduce data --only fid-inception)")
+@needs_data("fid-inception")
 def test_fid_on_the_standard_inception_when_prepared():
     rng = np.random.default_rng(0)
     a, b = rng.random((8, 32, 32)), rng.random((8, 32, 32))

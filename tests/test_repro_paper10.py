@@ -14,6 +14,7 @@ from reproductions.cli import main as reproduce
 from reproductions.data import loaders, offline
 from reproductions.paper10_gcml import PRESETS, load
 from reproductions.runs import RESULTS_DIR
+from tests.conftest import needs_data
 
 
 @pytest.mark.slow
@@ -57,7 +58,7 @@ def test_organ_patches_lie_inside_their_organ():
         assert np.allclose(patches.images[patches.labels == label], expected, atol=1e-6)
 
 
-@pytest.mark.skipif(not offline.is_ready("chest-ct"), reason="chest CT not prepared (reproduce data --only chest-ct)")
+@needs_data("chest-ct")
 def test_paper10_loads_real_organ_patches_from_the_chest_ct():
     x, y, classes, note = load("organs", dataclasses.replace(PRESETS["smoke"], organ_patches=4), seed=0)
     assert x.shape == (4 * len(classes), 16 * 16) and 0 <= x.min() and x.max() <= 1
