@@ -149,6 +149,13 @@ def merge_preview(report, dry_run: bool) -> list:
                         html.Tbody(rows)], className="preview")]
 
 
+PROFILE_CAVEATS = {
+    "smoke": "A smoke run: the quick profile that shows the pipeline works, not a result to compare.",
+    "cpu": "A cpu run: the profile reduced to run without a GPU (smaller data, models or training than the "
+           "GPU-sized full profile), so its numbers are weaker evidence than a full run's.",
+}
+
+
 def reproduction_section(row: dict) -> html.Section:
     name = row["reproduction"]
     record = results.load(name)
@@ -172,7 +179,8 @@ def side_by_side(name: str, record: dict) -> list:
     rows = [html.Tr([html.Td(r["metric"]), html.Td(r["setting"]), html.Td(r["paper_text"]),
                      html.Td("not measured" if r["ours"] is None else f"{r['ours']:.4g}"),
                      html.Td(r["note"] or r["source"])]) for r in record["rows"]]
-    parts = [html.P(info, className="muted"),
+    caveat = PROFILE_CAVEATS.get(record["profile"])
+    parts = [html.P(info, className="muted"), *([html.P(caveat, className="caveat")] if caveat else []),
              html.P("Data: " + "; ".join(f"{d['name']} ({d['kind']})" for d in record["data"])),
              html.Table([html.Thead(html.Tr([html.Th(h) for h in ("Metric", "Setting", "Paper", "Ours", "Note")])),
                          html.Tbody(rows)], className="preview")]

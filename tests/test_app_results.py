@@ -42,6 +42,9 @@ def test_committed_results_are_shown_side_by_side(results_root):
     assert results.has_results("paper10")
     text = str(side_by_side("paper10", results.load("paper10")))
     assert "not reported" in text and "0.71" in text and "did not hold" in text and "NVIDIA H100" in text
+    assert "weaker evidence" not in text
+    cpu = str(side_by_side("paper10", record(profile="cpu")))
+    assert "cpu profile" in cpu and "weaker evidence than a full run" in cpu
 
 
 def test_a_broken_results_file_is_named(results_root):
