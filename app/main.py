@@ -27,7 +27,8 @@ def create_app(paths: list[Path] | None = None) -> Dash:
         html.Header([
             html.H1("Survey explorer"),
             html.Nav([dcc.Link("Explorer", href="/", id="nav-explorer"),
-                      dcc.Link("Reproductions", href="/reproductions", id="nav-reproductions")]),
+                      dcc.Link("Reproductions", href="/reproductions", id="nav-reproductions"),
+                      dcc.Link("Reader study", href="/reader-study", id="nav-reader-study")]),
             html.Span(", ".join(p.name for p in state.paths), className="muted", title=" ".join(map(str, state.paths))),
         ]),
         dash.page_container,

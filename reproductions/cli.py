@@ -161,5 +161,86 @@ def report_(results: Path) -> None:
     click.echo(f"report: {paths[0]} and {paths[1]}")
 
 
+@main.group("reader-study")
+def reader_study_group() -> None:
+    """The reader study (visual Turing test): score the readers' answers to a study the explorer ran."""
+
+
+def _study_and_answers(study_folder: Path, answers: Path | None):
+    from reproductions import reader_study as rs
+
+    try:
+        study = rs.load_study(study_folder)
+    except rs.StudyError as err:
+        raise click.ClickException(str(err)) from err
+    found, problems = rs.collect(study, answers)
+    for problem in problems:
+        click.echo(f"skipped: {problem}", err=True)
+    return study, found
+
+
+STUDY_ARG = click.argument("study_folder", metavar="STUDY", type=click.Path(path_type=Path, exists=True))
+ANSWERS_OPT = click.option("--answers", type=click.Path(path_type=Path, file_okay=False), default=None,
+                           help="Root of the answers folders (default $SURVEY_READER_STUDY_DIR or "
+                                "~/.local/share/survey-explorer/reader-study).")
+
+
+@reader_study_group.command("score")
+@STUDY_ARG
+@ANSWERS_OPT
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def reader_study_score(study_folder: Path, answers: Path | None, as_json: bool) -> None:
+    """Per-reader FRR, TRR and accuracy, and pairwise Cohen's kappa, of the readers who finished STUDY
+    (a folder holding study.json)."""
+    import json
+
+    from reproductions import reader_study as rs
+
+    study, found = _study_and_answers(study_folder, answers)
+    summary = rs.summary(study, found)
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+        return
+
+    def pct(value):
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    click.echo(f"{study.title}: {summary['total']} images, {study.data_kind} data, "
+               f"answers in {rs.answers_folder(study, answers)}")
+    for name, progress in summary["readers"].items():
+        if not progress["finished"]:
+            click.echo(f"  {name}: in progress, {progress['answered']} of {summary['total']} (not scored)")
+            continue
+        r, lab = summary["scores"]["readers"][name], summary["labels"]["readers"][name]
+        click.echo(f"  {name}: FRR {pct(r['frr'])}  TRR {pct(r['trr'])}  accuracy {pct(r['accuracy'])}  "
+                   f"class accuracy {pct(lab['accuracy'])}")
+    for pair, kappa in summary["scores"]["kappa"].items():
+        label_kappa = summary["labels"]["kappa"][pair]
+        click.echo(f"  kappa {pair}: real/generated {'undefined' if kappa is None else f'{kappa:.3f}'}, "
+                   f"class {'undefined' if label_kappa is None else f'{label_kappa:.3f}'}")
+    if not summary["readers"]:
+        click.echo("  no reader has answered yet")
+
+
+@reader_study_group.command("export")
+@STUDY_ARG
+@ANSWERS_OPT
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="CSV file to write (default: print to standard output).")
+def reader_study_export(study_folder: Path, answers: Path | None, out: Path | None) -> None:
+    """Every answer to STUDY as CSV (the truth columns only once every reader who started has finished)."""
+    from reproductions import reader_study as rs
+
+    study, found = _study_and_answers(study_folder, answers)
+    text = rs.answers_csv(study, found)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    from survey.storage import atomic_write
+
+    atomic_write(out, text.encode(), backup=False)
+    click.echo(f"{out}: {text.count(chr(10)) - 1} answers")
+
+
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 from dash import html
 
-from app import results, views
+from app import reader_study_views, results, views
 from app.runtime import explorer_state
 
 dash.register_page(__name__, path="/reproductions", title="Reproductions", name="Reproductions")
@@ -15,6 +15,9 @@ def layout(**_query) -> html.Div:
     table = explorer_state().snapshot().table
     reviewed = table[table["reproduction"].notna()].sort_values("review_number", na_position="last")
     sections = [views.reproduction_section(row) for row in reviewed.to_dict("records")]
+    for section in sections:
+        if section.id == "paper2":  # the paper's visual Turing test, for readers of one's own
+            section.children.insert(2, reader_study_views.reproductions_link())
     if not sections:
         sections = [html.P("No paper of this corpus names a reproduction (field `reproduction`).")]
     return html.Div([html.H2("Reproductions"),
