@@ -1,0 +1,147 @@
+"""paper2 (DCGAN lung nodules, observer panel, reader study) end to end in its smoke profile on CPU
+through the CLI into a temporary folder, and its pieces: the case split, the observers, the
+features, config validation and the LIDC-IDRI loader path."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from reproductions import reader_study
+from reproductions.cli import main as reproduce
+from reproductions.config import ConfigError, apply_overrides
+from reproductions.paper2_dcgan_nodules import (CLASS_OBSERVERS, CLASSES, OBSERVERS, PRESETS, Config, SmallCNN,
+                                                coarse, load_patches, observer_panel, quantise, split_cases,
+                                                texture_features)
+from reproductions.runs import RESULTS_DIR
+from tests.conftest import needs_data
+
+
+@pytest.mark.slow
+@needs_data("chest-ct", "fid-inception")
+def test_paper2_smoke_run_writes_results_figures_and_a_reader_study(tmp_path):
+    before = sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []
+    result = CliRunner().invoke(reproduce, ["paper2", "--device", "cpu", "--seed", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "paper2").iterdir()
+    info = json.loads((folder / "run_info.json").read_text())
+    assert info["status"] == "completed" and info["profile"] == "smoke" and info["seed"] == 3
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    panel = metrics["observers"]
+    assert set(panel["readers"]) == set(OBSERVERS)
+    for name, r in panel["readers"].items():
+        assert 0 <= r["frr"] <= 1 and 0 <= r["trr"] <= 1, name
+        # accuracy is the share of correct calls: TRR on the reals and 1 - FRR on the generated
+        expected = (r["trr"] * r["real_shown"] + (1 - r["frr"]) * r["generated_shown"]) / r["n"]
+        assert r["accuracy"] == pytest.approx(expected) and r["n"] == panel["n_test"]
+    assert len(panel["kappa"]) == len(OBSERVERS) * (len(OBSERVERS) - 1) // 2
+    assert panel["n_train"] + panel["n_test"] == 2 * metrics["data"]["held_out"]
+    assert metrics["fid"]["fid"] > 0 and metrics["fid"]["n"] == 8
+    assert set(metrics["class_agreement"]) == set(CLASS_OBSERVERS)
+    for name, agree in metrics["class_agreement"].items():
+        assert 0 <= agree["generated"] <= 1, name
+        assert agree["real_heldout"] > 0.6, name  # phantom benign and malignant nodules differ plainly
+
+    doc = json.loads((folder / "results.json").read_text())
+    assert {r["paper_text"] for r in doc["rows"]} == {"not reported"}
+    frr_rows = [r for r in doc["rows"] if r["metric"].startswith("FRR")]
+    assert {r["setting"] for r in frr_rows} == {f"observer: {name}" for name in OBSERVERS}
+    assert [d["kind"] for d in doc["data"]] == ["phantom"] and "not LIDC-IDRI" in doc["data"][0]["detail"]
+    automatic, human = doc["claims"]
+    assert "automatic observers" in automatic["text"] and "stand in for the radiologists" in automatic["text"]
+    mean_acc = np.mean([r["accuracy"] for r in panel["readers"].values()])
+    assert automatic["held"] is bool(mean_acc < 0.6) and "below 0.6" in automatic["evidence"]
+    assert human["held"] is None and "/reader-study" in human["evidence"]
+    assert any("reader_study/" in d and "/reader-study" in d for d in doc["differences"])
+    assert len(doc["figures"]) == 3
+    for figure in doc["figures"]:
+        assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
+
+    study = reader_study.load_study(folder / "reader_study")  # what the explorer's page opens
+    assert study.name == "paper2" and study.data_kind == "phantom" and study.classes == CLASSES
+    sources = [item.source for item in study.items]
+    assert sources.count("real") == sources.count("generated") == 2 * PRESETS["smoke"].reader_per_class
+    assert sorted(item.label for item in study.items) == sorted(CLASSES * (2 * PRESETS["smoke"].reader_per_class))
+    assert not any(word in item.image for item in study.items for word in ("real", "generated", *CLASSES))
+    assert (sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []) == before  # never published
+
+
+def test_split_cases_keeps_cases_whole_and_both_classes_on_both_sides():
+    labels = np.repeat([0, 1], 30)
+    cases = np.repeat(np.arange(20), 3)  # three patches per case, one class per case
+    held = split_cases(labels, cases, 0.3, np.random.default_rng(0))
+    for c in (0, 1):
+        assert 0 < held[labels == c].sum() < (labels == c).sum()
+        assert held[labels == c].sum() == pytest.approx(9, abs=3)
+    for case in np.unique(cases):
+        assert len(set(held[cases == case])) == 1
+    with pytest.raises(ValueError, match="at least two cases"):
+        split_cases(np.zeros(4, int), np.zeros(4, int), 0.3, np.random.default_rng(0))
+
+
+def _tiny_run(tmp_path):
+    import contextlib
+
+    return SimpleNamespace(device=torch.device("cpu"), seed=0, folder=tmp_path,
+                           generator=lambda o=0: torch.Generator().manual_seed(o),
+                           rng=lambda o=0: np.random.default_rng(o), autocast=contextlib.nullcontext,
+                           progress=lambda it, desc, total=None: it)
+
+
+def test_observers_tell_plainly_different_patches_apart_and_cannot_tell_identical_ones(tmp_path):
+    rng = np.random.default_rng(0)
+    real = quantise(rng.uniform(0.2, 0.4, (40, 16, 16)))
+    labels = np.repeat([0, 1], 20)
+    cases = np.arange(40)
+    config = dataclasses.replace(PRESETS["smoke"], observer_epochs=3)
+    bright = quantise(rng.uniform(0.6, 0.8, (40, 16, 16)))
+    easy = observer_panel(real, labels, cases, bright, labels, config, _tiny_run(tmp_path))
+    for name in ("logistic regression (pixels)", "random forest (features)", "RBF SVM (PCA 32)"):
+        r = easy["readers"][name]
+        assert r["accuracy"] == 1 and r["frr"] == 0 and r["trr"] == 1, name
+    same = quantise(rng.uniform(0.2, 0.4, (40, 16, 16)))  # the same distribution as the reals
+    hard = observer_panel(real, labels, cases, same, labels, config, _tiny_run(tmp_path))
+    assert np.mean([r["accuracy"] for r in hard["readers"].values()]) < 0.75
+
+
+def test_texture_features_and_cnn_shapes():
+    images = np.random.default_rng(1).uniform(0, 1, (5, 32, 32)).astype(np.float32)
+    features = texture_features(images)
+    assert features.shape == (5, 35) and np.isfinite(features).all()
+    assert np.allclose(features[:, :16].sum(axis=1), 1)  # the histogram sums to one
+    assert SmallCNN(2)(torch.as_tensor(images)[:, None]).shape == (5, 2)
+    assert coarse(images).shape == (5, 256) and np.allclose(coarse(images)[:, 0], images[:, :2, :2].mean(axis=(1, 2)))
+    assert np.array_equal(quantise(np.array([0.0, 0.5, 1.2, -1])), np.array([0, 128 / 255, 1, 0], np.float32))
+
+
+@pytest.mark.parametrize("key,value", [("size", "48"), ("holdout", "0.95"), ("accuracy_bound", "0.5"),
+                                       ("fid_images", "1"), ("patches_per_class", "3"), ("epochs", "0")])
+def test_config_validation_names_the_field(key, value):
+    with pytest.raises(ConfigError, match=key):
+        apply_overrides(PRESETS["smoke"], [f"{key}={value}"])
+
+
+def test_lidc_folder_loads_as_real_data(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in CLASSES:
+        (tmp_path / name).mkdir()
+        for case in range(3):
+            pixels = (rng.uniform(0, 255, (40, 40))).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / f"LIDC{case:04d}_{name}.png")
+    patches, note = load_patches(Config(lidc=str(tmp_path), size=32, patches_per_class=2), seed=0)
+    assert patches.images.shape == (4, 32, 32) and np.bincount(patches.labels).tolist() == [2, 2]
+    assert note.kind == "real" and str(tmp_path) in note.detail
+    from reproductions.data.offline import DataError
+
+    (tmp_path / "malignant").rename(tmp_path / "other")
+    with pytest.raises(DataError, match="malignant"):
+        load_patches(Config(lidc=str(tmp_path), size=32), seed=0)
