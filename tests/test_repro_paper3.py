@@ -1,0 +1,203 @@
+"""paper3 (GAN augmentation for liver lesion classification): the smoke profile end to end through
+the CLI into a temporary folder, and its pieces: the classifier's size, classic augmentation, the
+case-grouped folds, class-balanced synthetic steps, the verdict rule and config validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from reproductions.cli import main as reproduce
+from reproductions.config import ConfigError, apply_overrides
+from reproductions.data.offline import DataError
+from reproductions.data.phantoms import PatchSet
+from reproductions.paper3_gan_augmentation import PRESETS, Config
+from reproductions.paper3_gan_augmentation.classifier import LesionCNN, parameter_count, training_steps
+from reproductions.paper3_gan_augmentation.lesions import (CLASSES, acquisition_variation, classic_augment, folds,
+                                                           load_lesions)
+from reproductions.paper3_gan_augmentation.protocol import balanced, plateau_amount, synthetic_set
+from reproductions.paper3_gan_augmentation.verdicts import paired_rise
+from reproductions.runs import RESULTS_DIR
+from tests.conftest import needs_data
+
+
+@pytest.mark.slow
+@needs_data("chest-ct")
+def test_paper3_smoke_run_writes_a_complete_run_folder(tmp_path):
+    before = sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []
+    result = CliRunner().invoke(reproduce, ["paper3", "--device", "cpu", "--seed", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "paper3").iterdir()
+    info = json.loads((folder / "run_info.json").read_text())
+    assert info["status"] == "completed" and info["profile"] == "smoke" and info["seed"] == 1
+    smoke = PRESETS["smoke"]
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["classifier_parameters"] == parameter_count(smoke)
+    assert metrics["lesions"] == 3 * smoke.lesions_per_class and metrics["plateau_classic_added"] in smoke.classic_amounts[1:]
+    settings = metrics["settings"]
+    plateau = metrics["plateau_classic_added"]
+    expected = {"no augmentation", *(f"classic {a}" for a in smoke.classic_amounts[1:]),
+                *(f"classic {plateau} + DCGAN {a}" for a in smoke.gan_amounts)}
+    assert set(settings) == expected
+    for name, s in settings.items():
+        assert len(s["folds"]) == smoke.folds, name
+        assert 0 <= s["mean"]["accuracy"] <= 1 and 0 <= s["mean"]["mean_specificity"] <= 1
+        matrix = np.array(s["pooled"]["confusion_matrix"])
+        assert matrix.shape == (3, 3) and matrix.sum() == metrics["lesions"]  # every lesion tested exactly once
+        assert s["pooled"]["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+
+    doc = json.loads((folder / "results.json").read_text())
+    rows = {(r["metric"], r["setting"]): r for r in doc["rows"]}
+    top = f"classic {plateau} + DCGAN {smoke.gan_amounts[-1]}"
+    assert rows[("total accuracy (%)", "no augmentation")]["paper"] == 57
+    assert rows[("total accuracy (%)", f"classic {plateau}")]["paper"] == 78.6
+    assert rows[("total accuracy (%)", top)]["paper"] == 85.7
+    assert rows[("mean sensitivity (%)", f"classic {plateau}")]["paper"] == 78.6
+    assert rows[("mean specificity (%)", f"classic {plateau}")]["paper"] == 88.4
+    assert (rows[("mean sensitivity (%)", top)]["paper"], rows[("mean specificity (%)", top)]["paper"]) == (85.7, 92.4)
+    acgan = rows[("mean sensitivity (%)", "classic + ACGAN")]
+    assert acgan["paper"] == 81.3 and acgan["ours"] is None  # ACGAN is an option the smoke run leaves off
+    assert rows[("total accuracy (%)", top)]["ours"] == pytest.approx(100 * settings[top]["mean"]["accuracy"])
+    per_class = [r for r in doc["rows"] if r["setting"].endswith(CLASSES)]
+    assert len(per_class) == 3 * 3 * 2 and {r["paper_text"] for r in per_class} == {"not reported"}
+    assert all("reported-results.md, Paper 3" in r["source"] for r in doc["rows"])
+
+    assert len(doc["claims"]) == 4 and all(c["evidence"] for c in doc["claims"])
+    assert doc["claims"][-1]["held"] is None  # the ACGAN comparison was not run
+    assert {d["kind"] for d in doc["data"]} == {"phantom"} and "phantom" in doc["data"][0]["detail"]
+    assert len(doc["figures"]) == 5
+    for figure in doc["figures"]:
+        assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
+    assert "smoke run" in (folder / "results.md").read_text()
+    assert (sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []) == before  # never published
+
+
+def test_the_classifier_has_the_papers_size_and_layout():
+    config = Config()  # the paper's 64 px ROIs
+    assert 1.25e6 < parameter_count(config) < 1.35e6  # "about 1.3M parameters"
+    model = LesionCNN(config)
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 3
+    assert sum(isinstance(m, torch.nn.Linear) for m in model.modules()) == 2
+    assert model.eval()(torch.zeros(2, 1, 64, 64)).shape == (2, 3)
+    same = [LesionCNN(config, torch.Generator().manual_seed(3)).head[-1].weight for _ in range(2)]
+    assert torch.equal(*same)  # initialised from the explicit generator
+
+
+def test_training_steps_follow_epochs_within_the_bounds():
+    config = Config(epochs=10, batch_size=64)
+    assert training_steps(640, config) == 100
+    assert training_steps(640, dataclasses.replace(config, max_steps=30)) == 30
+    assert training_steps(64, dataclasses.replace(config, min_steps=50)) == 50
+
+
+def test_classic_augmentation_spreads_over_lesions_and_keeps_content():
+    images = torch.rand(5, 1, 32, 32) * 2 - 1
+    config = Config(size=32, rotation=0, translation=0, scale=0)  # flips only: exact mirror images
+    out, source = classic_augment(images, 12, config, torch.Generator().manual_seed(0))
+    assert out.shape == (12, 1, 32, 32) and source.tolist() == [i % 5 for i in range(12)]
+    for image, s in zip(out, source):
+        mirrors = [images[s].flip(dims) for dims in ((), (-1,), (-2,), (-2, -1))]
+        assert any(torch.allclose(image, m, atol=1e-5) for m in mirrors)
+    full = Config(size=32)
+    a, _ = classic_augment(images, 8, full, torch.Generator().manual_seed(1))
+    b, _ = classic_augment(images, 8, full, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.min() >= -1 - 1e-5 and a.max() <= 1 + 1e-5  # seeded, no new intensities
+    assert not torch.allclose(a, images[torch.arange(8) % 5])
+
+
+def test_acquisition_variation_scales_contrast_per_case_and_adds_noise():
+    images = np.full((4, 16, 16), 0.5, np.float32)
+    images[:, 6:10, 6:10] = 0.2  # a dark lesion in liver of 0.5
+    cases = np.array([0, 0, 1, 1])
+    same = acquisition_variation(images, cases, Config(noise_hu=0, contrast_jitter=0), 350.0, np.random.default_rng(0))
+    assert np.allclose(same, images)
+    varied = acquisition_variation(images, cases, Config(noise_hu=0, contrast_jitter=0.5), 350.0,
+                                   np.random.default_rng(0))
+    contrast = 0.5 - varied[:, 8, 8]
+    assert np.allclose(contrast[0], contrast[1]) and np.allclose(contrast[2], contrast[3])  # one gain per case
+    assert (0.15 - 1e-6 <= contrast).all() and (contrast <= 0.3 + 1e-6).all()  # 0.3 scaled by U(0.5, 1)
+    noisy = acquisition_variation(images, cases, Config(noise_hu=35, contrast_jitter=0), 350.0,
+                                  np.random.default_rng(0))
+    assert np.std(noisy - images) == pytest.approx(0.1, rel=0.05)  # 35 HU in a 350 HU window
+
+
+def toy_rois(per_class: int = 9, per_case: int = 3) -> PatchSet:
+    labels = np.repeat(np.arange(3), per_class)
+    cases = labels * per_class + np.tile(np.arange(per_class) // per_case, 3)
+    return PatchSet(np.zeros((len(labels), 8, 8), np.float32), labels, CLASSES, cases, "test")
+
+
+def test_folds_keep_each_case_in_one_test_fold():
+    rois = toy_rois()
+    splits = folds(rois, Config(), seed=0)
+    tested = np.concatenate([test for _, test in splits])
+    assert sorted(tested) == list(range(len(rois.labels)))  # each lesion tested once
+    for train, test in splits:
+        assert not set(rois.cases[train]) & set(rois.cases[test])
+        assert set(rois.labels[test]) == {0, 1, 2}  # stratified: every class in every test fold
+    with pytest.raises(ValueError, match="folds"):
+        folds(toy_rois(per_class=1, per_case=1), Config(folds=5), seed=0)
+
+
+def test_synthetic_steps_are_class_balanced_and_nested():
+    assert balanced(10) == [4, 3, 3] and sum(balanced(3000)) == 3000
+    pool = [torch.full((6, 1, 4, 4), float(c)) for c in range(3)]
+    small, small_y = synthetic_set(pool, 6)
+    large, large_y = synthetic_set(pool, 15)
+    assert np.bincount(small_y.numpy()).tolist() == [2, 2, 2] and np.bincount(large_y.numpy()).tolist() == [5, 5, 5]
+    assert (small[:, 0, 0, 0] == small_y.float()).all()  # each image carries its class's label
+    for c in range(3):
+        assert torch.equal(large[large_y == c][:2], small[small_y == c])  # a larger step holds the smaller
+
+
+def setting(kind: str, added: int, accuracies) -> dict:
+    folds_ = [{"accuracy": a, "mean_sensitivity": a, "mean_specificity": a} for a in accuracies]
+    mean = {k: float(np.mean([f[k] for f in folds_])) for k in folds_[0]}
+    return {"kind": kind, "classic_added": added, "synthetic_added": 0, "folds": folds_, "mean": mean}
+
+
+def test_the_verdict_rule_asks_for_a_rise_beyond_the_fold_spread():
+    before = setting("classic", 0, [0.50, 0.60, 0.55])
+    held, text = paired_rise(before, setting("classic", 10, [0.70, 0.78, 0.74]), "accuracy")
+    assert held is True and "mean rise +19.0 points" in text
+    assert paired_rise(before, setting("classic", 10, [0.80, 0.55, 0.50]), "accuracy")[0] is False  # noisy
+    assert paired_rise(before, setting("classic", 10, [0.45, 0.58, 0.50]), "accuracy")[0] is False  # a fall
+    held, text = paired_rise(setting("classic", 0, [1.0, 1.0, 1.0]), setting("classic", 10, [1.0] * 3), "accuracy")
+    assert held is None and "ceiling" in text
+
+
+def test_the_plateau_is_the_smallest_amount_near_the_best():
+    settings = {str(a): setting("classic", a, [v] * 3) for a, v in ((0, 0.5), (100, 0.7), (200, 0.795), (400, 0.8))}
+    assert plateau_amount(settings, Config(plateau_tolerance=0.01)) == 200
+    assert plateau_amount(settings, Config(plateau_tolerance=0.0)) == 400
+
+
+def test_config_validation_names_the_field():
+    for pairs, field in ((["classic_amounts=100,200"], "classic_amounts"), (["gan_amounts=300,200"], "gan_amounts"),
+                         (["size=48"], "size"), (["kernel=4"], "kernel"), (["folds=1"], "folds"),
+                         (["min_steps=10", "max_steps=5"], "min_steps")):
+        with pytest.raises(ConfigError, match=field):
+            apply_overrides(PRESETS["smoke"], pairs)
+    assert apply_overrides(PRESETS["smoke"], ["acgan=true"]).acgan is True
+
+
+def test_the_users_rois_are_real_data_grouped_by_case(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in CLASSES:
+        (tmp_path / name).mkdir()
+        for patient in range(3):
+            for lesion in range(2):
+                np.save(tmp_path / name / f"{name}{patient}_{lesion}.npy", rng.random((40, 40)))
+    rois, note = load_lesions(Config(roi_folder=str(tmp_path), size=32), seed=0)
+    assert rois.images.shape == (18, 32, 32) and note.kind == "real" and "9 cases" in note.detail
+    assert len(set(rois.cases)) == 9
+    for path in (tmp_path / "hemangioma").iterdir():
+        path.unlink()
+    with pytest.raises(DataError, match="hemangioma"):
+        load_lesions(Config(roi_folder=str(tmp_path), size=32), seed=0)
