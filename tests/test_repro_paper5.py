@@ -1,0 +1,164 @@
+"""paper5 (GAN vs DDPM for brain tumour MRI) end to end in its smoke profile on CPU, through the
+CLI, into a temporary folder; and its pieces: the config's checks, the image + mask pairs, the
+BraTS split by subject, the DDPM and DDIM samplers, the memorisation statistic and the verdicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from reproductions.cli import main as reproduce
+from reproductions.config import ConfigError, apply_overrides
+from reproductions.data.offline import DataError
+from reproductions.paper5_gan_vs_diffusion import (GENERATORS, PRESETS, SOURCES, Config, Pairs, claims, gan_config,
+                                                   load_data, memorisation, sample_ddpm, train_ddpm)
+from reproductions.runs import RESULTS_DIR, Run
+from tests.conftest import needs_data
+
+
+@pytest.mark.slow
+@needs_data("mni152", "fid-inception")
+def test_paper5_smoke_run_writes_a_complete_run_folder(tmp_path):
+    before = sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []
+    result = CliRunner().invoke(reproduce, ["paper5", "--device", "cpu", "--seed", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "paper5").iterdir()
+    info = json.loads((folder / "run_info.json").read_text())
+    assert info["status"] == "completed" and info["profile"] == "smoke" and info["seed"] == 3
+    config = json.loads((folder / "config.json").read_text())
+    assert config["brats"] == "" and config["size"] == 32
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    seg = metrics["segmentation"]
+    assert set(seg) == set(SOURCES)
+    for source, scores in seg.items():
+        assert 0 <= scores["dice"] <= 1 and len(scores["dice_per_seed"]) == 1, source
+        assert np.isnan(scores["hausdorff_max"]) or scores["hausdorff_max"] >= scores["hausdorff_95"] >= 0
+    for g in GENERATORS:
+        assert metrics["ratio"][g] == pytest.approx(seg[g]["dice"] / seg["real"]["dice"])
+        assert metrics["fid"][g]["fid"] > 0
+    smoke = PRESETS["smoke"]
+    full_chain, ddim = f"DDPM {smoke.timesteps}", f"DDIM {smoke.ddim_steps}"
+    assert set(metrics["sampling"]) == {full_chain, ddim}  # the full chain and the DDIM step count
+    assert metrics["sampling"][ddim]["fid"] == pytest.approx(metrics["fid"]["DDPM"]["fid"])  # same samples
+    for label in ("small", "large"):
+        for g in GENERATORS:
+            mem = metrics["memorisation"][label][g]
+            assert -1 <= mem["mean"] <= 1 and 0 <= mem["above_real_max"] <= 1
+
+    doc = json.loads((folder / "results.json").read_text())
+    ratio_rows = [r for r in doc["rows"] if r["metric"] == "Synthetic/real Dice ratio"]
+    assert len(ratio_rows) == 2 and all(r["paper"] == 0.8 and "80-90%" in r["source"] for r in ratio_rows)
+    others = [r for r in doc["rows"] if r["metric"] != "Synthetic/real Dice ratio"]
+    assert others and {r["paper_text"] for r in others} == {"not reported"}
+    assert {r["metric"] for r in others} >= {"Dice", "Hausdorff (max, px)", "Hausdorff 95 (px)", "FID"}
+    assert len(doc["claims"]) == 4 and all(c["held"] in (True, False) and c["evidence"] for c in doc["claims"])
+    assert {d["kind"] for d in doc["data"]} == {"phantom", "synthetic"}
+    assert len(doc["figures"]) == 4
+    for figure in doc["figures"]:
+        assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
+    assert "phantom" in (folder / "results.md").read_text()
+    assert (sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []) == before  # smoke: never published
+
+
+def test_config_checks_name_the_field():
+    with pytest.raises(ValueError, match="size"):
+        Config(size=48)
+    with pytest.raises(ValueError, match="n_small"):
+        Config(n_small=300, n_train=256)
+    with pytest.raises(ValueError, match="compare_steps"):
+        Config(timesteps=20, compare_steps=(50,))
+    with pytest.raises(ConfigError, match="fid_samples"):
+        apply_overrides(PRESETS["smoke"], ["fid_samples=1"])
+    assert apply_overrides(PRESETS["cpu"], ["brats=/data/brats"]).brats == "/data/brats"
+    for profile in ("smoke", "cpu", "full"):
+        assert PRESETS[profile].brats == ""
+
+
+def test_pairs_round_trip_through_the_generators_tensor():
+    rng = np.random.default_rng(0)
+    pairs = Pairs(rng.random((3, 1, 8, 8), dtype=np.float32), rng.random((3, 8, 8)) > 0.7)
+    x = pairs.tensor()
+    assert x.shape == (3, 2, 8, 8) and x.min() >= -1 and x.max() <= 1
+    back = Pairs.from_tensor(x)
+    assert np.allclose(back.images, pairs.images, atol=1e-6) and (back.masks == pairs.masks).all()
+    noisy = x.clone()
+    noisy[:, -1] += 0.4 * torch.sign(-noisy[:, -1])  # a generated mask channel is not exactly +-1
+    assert (Pairs.from_tensor(noisy).masks == pairs.masks).all()
+
+
+def test_the_small_set_gets_as_many_gan_steps_as_the_larger():
+    config = PRESETS["cpu"]
+    large, small = gan_config(config, 2, config.n_train), gan_config(config, 2, config.n_small)
+    assert large.epochs == config.gan_epochs and large.channels == 2
+    assert large.epochs * (config.n_train // large.batch_size) == small.epochs * (config.n_small // small.batch_size)
+
+
+def test_memorisation_finds_copies_and_not_new_pairs():
+    rng = np.random.default_rng(1)
+    training = Pairs(rng.random((10, 1, 8, 8), dtype=np.float32), rng.random((10, 8, 8)) > 0.5)
+    held_out = Pairs(rng.random((5, 1, 8, 8), dtype=np.float32), rng.random((5, 8, 8)) > 0.5)
+    copies = memorisation(training.take(slice(4)), training, held_out)
+    assert copies["mean"] == pytest.approx(1.0) and copies["above_real_max"] == 1.0
+    new = memorisation(held_out, training, held_out)
+    assert new["mean"] < 0.8 and new["above_real_max"] == 0.0
+
+
+def _brats_subject(folder: Path, name: str, tumour_slices: range, rng) -> None:
+    import nibabel as nib
+
+    subject = folder / name
+    subject.mkdir(parents=True)
+    for seq in ("t1", "t1ce", "t2", "flair"):
+        nib.save(nib.Nifti1Image(rng.random((40, 40, 6)).astype(np.float32), np.eye(4)), subject / f"{name}_{seq}.nii.gz")
+    seg = np.zeros((40, 40, 6), np.uint8)
+    for z in tumour_slices:
+        seg[10:20, 12:22, z] = 2
+    nib.save(nib.Nifti1Image(seg, np.eye(4)), subject / f"{name}_seg.nii.gz")
+
+
+def test_brats_folders_are_split_by_subject(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        _brats_subject(tmp_path, f"BraTS20_Training_{i:03d}", range(1, 5), rng)
+    config = Config(brats=str(tmp_path), n_train=12, n_small=4, n_test=8)
+    train, test, note = load_data(config, seed=0)
+    assert note.kind == "real" and "6 subjects" in note.detail
+    assert train.images.shape == (12, 4, 32, 32) and test.masks.shape == (8, 32, 32)
+    assert train.masks.any(axis=(1, 2)).all()
+    # each subject has its own random intensities: no slice of a test subject is among the training slices
+    train_keys = {img.tobytes() for img in train.images}
+    assert not any(img.tobytes() in train_keys for img in test.images)
+    with pytest.raises(DataError, match="too few"):
+        load_data(dataclasses.replace(config, n_train=20), seed=0)
+
+
+def test_ddpm_trains_and_samples_by_the_full_chain_and_by_ddim(tmp_path):
+    config = dataclasses.replace(PRESETS["smoke"], ddpm_steps=2, ddpm_batch=2, timesteps=10, ddim_steps=3)
+    run = Run("paper5", "smoke", 0, torch.device("cpu"), tmp_path, {})
+    x = torch.rand(4, 2, 32, 32) * 2 - 1
+    model, losses = train_ddpm(x, config, run, offset=0)
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    for steps in (None, 3):
+        a = sample_ddpm(model, 2, steps, config, run, torch.Generator().manual_seed(0))
+        b = sample_ddpm(model, 2, steps, config, run, torch.Generator().manual_seed(0))
+        assert a.shape == (2, 2, 32, 32) and a.abs().max() <= 1 and torch.equal(a, b)  # seeded, clipped
+
+
+def test_claim_rules_follow_the_numbers():
+    seg = {s: {"dice": d} for s, d in zip(SOURCES, (0.80, 0.70, 0.50, 0.82, 0.81))}
+    ratios = {"GAN": 0.875, "DDPM": 0.625}
+    fid = {"GAN": {"fid": 150.0}, "DDPM": {"fid": 90.0}, "real held-out": {"fid": 40.0}}
+    stat = {"mean": 0.5, "real_mean": 0.6, "above_real_max": 0.0}
+    mem = {"small": {"GAN": stat, "DDPM": {**stat, "mean": 0.9}}, "large": {"GAN": stat, "DDPM": stat}}
+    verdicts = [c.held for c in claims(seg, ratios, fid, mem, {"small": 10, "large": 100})]
+    assert verdicts == [True, False, True, True]  # GAN in band, DDPM not; DDPM memorises; FID favours DDPM, Dice GAN
+    mem["small"]["DDPM"] = stat
+    fid["GAN"]["fid"] = 50.0
+    assert [c.held for c in claims(seg, ratios, fid, mem, {"small": 10, "large": 100})][2:] == [False, False]
