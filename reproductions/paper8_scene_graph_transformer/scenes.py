@@ -1,0 +1,182 @@
+"""CLEVR-like synthetic scenes: 2-5 flat shapes on a grey background, and their scene graphs.
+
+A scene is a list of objects (shape, colour, size, box) placed without overlap; its scene graph
+is the objects' attributes plus one relation for every pair of objects, read off the positions:
+the axis along which the two centres differ most decides between left of / right of and
+above / below. Images are drawn with Pillow at 4x the size and downsampled (anti-aliased edges).
+Everything is drawn from an explicit ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+SHAPES = ("circle", "square", "triangle")
+COLOURS = {  # RGB in [0, 1]; far apart so that a pixel's colour can be read back (see colour_map)
+    "red": (0.90, 0.15, 0.15), "green": (0.15, 0.75, 0.20), "blue": (0.20, 0.30, 0.95),
+    "yellow": (0.95, 0.85, 0.15), "purple": (0.65, 0.20, 0.80), "cyan": (0.10, 0.85, 0.85),
+}
+COLOUR_NAMES = tuple(COLOURS)
+SIZES = {"small": 0.2, "large": 0.3}  # side of the object's box as a fraction of the image side
+SIZE_NAMES = tuple(SIZES)
+PREDICATES = ("left of", "right of", "above", "below")
+OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+BACKGROUND = (0.45, 0.45, 0.45)
+SUPERSAMPLE = 4
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    shape: int  # index into SHAPES
+    colour: int  # index into COLOUR_NAMES
+    size: int  # index into SIZE_NAMES
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in [0, 1], y downwards
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
+
+    def describe(self) -> str:
+        return f"{SIZE_NAMES[self.size]} {COLOUR_NAMES[self.colour]} {SHAPES[self.shape]}"
+
+
+@dataclass(frozen=True)
+class Scene:
+    objects: tuple[SceneObject, ...]
+    relations: tuple[tuple[int, int, int], ...]  # (subject index, predicate index, object index)
+
+    def graph_text(self, per_line: int = 3) -> list[str]:
+        """The scene graph as lines: objects, then the relations, ``per_line`` to a line."""
+        lines = [f"{i}: {o.describe()}" for i, o in enumerate(self.objects)]
+        rels = [f"{s} {PREDICATES[p]} {o}" for s, p, o in self.relations]
+        return lines + ["; ".join(rels[i:i + per_line]) for i in range(0, len(rels), per_line)]
+
+
+def relation(a: tuple[float, float], b: tuple[float, float]) -> int:
+    """The predicate of ``a`` with respect to ``b`` (centres, y downwards)."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    if abs(dx) >= abs(dy):
+        return PREDICATES.index("left of" if dx > 0 else "right of")
+    return PREDICATES.index("above" if dy > 0 else "below")
+
+
+def relations_of(boxes) -> tuple[tuple[int, int, int], ...]:
+    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes]
+    return tuple((i, relation(centres[i], centres[j]), j)
+                 for i in range(len(boxes)) for j in range(i + 1, len(boxes)))
+
+
+def sample_scene(rng: np.random.Generator, min_objects: int = 2, max_objects: int = 5, gap: float = 0.03) -> Scene:
+    """A scene of ``min_objects``..``max_objects`` objects whose boxes keep ``gap`` apart."""
+    while True:  # a placement that fails restarts the whole scene (rare with at most 5 objects)
+        n = int(rng.integers(min_objects, max_objects + 1))
+        objects: list[SceneObject] = []
+        for _ in range(n):
+            shape, colour, size = int(rng.integers(len(SHAPES))), int(rng.integers(len(COLOURS))), int(rng.integers(2))
+            side = SIZES[SIZE_NAMES[size]]
+            for _attempt in range(100):
+                x0, y0 = rng.uniform(0.02, 0.98 - side, size=2)
+                box = (float(x0), float(y0), float(x0 + side), float(y0 + side))
+                if all(box[0] > o.box[2] + gap or o.box[0] > box[2] + gap or box[1] > o.box[3] + gap
+                       or o.box[1] > box[3] + gap for o in objects):
+                    objects.append(SceneObject(shape, colour, size, box))
+                    break
+            else:
+                break
+        if len(objects) == n:
+            return Scene(tuple(objects), relations_of([o.box for o in objects]))
+
+
+def render(objects, size: int) -> np.ndarray:
+    """An RGB image (size, size, 3) in [0, 1] of objects given by (shape, colour, box) attributes."""
+    big = size * SUPERSAMPLE
+    image = Image.new("RGB", (big, big), tuple(int(255 * c) for c in BACKGROUND))
+    draw = ImageDraw.Draw(image)
+    for o in objects:
+        x0, y0, x1, y1 = (v * big for v in o.box)
+        fill = tuple(int(255 * c) for c in COLOURS[COLOUR_NAMES[o.colour]])
+        if SHAPES[o.shape] == "circle":
+            draw.ellipse((x0, y0, x1, y1), fill=fill)
+        elif SHAPES[o.shape] == "square":
+            draw.rectangle((x0, y0, x1, y1), fill=fill)
+        else:
+            draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=fill)
+    image = image.resize((size, size), Image.Resampling.BOX)
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def edit_relation(scene: Scene, k: int) -> Scene:
+    """The scene graph with relation ``k`` turned into its opposite (objects and boxes unchanged:
+    only the graph is edited; the layout model then places the objects anew)."""
+    s, p, o = scene.relations[k]
+    flipped = PREDICATES.index(OPPOSITE[PREDICATES[p]])
+    return Scene(scene.objects, scene.relations[:k] + ((s, flipped, o),) + scene.relations[k + 1:])
+
+
+# ---- tensors ------------------------------------------------------------------------------------
+
+@dataclass
+class GraphBatch:
+    """Scene graphs padded to ``max_objects`` objects and ``max_objects choose 2`` relations."""
+    attrs: torch.Tensor  # (B, N, 3) long: shape, colour, size
+    obj_mask: torch.Tensor  # (B, N) bool, True for a real object
+    rels: torch.Tensor  # (B, M, 3) long: subject index, predicate, object index
+    rel_mask: torch.Tensor  # (B, M) bool
+    boxes: torch.Tensor  # (B, N, 4) float, the true boxes (zeros where padded)
+
+    def __getitem__(self, index) -> GraphBatch:
+        return GraphBatch(*(t[index] for t in (self.attrs, self.obj_mask, self.rels, self.rel_mask, self.boxes)))
+
+    def __len__(self) -> int:
+        return len(self.attrs)
+
+    def to(self, device) -> GraphBatch:
+        return GraphBatch(*(t.to(device) for t in (self.attrs, self.obj_mask, self.rels, self.rel_mask, self.boxes)))
+
+
+def to_batch(scenes: list[Scene], max_objects: int) -> GraphBatch:
+    b, n, m = len(scenes), max_objects, max_objects * (max_objects - 1) // 2
+    attrs, obj_mask = torch.zeros(b, n, 3, dtype=torch.long), torch.zeros(b, n, dtype=torch.bool)
+    rels, rel_mask = torch.zeros(b, m, 3, dtype=torch.long), torch.zeros(b, m, dtype=torch.bool)
+    boxes = torch.zeros(b, n, 4)
+    for i, scene in enumerate(scenes):
+        for j, o in enumerate(scene.objects):
+            attrs[i, j] = torch.tensor([o.shape, o.colour, o.size])
+            boxes[i, j] = torch.tensor(o.box)
+        obj_mask[i, :len(scene.objects)] = True
+        if scene.relations:
+            rels[i, :len(scene.relations)] = torch.tensor(scene.relations)
+            rel_mask[i, :len(scene.relations)] = True
+    return GraphBatch(attrs, obj_mask, rels, rel_mask, boxes)
+
+
+@dataclass
+class SceneSet:
+    scenes: list[Scene]
+    images: np.ndarray  # (N, size, size, 3) float32 in [0, 1]
+    graphs: GraphBatch
+
+
+def make_scenes(n: int, size: int, rng: np.random.Generator, min_objects: int, max_objects: int) -> SceneSet:
+    scenes = [sample_scene(rng, min_objects, max_objects) for _ in range(n)]
+    images = np.stack([render(s.objects, size) for s in scenes]) if scenes else np.zeros((0, size, size, 3), np.float32)
+    return SceneSet(scenes, images, to_batch(scenes, max_objects))
+
+
+# ---- reading colours back from an image ---------------------------------------------------------
+
+def colour_map(images: np.ndarray, threshold: float = 0.25) -> np.ndarray:
+    """Per pixel, the index of the nearest palette colour, or -1 for background / unclear pixels.
+
+    images: (N, H, W, 3) in [0, 1] -> (N, H, W) int. A pixel counts when it is nearer to a palette
+    colour than ``threshold`` (Euclidean RGB) and nearer to it than to the background grey."""
+    palette = np.array([COLOURS[c] for c in COLOUR_NAMES], np.float32)
+    dist = np.linalg.norm(images[..., None, :] - palette, axis=-1)  # (N, H, W, C)
+    nearest = dist.argmin(-1)
+    best = dist.min(-1)
+    background = np.linalg.norm(images - np.array(BACKGROUND, np.float32), axis=-1)
+    return np.where((best < threshold) & (best < background), nearest, -1)
