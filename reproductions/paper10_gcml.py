@@ -326,7 +326,7 @@ def claims(metrics: dict) -> list[Claim]:
                  "; ".join(f"{d}: GCML {g / 2:.3f} vs DEC {b / 2:.3f} (mean of Trust and Cont)" for d, g, b in structure))]
     ablated = [(d, loss) for d, r in metrics.items() for loss in LOSSES if f"GCML without {loss}" in r]
     if ablated:
-        helped = [(d, loss, r_full := metrics[d]["GCML"], metrics[d][f"GCML without {loss}"]) for d, loss in ablated]
+        helped = [(d, loss, metrics[d]["GCML"], metrics[d][f"GCML without {loss}"]) for d, loss in ablated]
         useful = [(d, loss) for d, loss, full, less in helped
                   if full["acc"] > less["acc"] or full["trust"] + full["cont"] > less["trust"] + less["cont"]]
         out.append(Claim("Ablation: each loss plays a role (removing it lowers ACC or Trust + Cont)", CLAIM_SOURCE,

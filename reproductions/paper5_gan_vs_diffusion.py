@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ import torch
 from torch.nn import functional as F
 
 from reproductions.common import dcgan
+from reproductions.common.plotting import pyplot, save
 from reproductions.data.offline import DataError
 from reproductions.metrics.images import fid_inception, fid_kid
 from reproductions.metrics.memorisation import max_correlation
@@ -408,15 +409,9 @@ def memorisation(generated: Pairs, training: Pairs, held_out: Pairs) -> dict:
 
 # ---- figures ------------------------------------------------------------------------------------
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
 
 def plot_samples(sets: dict[str, Pairs], kind: str, run) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     n = 6
     fig, axes = plt.subplots(len(sets), n, figsize=(1.6 * n, 1.75 * len(sets)), squeeze=False)
     for row, (name, pairs) in zip(axes, sets.items()):
@@ -428,15 +423,12 @@ def plot_samples(sets: dict[str, Pairs], kind: str, run) -> str:
             ax.set_yticks([])
         row[0].set_ylabel(name, fontsize=9)
     fig.suptitle(f"Image + tumour mask (red contour): {kind} pairs and generated pairs", fontsize=10)
-    path, rel = run.figure("samples.png")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return rel
+    return save(fig, run, "samples.png")
 
 
 def plot_dice(seg: dict, kind: str, run) -> str:
     """The counterpart of the paper's Figure 8: Dice of the same U-Net per training source."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     colours = ["#444444", "#d95f02", "#1b9e77", "#fc8d62", "#66c2a5"]
     means = [seg[s]["dice"] for s in SOURCES]
@@ -451,14 +443,11 @@ def plot_dice(seg: dict, kind: str, run) -> str:
     ax.set_ylabel("Dice on held-out real slices")
     ax.set_title(f"U-Net trained on each source ({kind} data; mean and seeds)", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
-    path, rel = run.figure("dice_per_source.png")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return rel
+    return save(fig, run, "dice_per_source.png")
 
 
 def plot_memorisation(mem: dict, sizes: dict, kind: str, run) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
     bins = np.linspace(min(min(m["values"] + m["real_values"]) for g in mem.values() for m in g.values()), 1, 30)
     for ax, label in zip(axes, ("small", "large")):
@@ -471,14 +460,11 @@ def plot_memorisation(mem: dict, sizes: dict, kind: str, run) -> str:
     axes[0].set_ylabel("density")
     axes[0].legend(fontsize=8)
     fig.suptitle("Memorisation: near 1 means a copy of a training image + mask", fontsize=10)
-    path, rel = run.figure("memorisation.png")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return rel
+    return save(fig, run, "memorisation.png")
 
 
 def plot_curves(models: dict, seg_curves: dict, sampling: dict, run) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     for label, style in (("large", "-"), ("small", ":")):
         history = models["GAN", label][1]
@@ -502,10 +488,7 @@ def plot_curves(models: dict, seg_curves: dict, sampling: dict, run) -> str:
                          textcoords="offset points", xytext=(0, 6), ha="center")
     for ax in axes[:3]:
         ax.legend(fontsize=7)
-    path, rel = run.figure("training_curves.png")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return rel
+    return save(fig, run, "training_curves.png")
 
 
 # ---- verdicts -----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from reproductions.data import offline
 from reproductions.metrics import classification, clustering, images, memorisation, segmentation, text
 from tests.conftest import needs_data
 

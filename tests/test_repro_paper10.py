@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from reproductions.cli import main as reproduce
-from reproductions.data import loaders, offline
+from reproductions.data import loaders
 from reproductions.paper10_gcml import PRESETS, load
 from reproductions.runs import RESULTS_DIR
 from tests.conftest import needs_data

@@ -16,8 +16,7 @@ from reproductions.cli import main as reproduce
 from reproductions.config import ConfigError, apply_overrides
 from reproductions.paper8_scene_graph_transformer import PRESETS, Config, choose_edits, evaluate, models
 from reproductions.paper8_scene_graph_transformer.scenes import (COLOUR_NAMES, PREDICATES, SceneObject, colour_map,
-                                                                 edit_relation, make_scenes, relations_of, render,
-                                                                 to_batch)
+                                                                 edit_relation, make_scenes, relations_of, render)
 from reproductions.runs import RESULTS_DIR
 from tests.conftest import needs_data
 

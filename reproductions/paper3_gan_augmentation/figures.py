@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from reproductions.common.plotting import pyplot, save
 from reproductions.paper3_gan_augmentation.lesions import CLASSES
 from reproductions.paper3_gan_augmentation.verdicts import PAPER
 
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save(fig, name: str, run) -> str:
-    path, rel = run.figure(name)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    _plt().close(fig)
-    return rel
-
-
 def plot_curve(settings: dict, plateau: int, label: str, run) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, (ax, ref) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
     styles = {"classic": ("tab:blue", "classic augmentation"), "DCGAN": ("tab:red", "classic plateau + DCGAN"),
               "ACGAN": ("tab:orange", "classic plateau + ACGAN")}
@@ -55,11 +42,11 @@ def plot_curve(settings: dict, plateau: int, label: str, run) -> str:
     ref.set_ylim(50, 100)
     ref.legend(fontsize=8)
     fig.suptitle("Liver lesion classification: accuracy against added samples")
-    return _save(fig, "accuracy_vs_added_samples.png", run)
+    return save(fig, run, "accuracy_vs_added_samples.png")
 
 
 def plot_confusions(settings: dict, names: list[str], label: str, run) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.8))
     for ax, name in zip(np.atleast_1d(axes), names):
         matrix = np.array(settings[name]["pooled"]["confusion_matrix"])
@@ -75,11 +62,11 @@ def plot_confusions(settings: dict, names: list[str], label: str, run) -> str:
         ax.set_title(f"{name}\naccuracy {100 * settings[name]['pooled']['accuracy']:.1f}%", fontsize=9)
     np.atleast_1d(axes)[0].set_ylabel("true")
     fig.suptitle(f"Confusion matrices, test lesions pooled over folds ({label})")
-    return _save(fig, "confusion_matrices.png", run)
+    return save(fig, run, "confusion_matrices.png")
 
 
 def plot_sens_spec(settings: dict, names: list[str], label: str, run) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     width = 0.8 / len(names)
     for ax, metric in zip(axes, ("sensitivity", "specificity")):
@@ -94,11 +81,11 @@ def plot_sens_spec(settings: dict, names: list[str], label: str, run) -> str:
     axes[0].set_ylabel("%")
     axes[1].legend(fontsize=7, loc="lower right")
     fig.suptitle(f"Per-class sensitivity and specificity, pooled over folds ({label})")
-    return _save(fig, "sensitivity_specificity.png", run)
+    return save(fig, run, "sensitivity_specificity.png")
 
 
 def plot_samples(extras: dict, label: str, run, n: int = 6) -> str:
-    plt = _plt()
+    plt = pyplot()
     kinds = list(extras["samples"])
     fig, axes = plt.subplots(len(CLASSES), n * (1 + len(kinds)), figsize=(1.1 * n * (1 + len(kinds)), 3.6),
                              squeeze=False)
@@ -114,11 +101,11 @@ def plot_samples(extras: dict, label: str, run, n: int = 6) -> str:
     titles = [f"real ({label})"] + [f"{k} synthetic" for k in kinds]
     fig.suptitle("Fold 1 training lesions beside generated ones, per class (rows: " + ", ".join(CLASSES)
                  + "); blocks: " + " | ".join(titles), fontsize=9)
-    return _save(fig, "real_vs_synthetic.png", run)
+    return save(fig, run, "real_vs_synthetic.png")
 
 
 def plot_gan_training(extras: dict, run) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     colours = dict(zip([*CLASSES, "ACGAN"], ["tab:blue", "tab:green", "tab:red", "tab:orange"]))
     for fold, histories in enumerate(extras["histories"]):
@@ -135,6 +122,6 @@ def plot_gan_training(extras: dict, run) -> str:
         ax.set_xlabel("epoch")
         ax.legend(fontsize=6, ncol=2)
     fig.suptitle("DCGAN training per class (one GAN per class and fold)")
-    return _save(fig, "dcgan_training.png", run)
+    return save(fig, run, "dcgan_training.png")
 
 

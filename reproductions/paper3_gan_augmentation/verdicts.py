@@ -97,7 +97,7 @@ def rows(settings: dict, plateau: int, config: Config, params: int) -> list[Row]
                         ("specificity", "mean_specificity")):
         for setting, name in chosen.items():
             s = settings[name]
-            out.append(Row(f"total accuracy (%)" if metric == "accuracy" else f"mean {metric} (%)", name,
+            out.append(Row("total accuracy (%)" if metric == "accuracy" else f"mean {metric} (%)", name,
                            100 * s["mean"][key], PAPER.get((metric, setting), missing),
                            note=f"mean over {config.folds} folds, std {100 * s['std'][key]:.1f}"))
     if not config.acgan:

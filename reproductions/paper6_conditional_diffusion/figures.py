@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save(fig, run, name: str) -> str:
-    path, rel = run.figure(name)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    _plt().close(fig)
-    return rel
+from reproductions.common.plotting import pyplot, save
 
 
 def sample_grid(setting: str, columns: dict[str, np.ndarray], clean: np.ndarray, scores: dict, title: str,
                 run, n: int) -> str:
     """Rows: test examples; columns: the condition, each method's output and the target."""
-    plt = _plt()
+    plt = pyplot()
     panels = {**columns, "target": clean}
     n = min(n, len(clean))
     fig, axes = plt.subplots(n, len(panels), figsize=(1.7 * len(panels), 1.7 * n + 0.6), squeeze=False)
@@ -35,12 +23,12 @@ def sample_grid(setting: str, columns: dict[str, np.ndarray], clean: np.ndarray,
         label = name if name not in scores else f"{name}\n{scores[name]['psnr']:.1f} dB / {scores[name]['ssim']:.2f}"
         axes[0, col].set_title(label, fontsize=8)
     fig.suptitle(f"{title}\n(column titles: mean PSNR / SSIM over the test set)", fontsize=9)
-    return _save(fig, run, f"samples_{setting}.png")
+    return save(fig, run, f"samples_{setting}.png")
 
 
 def steps_curves(sampling: dict, run) -> str:
     """PSNR, SSIM and time per sample against the number of DDIM steps, one line per task setting."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for setting, by_steps in sampling.items():
         ddim = {int(k.split("_")[1]): v for k, v in by_steps.items() if k.startswith("ddim_")}
@@ -58,12 +46,12 @@ def steps_curves(sampling: dict, run) -> str:
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Conditional DDPM: quality and cost against sampling steps ({run.device.type})")
     fig.tight_layout()
-    return _save(fig, run, "sampling_steps.png")
+    return save(fig, run, "sampling_steps.png")
 
 
 def lora_panel(results: dict, variants: list[str], run, title: str) -> str:
     """Trainable parameters, quality (PSNR, SSIM) and wall time of each adaptation variant."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
     x = np.arange(len(variants))
     colours = ["0.6" if v.startswith(("base", "from")) else ("C0" if v.startswith("LoRA") else "C3") for v in variants]
@@ -89,4 +77,4 @@ def lora_panel(results: dict, variants: list[str], run, title: str) -> str:
                                              if results[v]["peak_memory_mib"] is not None)
     fig.suptitle(f"{title}\n{memory}", fontsize=9)
     fig.tight_layout()
-    return _save(fig, run, "lora_ranks.png")
+    return save(fig, run, "lora_ranks.png")

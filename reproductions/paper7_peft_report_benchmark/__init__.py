@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from reproductions.common.plotting import pyplot, save
 from reproductions.outcome import DataNote, Outcome
 
 from . import data, models, scoring
@@ -167,15 +168,9 @@ def experiments(config: Config) -> list[tuple[str, str, str, tuple[str, ...], st
 
 # ---- figures ------------------------------------------------------------------------------------
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
 
 def plot_table(header, body, run) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(min(30, 2.5 + 1.05 * len(header)), 0.45 * len(body) + 1.6))
     ax.axis("off")
     shown = [[textwrap.fill(c, 34) if i == 0 else c for i, c in enumerate(r)] for r in body]
@@ -191,14 +186,11 @@ def plot_table(header, body, run) -> str:
                  "reports (templates from labels), so our scores measure template learning.\nBS = BERTScore "
                  "(MiniLM-L6 here: not comparable with the paper's). n.r. = not reported. MR stands in for ultrasound.",
                  fontsize=8)
-    path, rel = run.figure("table_fig10_layout.png")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return rel
+    return save(fig, run, "table_fig10_layout.png", dpi=110)
 
 
 def plot_scores(metrics: dict, modalities, run) -> str:
-    plt = _plt()
+    plt = pyplot()
     splits = list(metrics)
     fig, axes = plt.subplots(len(splits), len(scoring.COLUMNS), figsize=(3.2 * len(scoring.COLUMNS), 3 * len(splits)),
                              squeeze=False)
@@ -214,15 +206,12 @@ def plot_scores(metrics: dict, modalities, run) -> str:
     fig.suptitle("Scores per encoder family (one seed). Reports are SYNTHETIC templates from labels; "
                  "BS = BERTScore (MiniLM-L6)", fontsize=10)
     fig.tight_layout()
-    path, rel = run.figure("scores_by_family.png")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return rel
+    return save(fig, run, "scores_by_family.png", dpi=90, tight=False)
 
 
 def plot_examples(test: dict, generated: dict, modalities, run) -> str:
     """One test patch per modality with its reference report and every family's output for it."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(modalities), figsize=(4.2 * len(modalities), 8), squeeze=False,
                              gridspec_kw={"height_ratios": [1, 1.5]})
     for top, bottom, m in zip(axes[0], axes[1], modalities):
@@ -237,10 +226,7 @@ def plot_examples(test: dict, generated: dict, modalities, run) -> str:
     fig.suptitle("Reference report (SYNTHETIC: a template filled from the labels) and the reports generated for it",
                  fontsize=10)
     fig.tight_layout()
-    path, rel = run.figure("examples.png")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return rel
+    return save(fig, run, "examples.png")
 
 
 # ---- run ----------------------------------------------------------------------------------------

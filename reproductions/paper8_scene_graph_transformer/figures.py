@@ -5,23 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from reproductions.common.plotting import pyplot, save
 from reproductions.paper8_scene_graph_transformer.scenes import BACKGROUND, COLOURS, COLOUR_NAMES, PREDICATES, SHAPES, Scene
 
 DATA = "synthetic CLEVR-like scenes"
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save(fig, run, name: str) -> str:
-    path, rel = run.figure(name)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    return rel
 
 
 def _image(ax, image, title: str):
@@ -62,7 +49,7 @@ def _graph_text(ax, lines: list[str], highlight: str | None = None):
 
 
 def samples(scenes, real, true_boxes, pred_boxes, recon, generated, run, rows: int = 6) -> str:
-    plt = _plt()
+    plt = pyplot()
     rows = min(rows, len(scenes))
     titles = ("true image", "true layout", "predicted layout", "VQ reconstruction", "generated")
     fig, axes = plt.subplots(rows, 6, figsize=(11, 1.8 * rows), gridspec_kw={"width_ratios": [2.2, 1, 1, 1, 1, 1]})
@@ -76,12 +63,12 @@ def samples(scenes, real, true_boxes, pred_boxes, recon, generated, run, rows: i
         _image(axes[i, 5], generated[i], titles[4])
     fig.suptitle(f"Scene graph -> layout -> image on held-out {DATA}\n(layout labels: object index + shape "
                  "initial; generated = VQ tokens sampled from the predicted layout)", fontsize=9)
-    return _save(fig, run, "samples.png")
+    return save(fig, run, "samples.png", dpi=110)
 
 
 def edits(items, run, rows: int = 6) -> str:
     """items: dicts with scene, edited, k, boxes_before, boxes_after, image_before, image_after."""
-    plt = _plt()
+    plt = pyplot()
     rows = min(rows, len(items))
     if rows == 0:
         return ""
@@ -97,11 +84,11 @@ def edits(items, run, rows: int = 6) -> str:
         _layout(axes[i, 3], item["edited"], item["boxes_after"], "layout, edited graph")
         _image(axes[i, 4], item["image_after"], "generated, edited")
     fig.suptitle(f"Editing one relation of a scene graph ({DATA}; same sampling seed before and after)", fontsize=9)
-    return _save(fig, run, "edits.png")
+    return save(fig, run, "edits.png", dpi=110)
 
 
 def curves(histories: dict[str, dict[str, list]], run) -> str:
-    plt = _plt()
+    plt = pyplot()
     labels = {"layout": "graph -> layout: L1 + (1 - IoU)", "vq": "VQ-VAE: reconstruction MSE (images in [-1, 1])",
               "ar": "layout -> tokens: cross-entropy"}
     fig, axes = plt.subplots(1, len(histories), figsize=(4 * len(histories), 3))
@@ -116,4 +103,4 @@ def curves(histories: dict[str, dict[str, list]], run) -> str:
             ax.set_yscale("log")
     fig.suptitle(f"Training curves ({DATA})", fontsize=9)
     fig.tight_layout()
-    return _save(fig, run, "training_curves.png")
+    return save(fig, run, "training_curves.png", dpi=110)

@@ -128,7 +128,7 @@ def to_model_images(images) -> torch.Tensor:
 
 
 def train_vq(vq: VQModel, images, val_images, config, run, gen) -> dict[str, list]:
-    x_all, x_val = to_model_images(images), to_model_images(val_images)
+    x_all = to_model_images(images)
     optimiser = torch.optim.Adam(vq.parameters(), lr=config.vq_lr)
     history = {"train": [], "val": [], "codes_used": []}
     usage = torch.zeros(config.vq_codes)
