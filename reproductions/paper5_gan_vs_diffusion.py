@@ -123,8 +123,9 @@ PRESETS = {
                     ddpm_channels=(16, 32, 32), ddpm_steps=60, ddpm_batch=16, timesteps=50, ddim_steps=5,
                     compare_steps=(5,), seg_channels=(8, 16, 32), seg_steps=40, seg_batch=16, seg_seeds=1,
                     fid_samples=12, memorisation_samples=16),
-    # reduced for a machine without a GPU: 32 px, a few hundred pairs, short trainings.
-    "cpu": Config(),
+    # reduced for a machine without a GPU: 32 px, a few hundred pairs, short trainings (600 DDPM steps
+    # at about 3 steps/s on an idle 2-core CPU, for each of the two training sets).
+    "cpu": Config(ddpm_steps=600),
     # 64 px on one GPU with bf16 (not timed on a GPU): larger sets and networks, the 1000-step chain.
     "full": Config(size=64, n_train=2000, n_small=100, n_test=400, n_synthetic=2000, gan_width=32, gan_epochs=60,
                    gan_batch=64, ddpm_channels=(64, 128, 128, 256), ddpm_attention=True, ddpm_steps=6000,
