@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -47,3 +48,25 @@ def entry(key: str, title: str, year: int = 2020, doi: str | None = None, **extr
     fields.update(extra)
     body = ",\n".join(f"  {k} = {v}" for k, v in fields.items())
     return f"@article{{{key},\n{body}\n}}\n"
+
+
+def smoke_run(paper: str, out: Path, *extra: str, seed: int = 0) -> tuple[Path, dict]:
+    """``reproduce PAPER --device cpu --seed SEED --out OUT EXTRA`` (the smoke profile) through the CLI
+    runner: it must complete and leave the published results, which the explorer shows, untouched.
+    Returns the run folder and its run_info."""
+    from click.testing import CliRunner
+
+    from reproductions.cli import main as reproduce
+    from reproductions.runs import RESULTS_DIR
+
+    def published():
+        return sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []
+
+    before = published()
+    result = CliRunner().invoke(reproduce, [paper, "--device", "cpu", "--seed", str(seed), "--out", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    assert published() == before  # a smoke run is never published
+    (folder,) = (out / paper).iterdir()
+    info = json.loads((folder / "run_info.json").read_text())
+    assert info["status"] == "completed" and info["profile"] == "smoke" and info["seed"] == seed
+    return folder, info

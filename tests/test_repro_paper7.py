@@ -11,13 +11,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from reproductions.cli import main as reproduce
 from reproductions.paper7_peft_report_benchmark import (FAMILIES, FAMILY_TITLES, PRESETS, Config, data, experiments,
                                                        models, scoring)
-from reproductions.runs import RESULTS_DIR
-from tests.conftest import needs_data
+from tests.conftest import needs_data, smoke_run
 
 METRICS = ("bertscore", "rouge_l", "bleu1", "cider", "meteor")
 
@@ -25,12 +22,8 @@ METRICS = ("bertscore", "rouge_l", "bleu1", "cider", "meteor")
 @pytest.mark.slow
 @needs_data("chest-ct", "dicom-images", "mni152", "fid-inception", "minilm", "smollm2")
 def test_paper7_smoke_run_writes_a_complete_run_folder(tmp_path):
-    before = sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []
-    result = CliRunner().invoke(reproduce, ["paper7", "--device", "cpu", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    (folder,) = (tmp_path / "paper7").iterdir()
-    info = json.loads((folder / "run_info.json").read_text())
-    assert info["status"] == "completed" and info["profile"] == "smoke" and info["wall_time_s"] > 0
+    folder, info = smoke_run("paper7", tmp_path)
+    assert info["wall_time_s"] > 0
 
     metrics = json.loads((folder / "metrics.json").read_text())
     for split in ("in-modality", "cross-modality"):
@@ -68,7 +61,6 @@ def test_paper7_smoke_run_writes_a_complete_run_folder(tmp_path):
         assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
     table = (folder / "table_fig10_layout.md").read_text()
     assert "| paper: R2GenGPT (X-ray-specific) | n.r. |" in table and "0.630" in table and "MR stands in" in table
-    assert (sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []) == before  # never published
 
 
 # ---- configuration and plan ---------------------------------------------------------------------
