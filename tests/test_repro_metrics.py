@@ -36,8 +36,24 @@ def test_dice_and_hausdorff():
     assert segmentation.hausdorff(a, shifted, spacing=0.5)[0] == pytest.approx(1.5)
     empty = np.zeros((1, 32, 32), bool)
     assert segmentation.dice(empty, empty)[0] == 1.0 and segmentation.hausdorff(empty, empty)[0] == 0.0
-    scores = segmentation.segmentation_scores(np.stack([a, a]), np.stack([a, np.zeros_like(a)]))
-    assert scores["dice"] == pytest.approx(0.5) and scores["undefined"] == 1 and scores["hausdorff_max"] == 0.0
+
+
+def test_a_missed_tumour_scores_the_image_diagonal_not_nothing():
+    a, shifted, nothing = square(5, 5), square(5, 8), np.zeros((32, 32), bool)
+    diagonal = np.hypot(32, 32)
+    assert segmentation.hausdorff(a, nothing)[0] == pytest.approx(diagonal)
+    assert segmentation.hausdorff(a, nothing, percentile=95)[0] == pytest.approx(diagonal)
+    assert segmentation.hausdorff(a, nothing, spacing=0.5)[0] == pytest.approx(diagonal / 2)
+    scores = segmentation.segmentation_scores(np.stack([a, a]), np.stack([a, nothing]))
+    assert scores["dice"] == pytest.approx(0.5) and scores["missed"] == 1 and scores["undefined"] == 0
+    assert scores["hausdorff_max"] == pytest.approx(diagonal / 2)  # (0 + diagonal) / 2, the miss is not dropped
+    # a segmenter that finds nothing scores worse than one that finds the tumour 3 px off
+    found = segmentation.segmentation_scores(np.stack([a, a]), np.stack([shifted, shifted]))
+    lost = segmentation.segmentation_scores(np.stack([a, a]), np.stack([shifted, nothing]))
+    assert lost["hausdorff_max"] > found["hausdorff_max"] and lost["hausdorff_95"] > found["hausdorff_95"]
+    # an empty reference with a tumour predicted stays undefined and out of the means
+    alarm = segmentation.segmentation_scores(np.stack([a, nothing]), np.stack([a, a]))
+    assert alarm["undefined"] == 1 and alarm["missed"] == 0 and alarm["hausdorff_max"] == 0.0
 
 
 def test_classification_scores():
@@ -132,3 +148,22 @@ def test_bertscore_on_a_tiny_local_bert(tmp_path):
     assert same == {"precision": pytest.approx(1.0), "recall": pytest.approx(1.0), "f1": pytest.approx(1.0)}
     other = text.bertscore(["the heart is normal"], ["no effusion"], tmp_path, num_layers=2)
     assert other["f1"] < 0.999
+
+
+def test_bertscore_scores_empty_reports_as_the_placeholder(tmp_path):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = "[PAD] [UNK] [CLS] [SEP] [MASK] the heart is normal < > empty".split()
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"), model_max_length=64).save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(tmp_path)
+    assert text.placeholder(["a", "", "  \n"]) == ["a", text.EMPTY, text.EMPTY]
+    scorer = text.bertscore_scorer(tmp_path, num_layers=2, device="cpu")
+    # bert-score alone fails on an empty string (AttributeError); the helper scores it as the placeholder
+    empty = text.bertscore(["the heart is normal", ""], ["", " "], scorer=scorer)
+    shown = text.bertscore(["the heart is normal", text.EMPTY], [text.EMPTY, text.EMPTY], scorer=scorer)
+    assert empty == shown and 0 < empty["f1"] <= 1
+    with pytest.raises(ValueError, match="as many candidates"):
+        text.bertscore(["a"], [], scorer=scorer)

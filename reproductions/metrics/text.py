@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 BERTSCORE_NAME = "BERTScore (MiniLM-L6)"
+EMPTY = "<empty>"  # what an empty report is scored as, by every metric here
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 
 
@@ -33,8 +34,8 @@ def caption_scores(references: list[str], candidates: list[str], meteor: bool = 
 
     if len(references) != len(candidates) or not references:
         raise ValueError(f"need as many candidates as references (got {len(candidates)} and {len(references)})")
-    refs = {i: [tokenize(r) or "<empty>"] for i, r in enumerate(references)}
-    cands = {i: [tokenize(c) or "<empty>"] for i, c in enumerate(candidates)}
+    refs = {i: [tokenize(r) or EMPTY] for i, r in enumerate(references)}
+    cands = {i: [tokenize(c) or EMPTY] for i, c in enumerate(candidates)}
     bleu, _ = Bleu(4).compute_score(refs, cands, verbose=0)
     scores = {f"bleu{n + 1}": float(b) for n, b in enumerate(bleu)}
     scores["rouge_l"] = float(Rouge().compute_score(refs, cands)[0])
@@ -57,14 +58,31 @@ def meteor_score(refs: dict, cands: dict) -> float:
         del scorer  # its __del__ ends the Java process
 
 
-def bertscore(references: list[str], candidates: list[str], model_dir: Path | None = None,
-              num_layers: int = 6) -> dict[str, float]:
-    """Mean BERTScore precision, recall and F1; ``model_dir`` defaults to the prepared MiniLM."""
+def placeholder(texts: list[str]) -> list[str]:
+    """``texts`` with each empty or whitespace-only one replaced by ``EMPTY`` (bert-score fails on an
+    empty string: its tokenizer then has no ``build_inputs_with_special_tokens``)."""
+    return [t if t.strip() else EMPTY for t in texts]
+
+
+def bertscore_scorer(model_dir: Path | None = None, num_layers: int = 6, device=None):
+    """A ``BERTScorer`` with this module's settings; ``model_dir`` defaults to the prepared MiniLM."""
     from bert_score import BERTScorer
 
     if model_dir is None:
         from reproductions.data.offline import MINILM, require
         model_dir = require("minilm") / MINILM
-    scorer = BERTScorer(model_type=str(model_dir), num_layers=num_layers, idf=False, rescale_with_baseline=False)
-    p, r, f = scorer.score(candidates, references)
+    return BERTScorer(model_type=str(model_dir), num_layers=num_layers, idf=False, rescale_with_baseline=False,
+                      device=None if device is None else str(device))
+
+
+def bertscore(references: list[str], candidates: list[str], model_dir: Path | None = None,
+              num_layers: int = 6, scorer=None) -> dict[str, float]:
+    """Mean BERTScore precision, recall and F1; ``model_dir`` defaults to the prepared MiniLM, ``scorer``
+    (from ``bertscore_scorer``) reuses a loaded model. Empty candidates and references are scored as the
+    placeholder ``EMPTY``, as pycocoevalcap's scores see them."""
+    if len(references) != len(candidates) or not references:
+        raise ValueError(f"need as many candidates as references (got {len(candidates)} and {len(references)})")
+    if scorer is None:
+        scorer = bertscore_scorer(model_dir, num_layers)
+    p, r, f = scorer.score(placeholder(candidates), placeholder(references))
     return {"precision": float(p.mean()), "recall": float(r.mean()), "f1": float(f.mean())}

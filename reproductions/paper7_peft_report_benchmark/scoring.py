@@ -4,7 +4,7 @@ verdicts on the paper's two claims.
 Text metrics: BLEU-1, ROUGE-L and CIDEr from ``metrics.text.caption_scores``; METEOR from the same
 pycocoevalcap jar, one Java process for the whole run (``text.meteor_score`` starts one per call,
 a few seconds each on a small CPU); BERTScore F1 with the bundled MiniLM-L6 through one
-``BERTScorer`` with ``text.bertscore``'s settings, so that the model loads once.
+``text.bertscore_scorer`` passed to ``text.bertscore``, so that the model loads once.
 """
 
 from __future__ import annotations
@@ -47,27 +47,20 @@ class Scorer:
     """Scores groups of (references, candidates): one METEOR process and one BERTScore model per run."""
 
     def __init__(self, device):
-        from bert_score import BERTScorer
         from pycocoevalcap.meteor.meteor import Meteor
-
-        from reproductions.data.offline import MINILM, require
 
         if shutil.which("java") is None:
             raise RuntimeError("METEOR runs pycocoevalcap's METEOR 1.5 jar and needs Java: "
                                "apt-get install default-jre-headless")
-        self.bert = BERTScorer(model_type=str(require("minilm") / MINILM), num_layers=6, idf=False,
-                               rescale_with_baseline=False, device=str(device))
+        self.bert = text.bertscore_scorer(device=device)
         self.meteor = Meteor()
 
     def score(self, references: list[str], candidates: list[str]) -> dict[str, float]:
         scores = text.caption_scores(references, candidates, meteor=False)
-        refs = {i: [text.tokenize(r) or "<empty>"] for i, r in enumerate(references)}
-        cands = {i: [text.tokenize(c) or "<empty>"] for i, c in enumerate(candidates)}
+        refs = {i: [text.tokenize(r) or text.EMPTY] for i, r in enumerate(references)}
+        cands = {i: [text.tokenize(c) or text.EMPTY] for i, c in enumerate(candidates)}
         scores["meteor"] = float(self.meteor.compute_score(refs, cands)[0])
-        # bert-score fails on an empty string (its tokenizer has no build_inputs_with_special_tokens):
-        # an empty report is scored as the placeholder that pycocoevalcap's scores see too
-        shown = [c if c.strip() else "<empty>" for c in candidates]
-        scores["bertscore"] = float(self.bert.score(shown, references)[2].mean())
+        scores["bertscore"] = text.bertscore(references, candidates, scorer=self.bert)["f1"]  # empty ones guarded there
         return scores
 
     def close(self) -> None:
