@@ -9,8 +9,10 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 def classification_scores(truth, predicted, classes: tuple[str, ...]) -> dict:
     """Sensitivity of class c: TP / (TP + FN); specificity: TN / (TN + FP), one class against the rest.
 
-    ``mean_sensitivity`` / ``mean_specificity`` are the unweighted means over classes (how the
-    liver-lesion paper reports them)."""
+    ``mean_sensitivity`` / ``mean_specificity`` are the unweighted means over classes (macro
+    averages). The liver-lesion paper (paper 3) does not say how it averages; its sensitivities
+    equal its total accuracies, which suggests a class-weighted mean, so these need not match its
+    numbers (paper 3's differences say so)."""
     labels = list(range(len(classes)))
     matrix = confusion_matrix(truth, predicted, labels=labels)
     total = matrix.sum()
