@@ -14,8 +14,10 @@ import torch
 
 from reproductions.config import ConfigError, apply_overrides
 from reproductions.data.offline import DataError
-from reproductions.paper5_gan_vs_diffusion import (GENERATORS, PRESETS, SOURCES, Config, Pairs, claims, gan_config,
-                                                   load_data, memorisation, sample_ddpm, train_ddpm)
+from reproductions import paper5_gan_vs_diffusion as paper5
+from reproductions.paper5_gan_vs_diffusion import (GENERATORS, PRESETS, SOURCES, Config, Pairs, claims,
+                                                   compare_samplers, gan_config, load_data, memorisation, sample_ddpm,
+                                                   train_ddpm)
 from reproductions.runs import Run
 from tests.conftest import needs_data, smoke_run
 
@@ -33,17 +35,21 @@ def test_paper5_smoke_run_writes_a_complete_run_folder(tmp_path):
     for source, scores in seg.items():
         assert 0 <= scores["dice"] <= 1 and len(scores["dice_per_seed"]) == 1, source
         assert np.isnan(scores["hausdorff_max"]) or scores["hausdorff_max"] >= scores["hausdorff_95"] >= 0
+        assert 0 <= scores["missed"] <= metrics["data"]["n_test"]
+        if scores["missed"]:  # a missed tumour is penalised, so the mean cannot be NaN
+            assert np.isfinite(scores["hausdorff_max"])
     for g in GENERATORS:
         assert metrics["ratio"][g] == pytest.approx(seg[g]["dice"] / seg["real"]["dice"])
         assert metrics["fid"][g]["fid"] > 0
     smoke = PRESETS["smoke"]
     full_chain, ddim = f"DDPM {smoke.timesteps}", f"DDIM {smoke.ddim_steps}"
     assert set(metrics["sampling"]) == {full_chain, ddim}  # the full chain and the DDIM step count
-    assert metrics["sampling"][ddim]["fid"] == pytest.approx(metrics["fid"]["DDPM"]["fid"])  # same samples
+    assert {v["images"] for v in metrics["sampling"].values()} == {metrics["fid_images"]}  # timed like for like
     for label in ("small", "large"):
         for g in GENERATORS:
             mem = metrics["memorisation"][label][g]
             assert -1 <= mem["mean"] <= 1 and 0 <= mem["above_real_max"] <= 1
+            assert mem["excess"] == pytest.approx(mem["mean"] - mem["real_mean"])
 
     doc = json.loads((folder / "results.json").read_text())
     ratio_rows = [r for r in doc["rows"] if r["metric"] == "Synthetic/real Dice ratio"]
@@ -51,6 +57,9 @@ def test_paper5_smoke_run_writes_a_complete_run_folder(tmp_path):
     others = [r for r in doc["rows"] if r["metric"] != "Synthetic/real Dice ratio"]
     assert others and {r["paper_text"] for r in others} == {"not reported"}
     assert {r["metric"] for r in others} >= {"Dice", "Hausdorff (max, px)", "Hausdorff 95 (px)", "FID"}
+    hausdorff_notes = [r["note"] for r in others if r["metric"].startswith("Hausdorff")]
+    assert len(hausdorff_notes) == 2 * len(SOURCES) and all("image diagonal" in n for n in hausdorff_notes)
+    assert any("empty prediction scores the image diagonal" in d for d in doc["differences"])
     assert len(doc["claims"]) == 4 and all(c["held"] in (True, False) and c["evidence"] for c in doc["claims"])
     assert {d["kind"] for d in doc["data"]} == {"phantom", "synthetic"}
     assert len(doc["figures"]) == 4
@@ -98,8 +107,9 @@ def test_memorisation_finds_copies_and_not_new_pairs():
     held_out = Pairs(rng.random((5, 1, 8, 8), dtype=np.float32), rng.random((5, 8, 8)) > 0.5)
     copies = memorisation(training.take(slice(4)), training, held_out)
     assert copies["mean"] == pytest.approx(1.0) and copies["above_real_max"] == 1.0
+    assert copies["excess"] == pytest.approx(1.0 - copies["real_mean"]) and copies["excess"] > 0.2
     new = memorisation(held_out, training, held_out)
-    assert new["mean"] < 0.8 and new["above_real_max"] == 0.0
+    assert new["mean"] < 0.8 and new["above_real_max"] == 0.0 and new["excess"] == pytest.approx(0.0)
 
 
 def _brats_subject(folder: Path, name: str, tumour_slices: range, rng) -> None:
@@ -143,14 +153,58 @@ def test_ddpm_trains_and_samples_by_the_full_chain_and_by_ddim(tmp_path):
         assert a.shape == (2, 2, 32, 32) and a.abs().max() <= 1 and torch.equal(a, b)  # seeded, clipped
 
 
+def mem_stat(mean: float, real_mean: float) -> dict:
+    return {"mean": mean, "real_mean": real_mean, "excess": mean - real_mean, "above_real_max": 0.0}
+
+
 def test_claim_rules_follow_the_numbers():
-    seg = {s: {"dice": d} for s, d in zip(SOURCES, (0.80, 0.70, 0.50, 0.82, 0.81))}
+    per_seed = {"real": [0.78, 0.82], "GAN": [0.69, 0.71], "DDPM": [0.95, 0.05], "real+GAN": [0.82, 0.82],
+                "real+DDPM": [0.80, 0.82]}  # one DDPM seed collapsed
+    seg = {s: {"dice": float(np.mean(d)), "dice_std": float(np.std(d)), "dice_per_seed": d} for s, d in per_seed.items()}
     ratios = {"GAN": 0.875, "DDPM": 0.625}
     fid = {"GAN": {"fid": 150.0}, "DDPM": {"fid": 90.0}, "real held-out": {"fid": 40.0}}
-    stat = {"mean": 0.5, "real_mean": 0.6, "above_real_max": 0.0}
-    mem = {"small": {"GAN": stat, "DDPM": {**stat, "mean": 0.9}}, "large": {"GAN": stat, "DDPM": stat}}
-    verdicts = [c.held for c in claims(seg, ratios, fid, mem, {"small": 10, "large": 100})]
-    assert verdicts == [True, False, True, True]  # GAN in band, DDPM not; DDPM memorises; FID favours DDPM, Dice GAN
-    mem["small"]["DDPM"] = stat
+    mem = {"small": {"GAN": mem_stat(0.5, 0.6), "DDPM": mem_stat(0.9, 0.6)},
+           "large": {"GAN": mem_stat(0.5, 0.6), "DDPM": mem_stat(0.5, 0.6)}}
+    out = claims(seg, ratios, fid, mem, {"small": 10, "large": 100})
+    assert [c.held for c in out] == [True, False, True, True]  # GAN in band, DDPM not; DDPM memorises; FID vs Dice
+    assert "0.950, 0.050 (std 0.450)" in out[1].evidence  # the collapsed seed shows beside the ratio
+    assert "+0.300 on 10 pairs vs -0.100 on 100" in out[2].evidence  # the excesses, not only the raw means
+    mem["small"]["DDPM"] = mem_stat(0.5, 0.6)
     fid["GAN"]["fid"] = 50.0
     assert [c.held for c in claims(seg, ratios, fid, mem, {"small": 10, "large": 100})][2:] == [False, False]
+
+
+def test_memorisation_rule_corrects_for_the_training_set_size():
+    """A larger training set gives a higher highest correlation by itself: the held-out baseline rises with it.
+    A DDPM whose raw mean falls from the larger to the small set only as much as the baseline does is not
+    memorising; one whose excess over the baseline grows on the small set is."""
+    seg = {s: {"dice": 0.8, "dice_std": 0.0, "dice_per_seed": [0.8]} for s in SOURCES}
+    ratios, fid = {"GAN": 1.0, "DDPM": 1.0}, {"GAN": {"fid": 1.0}, "DDPM": {"fid": 2.0}, "real held-out": {"fid": 0.5}}
+    sizes = {"small": 32, "large": 256}
+    # raw means: DDPM small 0.85 < large 0.92 (the old rule: not held), but the excess +0.03 > +0.01 and GAN's +0.00
+    mem = {"small": {"GAN": mem_stat(0.82, 0.82), "DDPM": mem_stat(0.85, 0.82)},
+           "large": {"GAN": mem_stat(0.89, 0.89), "DDPM": mem_stat(0.90, 0.89)}}
+    assert claims(seg, ratios, fid, mem, sizes)[2].held is True
+    # raw means: DDPM small 0.95 > large 0.92 and > GAN's 0.80 (the old rule: held), but its excess is smaller
+    mem = {"small": {"GAN": mem_stat(0.80, 0.85), "DDPM": mem_stat(0.95, 0.90)},
+           "large": {"GAN": mem_stat(0.85, 0.90), "DDPM": mem_stat(0.92, 0.85)}}
+    assert claims(seg, ratios, fid, mem, sizes)[2].held is False
+
+
+def test_every_sampler_in_the_comparison_is_timed_on_the_same_images(tmp_path, monkeypatch):
+    config = dataclasses.replace(PRESETS["smoke"], ddpm_steps=1, ddpm_batch=2, timesteps=10, ddim_steps=3,
+                                 compare_steps=(2, 3, 5))
+    run = Run("paper5", "smoke", 0, torch.device("cpu"), tmp_path, {})
+    model, _ = train_ddpm(torch.rand(4, 2, 32, 32) * 2 - 1, config, run, offset=0)
+    calls = []
+
+    def recording(model, n, steps, *args, **kwargs):
+        calls.append((steps, n))
+        return sample_ddpm(model, n, steps, *args, **kwargs)
+
+    monkeypatch.setattr(paper5, "sample_ddpm", recording)
+    out = compare_samplers(model, 3, config, run)
+    assert list(out) == ["DDPM 10", "DDIM 5", "DDIM 3", "DDIM 2"]  # the ddim_steps sampler is among them once
+    assert sorted(calls, key=str) == sorted([(None, 3), (5, 3), (3, 3), (2, 3)], key=str)  # each drawn on 3 pairs
+    for label, (steps, pairs, seconds) in out.items():
+        assert len(pairs) == 3 and seconds > 0 and steps == (10 if label == "DDPM 10" else int(label.split()[1]))
