@@ -14,7 +14,7 @@ import torch
 from reproductions.config import ConfigError, apply_overrides
 from reproductions.data.offline import DataError
 from reproductions.data.phantoms import PatchSet
-from reproductions.paper3_gan_augmentation import PRESETS, Config
+from reproductions.paper3_gan_augmentation import PRESETS, Config, differences
 from reproductions.paper3_gan_augmentation.classifier import LesionCNN, parameter_count, training_steps
 from reproductions.paper3_gan_augmentation.lesions import (CLASSES, acquisition_variation, classic_augment, folds,
                                                            load_lesions)
@@ -85,6 +85,27 @@ def test_training_steps_follow_epochs_within_the_bounds():
     assert training_steps(640, config) == 100
     assert training_steps(640, dataclasses.replace(config, max_steps=30)) == 30
     assert training_steps(64, dataclasses.replace(config, min_steps=50)) == 50
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "full"])
+def test_every_training_of_a_profile_gets_the_same_step_budget(profile):
+    """A cap that only the larger sets hit would flatten the curve by itself: every set size, from the
+    real lesions alone to the largest classic plateau plus the largest synthetic amount, trains as long."""
+    config = PRESETS[profile]
+    real = 3 * config.lesions_per_class * (config.folds - 1) // config.folds  # a fold's training lesions
+    sizes = [real + a for a in config.classic_amounts] + [real + config.classic_amounts[-1] + g for g in config.gan_amounts]
+    assert len({training_steps(n, config) for n in sizes}) == 1
+    training = next(d for d in differences(config, "phantom", 1) if d.startswith("Training"))
+    assert "same step budget" in training and str(training_steps(real, config)) in training
+
+
+def test_the_differences_say_where_the_plateau_is_chosen():
+    texts = differences(PRESETS["full"], "phantom", 1_300_000)
+    plateau = next(d for d in texts if "plateau amount" in d)
+    assert "test folds' mean accuracies" in plateau and "favours the classic baseline" in plateau
+    assert not any("not at the best point read off the test folds" in d for d in texts)
+    capped = next(d for d in differences(Config(min_steps=300, max_steps=3000), "phantom", 1) if d.startswith("Training"))
+    assert "300-3000 steps" in capped and "same step budget" not in capped  # a cap is not called equal
 
 
 def test_classic_augmentation_spreads_over_lesions_and_keeps_content():
