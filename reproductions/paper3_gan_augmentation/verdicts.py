@@ -68,7 +68,8 @@ def claims(settings: dict, plateau: int, config: Config) -> list[Claim]:
     shape = None if step is None else bool(flat and step)
     out.append(Claim("Accuracy plateaus under classic augmentation, then steps up with synthetic lesions", SOURCE,
                      shape, f"classic plateau at {plateau} added samples per fold (rule: smallest amount within "
-                     f"{100 * config.plateau_tolerance:.1f} points of the best classic mean accuracy; the curve "
+                     f"{100 * config.plateau_tolerance:.1f} points of the best classic mean accuracy on the test "
+                     f"folds; the curve "
                      f"{'flattens before' if flat else 'is still rising at'} its largest amount, "
                      f"{config.classic_amounts[-1]}); then the synthetic step: {step_text}.{rule}"))
     if config.acgan:
