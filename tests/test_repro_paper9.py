@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from reproductions.config import ConfigError, apply_overrides
-from reproductions.paper9_lora_orpo_reports import PRESETS, Config
+from reproductions.paper9_lora_orpo_reports import MIN_CORRECT_FINDINGS, PRESETS, Config, claims, differences
 from reproductions.paper9_lora_orpo_reports.findings import extract, finding_scores, mentions
 from reproductions.paper9_lora_orpo_reports.stage1 import image_stage1, noisy_tags, tag_errors, tag_text
 from reproductions.paper9_lora_orpo_reports.stage2 import (Example, donor_sentences, encode, orpo_loss,
@@ -57,7 +57,10 @@ def test_paper9_smoke_run_writes_a_complete_run_folder(tmp_path):
     stage1 = [r for r in doc["rows"] if r["setting"].startswith("stage 1 (")]
     assert [r["paper"] for r in stage1] == [321, 18, 5.61] and all(r["ours"] is None for r in stage1)
     assert len(doc["claims"]) == 3 and all(c["evidence"] for c in doc["claims"])
-    assert {c["held"] for c in doc["claims"]} <= {True, False}
+    assert {c["held"] for c in doc["claims"]} <= {True, False, None}
+    few = min(metrics[s]["correct_findings"] for s in ("sft", "orpo")) < MIN_CORRECT_FINDINGS
+    for claim in doc["claims"][:2]:  # too few correct findings: not testable
+        assert (claim["held"] is None) == few and "precision" in claim["evidence"]
     kinds = {d["name"]: d["kind"] for d in doc["data"]}
     assert kinds["stage-1 findings (simulated)"] == "synthetic" and kinds["SmolLM2-135M-Instruct"] == "substitute"
     assert kinds["IU X-ray reports"] == "real" and kinds["ORPO rejected reports"] == "synthetic"
@@ -109,10 +112,59 @@ def test_finding_scores_count_hallucinated_and_omitted_findings():
     cands = ["Cardiomegaly with a small pleural effusion.", "Right lower lobe atelectasis and a nodule."]
     scores = finding_scores(refs, cands)
     # TP 1 (cardiomegaly); FP 3 (effusion, atelectasis, nodule); FN 0
+    assert (scores["correct_findings"], scores["false_findings"], scores["missed_findings"]) == (1, 3, 0)
     assert scores["finding_f1"] == pytest.approx(2 / 5) and scores["finding_precision"] == pytest.approx(0.25)
     assert scores["hallucinated_per_report"] == 1.5 and scores["omitted_per_report"] == 0
     with pytest.raises(ValueError, match="as many candidates"):
         finding_scores(refs, cands[:1])
+
+
+def _scores(correct: int, false: int, missed: int, rouge_l: float) -> dict:
+    """A model's scores from ``finding_scores`` on reports built to give these counts."""
+    refs = ["Cardiomegaly."] * (correct + missed) + ["The lungs are clear."] * false
+    cands = ["Cardiomegaly."] * correct + ["The lungs are clear."] * missed + ["A nodule."] * false
+    return {**finding_scores(refs, cands), "rouge_l": rouge_l, "bleu4": rouge_l / 2}
+
+
+def _metrics(sft: dict, orpo: dict, after: dict, sft_steps: int = 40, orpo_steps: int = 12) -> dict:
+    return {"sft": sft, "orpo": orpo, "continual": {"task1_after": after},
+            "training": {"sft_loss": [1.0] * sft_steps, "orpo_loss": [1.0] * orpo_steps},
+            "sizes": {"test": 24, "orpo_pairs": 4 * orpo_steps}}
+
+
+def test_finding_claims_are_not_testable_when_the_models_affirm_too_few_correct_findings():
+    # the collapse the cpu profile showed: generic normal reports, 1 hit for SFT and none for ORPO
+    collapsed = _metrics(_scores(1, 4, 45, 0.26), _scores(0, 1, 46, 0.30), _scores(0, 0, 46, 0.29))
+    hallucination, f1, continual = claims(collapsed, PRESETS["cpu"])
+    assert hallucination.held is None and f1.held is None
+    for claim in (hallucination, f1):
+        assert "Not testable here" in claim.evidence and "1 correct and 4 false" in claim.evidence
+        assert "precision 0.200" in claim.evidence and "recall" in claim.evidence
+        assert "ORPO ran 12 steps" in claim.evidence  # 12 ORPO steps after 40 SFT steps
+    # the continual rule falls back on ROUGE-L: kept here (0.29 >= 0.9 * 0.30), lost when ROUGE-L drops
+    assert continual.held is True and "ROUGE-L alone" in continual.evidence
+    forgot = _metrics(_scores(1, 4, 45, 0.26), _scores(0, 1, 46, 0.30), _scores(0, 0, 46, 0.1))
+    assert claims(forgot, PRESETS["cpu"])[2].held is False
+
+
+def test_finding_claims_are_decided_when_both_models_affirm_enough_correct_findings():
+    n = MIN_CORRECT_FINDINGS
+    better = _metrics(_scores(n, 6, 20, 0.3), _scores(n + 6, 1, 14, 0.3), _scores(n + 6, 1, 14, 0.3),
+                      orpo_steps=40)
+    hallucination, f1, continual = claims(better, PRESETS["cpu"])
+    assert (hallucination.held, f1.held, continual.held) == (True, True, True)
+    assert "Not testable" not in hallucination.evidence and "ORPO ran" not in hallucination.evidence
+    assert "finding F1 and ROUGE-L" in continual.evidence
+    worse = _metrics(better["orpo"], better["sft"], better["sft"], orpo_steps=40)
+    assert [c.held for c in claims(worse, PRESETS["cpu"])[:2]] == [False, False]
+    # with enough findings before, the F1 half counts: ROUGE-L kept but the findings forgotten
+    forgot = _metrics(better["sft"], better["orpo"], _scores(1, 0, 24, 0.3))
+    assert claims(forgot, PRESETS["cpu"])[2].held is False
+
+
+def test_differences_say_when_orpo_trains_few_steps_next_to_sft():
+    assert any("SFT plus a few more steps" in d for d in differences(PRESETS["cpu"]))  # 48 pairs after 160 reports
+    assert not any("SFT plus a few more steps" in d for d in differences(Config(train_reports=40, orpo_reports=40)))
 
 
 def test_rejected_reports_add_or_drop_a_finding():

@@ -284,6 +284,7 @@ TEXT_METRICS = [("bleu1", "BLEU-1"), ("bleu2", "BLEU-2"), ("bleu3", "BLEU-3"), (
                 ("bleu_mean", "BLEU (mean of BLEU-1..4)"), ("meteor", "METEOR"), ("rouge_l", "ROUGE-L"),
                 ("cider", "CIDEr"), ("bertscore_f1", f"{BERTSCORE_NAME} F1"),
                 ("finding_f1", "finding-level F1 (paper: F1-RadGraph, not like for like)"),
+                ("finding_precision", "finding-level precision"), ("finding_recall", "finding-level recall"),
                 ("hallucinated_per_report", "hallucinated findings per report"),
                 ("omitted_per_report", "omitted findings per report"), ("test_nll", "test NLL per token")]
 LOWER_IS_BETTER = {"hallucinated_per_report", "omitted_per_report", "test_nll"}
@@ -339,25 +340,70 @@ def rows(metrics: dict, config: Config) -> list[Row]:
     return out
 
 
+# A finding-level comparison needs findings to compare. Below this many correct affirmed findings (over
+# the whole test set) a model's finding precision, recall and F1 rest on one or two hits, and "fewer
+# hallucinated findings" can only mean "affirms nothing abnormal" (the cpu profile's 24 test reports gave
+# SFT 1 correct and 4 false findings, SFT + ORPO 0 and 1: both had collapsed to generic normal reports).
+MIN_CORRECT_FINDINGS = 5
+# ORPO steps below this share of the SFT steps make SFT + ORPO close to SFT plus a few more steps.
+SMALL_ORPO_SHARE = 0.5
+
+
+def finding_counts(scores: dict) -> str:
+    """The raw finding counts behind one model's precision, recall and F1, in words."""
+    return (f"{scores['correct_findings']} correct and {scores['false_findings']} false affirmed findings, "
+            f"{scores['missed_findings']} reference findings missed (precision {scores['finding_precision']:.3f}, recall "
+            f"{scores['finding_recall']:.3f}, F1 {scores['finding_f1']:.3f})")
+
+
+def orpo_steps(metrics: dict) -> tuple[int, int]:
+    """(SFT steps, ORPO steps) of the FINDINGS adapter, as trained."""
+    return len(metrics["training"]["sft_loss"]), len(metrics["training"]["orpo_loss"])
+
+
+def orpo_note(metrics: dict) -> str:
+    """A sentence when ORPO trained few steps next to SFT (else empty)."""
+    sft_steps, steps = orpo_steps(metrics)
+    if sft_steps and steps < SMALL_ORPO_SHARE * sft_steps:
+        return (f" ORPO ran {steps} steps ({metrics['sizes']['orpo_pairs']} pairs) after {sft_steps} SFT steps, so "
+                f"SFT + ORPO is close to SFT plus a few more steps on the same adapter.")
+    return ""
+
+
 def claims(metrics: dict, config: Config) -> list[Claim]:
     sft, orpo = metrics["sft"], metrics["orpo"]
+    n_test = metrics["sizes"]["test"]
+    counts = f"SFT: {finding_counts(sft)}; SFT + ORPO: {finding_counts(orpo)}; over {n_test} test reports."
+    note = orpo_note(metrics)
+    testable = min(sft["correct_findings"], orpo["correct_findings"]) >= MIN_CORRECT_FINDINGS
+    untestable = (f"Not testable here: a model affirms fewer than {MIN_CORRECT_FINDINGS} correct findings "
+                  f"(SFT {sft['correct_findings']}, SFT + ORPO {orpo['correct_findings']}), so the finding scores "
+                  f"rest on a handful of hits and fewer false findings may only mean fewer findings at all. ")
+    hallucinated = (f"hallucinated findings per report: SFT {sft['hallucinated_per_report']:.3f}, SFT + ORPO "
+                    f"{orpo['hallucinated_per_report']:.3f}. ")
+    f1 = (f"finding-level F1: SFT {sft['finding_f1']:.3f}, SFT + ORPO {orpo['finding_f1']:.3f}; ROUGE-L "
+          f"{sft['rouge_l']:.3f} -> {orpo['rouge_l']:.3f}. ")
     out = [Claim("ORPO alignment gives fewer hallucinated findings than SFT alone", CLAIM_SOURCE,
-                 orpo["hallucinated_per_report"] < sft["hallucinated_per_report"],
-                 f"hallucinated findings per report: SFT {sft['hallucinated_per_report']:.3f}, SFT + ORPO "
-                 f"{orpo['hallucinated_per_report']:.3f} over {metrics['sizes']['test']} test reports"),
+                 orpo["hallucinated_per_report"] < sft["hallucinated_per_report"] if testable else None,
+                 ("" if testable else untestable) + hallucinated + counts + note),
            Claim("ORPO alignment gives more clinically accurate reports (here: a higher finding-level F1 than SFT)",
-                 CLAIM_SOURCE, orpo["finding_f1"] > sft["finding_f1"],
-                 f"finding-level F1: SFT {sft['finding_f1']:.3f}, SFT + ORPO {orpo['finding_f1']:.3f}; ROUGE-L "
-                 f"{sft['rouge_l']:.3f} -> {orpo['rouge_l']:.3f}")]
+                 CLAIM_SOURCE, orpo["finding_f1"] > sft["finding_f1"] if testable else None,
+                 ("" if testable else untestable) + f1 + counts + note)]
     text = ("Continual learning: a second task learnt after the first keeps the first task's scores (rule: task-1 "
-            "finding F1 and ROUGE-L after task 2 at least 90% of before)")
+            f"finding F1 and ROUGE-L after task 2 at least 90% of before; ROUGE-L alone when the F1 before rests on "
+            f"fewer than {MIN_CORRECT_FINDINGS} correct findings)")
     if metrics["continual"]:
         after = metrics["continual"]["task1_after"]
-        held = after["finding_f1"] >= 0.9 * orpo["finding_f1"] and after["rouge_l"] >= 0.9 * orpo["rouge_l"]
+        use_f1 = orpo["correct_findings"] >= MIN_CORRECT_FINDINGS
+        held = after["rouge_l"] >= 0.9 * orpo["rouge_l"] and (not use_f1 or after["finding_f1"] >= 0.9 * orpo["finding_f1"])
+        rule = ("judged on finding F1 and ROUGE-L. " if use_f1 else
+                f"judged on ROUGE-L alone: the F1 before rests on {orpo['correct_findings']} correct findings "
+                f"(fewer than {MIN_CORRECT_FINDINGS}). ")
         out.append(Claim(text, "the paper's title and reported-results.md, Paper 9", held,
                          f"task 1 before -> after learning IMPRESSION with the same adapter: finding F1 "
                          f"{orpo['finding_f1']:.3f} -> {after['finding_f1']:.3f}, ROUGE-L {orpo['rouge_l']:.3f} -> "
-                         f"{after['rouge_l']:.3f}, BLEU-4 {orpo['bleu4']:.3f} -> {after['bleu4']:.3f}"))
+                         f"{after['rouge_l']:.3f}, BLEU-4 {orpo['bleu4']:.3f} -> {after['bleu4']:.3f}; " + rule
+                         + f"Before: {finding_counts(orpo)}; after: {finding_counts(after)}."))
     else:
         out.append(Claim(text, "the paper's title and reported-results.md, Paper 9", None,
                          "not tested: continual=false in this run"))
@@ -377,6 +423,14 @@ def differences(config: Config) -> list[str]:
         f"LoRA r {config.rank}, alpha {config.lora_alpha}, dropout {config.lora_dropout}, all linear layers, one "
         f"epoch as in the official scripts; lr {config.lr:g} (official 5e-5) and batch {config.batch_size}"
         + ("; subsets of the reports to fit the profile." if config.train_reports or config.test_reports else "."),
+        *([f"ORPO trains on {config.orpo_reports} preference pairs after SFT on "
+           f"{config.train_reports or 'every training'} reports (one epoch each, batch {config.batch_size}): its step "
+           "count is small next to SFT's, so SFT + ORPO is close to SFT plus a few more steps."]
+          if config.orpo_reports and (not config.train_reports
+                                      or config.orpo_reports < SMALL_ORPO_SHARE * config.train_reports) else []),
+        f"Finding-level claims (fewer hallucinations, higher F1; the F1 half of the continual rule) are decided only "
+        f"when each model compared affirms at least {MIN_CORRECT_FINDINGS} correct findings on the test set; else "
+        f"they are not testable here (the continual rule then uses ROUGE-L alone).",
         "Continual learning continues the same LoRA adapter on task 2 (IMPRESSION), so forgetting can show; "
         "separate adapters per task would leave task 1 unchanged by construction." if config.continual else
         "Continual learning switched off (continual=false).",

@@ -89,8 +89,9 @@ def extract(text: str) -> set[str]:
 
 
 def finding_scores(references: list[str], candidates: list[str]) -> dict[str, float]:
-    """Micro-averaged finding precision, recall and F1 over (report, finding) pairs, and per report the
-    mean number of hallucinated findings (in the candidate, not in its reference) and of omitted ones."""
+    """Micro-averaged finding precision, recall and F1 over (report, finding) pairs, their raw counts
+    (correct affirmed findings, false ones: in the candidate, not in its reference, and missed ones), and
+    per report the mean number of hallucinated (false) findings and of omitted (missed) ones."""
     if len(references) != len(candidates) or not references:
         raise ValueError(f"need as many candidates as references (got {len(candidates)} and {len(references)})")
     tp = fp = fn = 0
@@ -101,4 +102,5 @@ def finding_scores(references: list[str], candidates: list[str]) -> dict[str, fl
     return {"finding_precision": tp / (tp + fp) if tp + fp else 0.0,
             "finding_recall": tp / (tp + fn) if tp + fn else 0.0,
             "finding_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
-            "hallucinated_per_report": fp / n, "omitted_per_report": fn / n}
+            "hallucinated_per_report": fp / n, "omitted_per_report": fn / n,
+            "correct_findings": tp, "false_findings": fp, "missed_findings": fn}
