@@ -50,8 +50,10 @@ def test_paper7_smoke_run_writes_a_complete_run_folder(tmp_path):
     assert others and {r["paper_text"] for r in others} == {"not reported"}
     assert all("not comparable" in r["note"] for r in doc["rows"] if r["metric"].startswith("BERTScore"))
 
-    assert len(doc["claims"]) == 2 and {c["held"] for c in doc["claims"]} <= {True, False}
-    assert all("Mean ranks" in c["evidence"] for c in doc["claims"])
+    assert len(doc["claims"]) == 2 and all("Mean ranks" in c["evidence"] for c in doc["claims"])
+    assert metrics["test_sizes"] == dict.fromkeys(data.MODALITIES, 2)  # too few to decide: not testable
+    assert [c["held"] for c in doc["claims"]] == [None, None]
+    assert all("Not testable here" in c["evidence"] and "classification accuracy" in c["evidence"] for c in doc["claims"])
     kinds = {d["name"]: d["kind"] for d in doc["data"]}
     assert kinds["reports"] == "synthetic" and kinds["MR patches"] == "substitute" and kinds["CT patches"] == "real"
     page = (folder / "results.md").read_text()
@@ -169,16 +171,51 @@ def _metrics(best_in: str, best_cross: str) -> dict:
     return {"in-modality": split(best_in), "cross-modality": split(best_cross)}
 
 
+ENOUGH = dict.fromkeys(data.MODALITIES, scoring.MIN_TEST_PATCHES)
+
+
 def test_claims_follow_the_mean_rank_rule():
-    held = scoring.claims(_metrics("foundation", "natural"), FAMILIES, FAMILY_TITLES)
+    held = scoring.claims(_metrics("foundation", "natural"), FAMILIES, FAMILY_TITLES, ENOUGH)
     assert [c.held for c in held] == [True, True] and "foundation (multi-modality CNN) 1.00" in held[0].evidence
-    reversed_ = scoring.claims(_metrics("natural", "foundation"), FAMILIES, FAMILY_TITLES)
+    reversed_ = scoring.claims(_metrics("natural", "foundation"), FAMILIES, FAMILY_TITLES, ENOUGH)
     assert [c.held for c in reversed_] == [False, False]
     tied = _metrics("foundation", "natural")
     tied["in-modality"]["specific"] = tied["in-modality"]["foundation"]
-    assert scoring.claims(tied, FAMILIES, FAMILY_TITLES)[0].held is False  # a shared first place is no win
+    assert scoring.claims(tied, FAMILIES, FAMILY_TITLES, ENOUGH)[0].held is False  # a shared first place is no win
     only_in = {"in-modality": _metrics("foundation", "natural")["in-modality"]}
-    assert [c.held for c in scoring.claims(only_in, FAMILIES, FAMILY_TITLES)] == [True, None]
+    assert [c.held for c in scoring.claims(only_in, FAMILIES, FAMILY_TITLES, ENOUGH)] == [True, None]
+
+
+def test_claims_are_not_testable_on_too_few_test_patches_but_show_the_ranks():
+    small = {**ENOUGH, "mr": scoring.MIN_TEST_PATCHES - 1}
+    verdicts = scoring.claims(_metrics("foundation", "natural"), FAMILIES, FAMILY_TITLES, small)
+    assert [c.held for c in verdicts] == [None, None]
+    for claim in verdicts:
+        assert "Not testable here" in claim.evidence and f"{scoring.MIN_TEST_PATCHES - 1} test patches" in claim.evidence
+        assert "Mean ranks: natural-domain (Inception-v3)" in claim.evidence
+
+
+def test_cross_modality_evidence_names_the_conflicting_sources_and_the_foundation_rank():
+    natural_best = scoring.claims(_metrics("foundation", "natural"), FAMILIES, FAMILY_TITLES, ENOUGH)[1]
+    assert "review's summary" in natural_best.source and "reported-results.md" in natural_best.source
+    assert "Sources conflict" in natural_best.evidence and "particularly in cross-modal tasks" in natural_best.evidence
+    assert "foundation family did not have the lowest cross-modality mean rank" in natural_best.evidence
+    foundation_best = scoring.claims(_metrics("natural", "foundation"), FAMILIES, FAMILY_TITLES, ENOUGH)[1]
+    assert foundation_best.held is False  # the rule stays reported-results.md's
+    assert "foundation family had the strictly lowest cross-modality mean rank (1.00" in foundation_best.evidence
+    in_modality = scoring.claims(_metrics("foundation", "natural"), FAMILIES, FAMILY_TITLES, ENOUGH)[0]
+    assert "Sources conflict" not in in_modality.evidence and "review's summary" not in in_modality.source
+
+
+def test_claims_show_the_encoders_classification_accuracy():
+    accuracy = {"specific:ct": 0.5, "specific:xray": 0.25, "specific:mr": 1.0, "specific:pathology": 0.75,
+                "foundation": {"ct": 0.125, "xray": 0.5, "mr": 0.375, "pathology": 1.0}}
+    classes = {"ct": 7, "xray": 7, "mr": 3, "pathology": 4}
+    claim = scoring.claims(_metrics("foundation", "natural"), FAMILIES, FAMILY_TITLES, ENOUGH, accuracy, data.TITLES,
+                           classes)[0]
+    assert "modality-specific CNNs CT 0.50 (chance 0.14), X-ray 0.25 (chance 0.14), MR 1.00 (chance 0.33)" in claim.evidence
+    assert "foundation CNN (chance 0.05) CT 0.12, X-ray 0.50, MR 0.38, Pathology 1.00" in claim.evidence
+    assert "accuracy" not in scoring.claims(_metrics("foundation", "natural"), FAMILIES, FAMILY_TITLES, ENOUGH)[0].evidence
 
 
 def test_table_has_the_papers_layout_and_only_its_xray_numbers():
