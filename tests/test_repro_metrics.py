@@ -135,15 +135,20 @@ def test_caption_metrics_match_hand_computed_values():
         text.caption_scores(["a"], [])
 
 
-def test_bertscore_on_a_tiny_local_bert(tmp_path):
+def tiny_bert(folder, words: str) -> None:
+    """A seeded two-layer BERT and its tokenizer over ``words`` (plus the special tokens), saved to ``folder``."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    words = "[PAD] [UNK] [CLS] [SEP] [MASK] the heart is normal no effusion".split()
-    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"), model_max_length=64).save_pretrained(tmp_path)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words.split()]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), model_max_length=64).save_pretrained(folder)
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(tmp_path)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(folder)
+
+
+def test_bertscore_on_a_tiny_local_bert(tmp_path):
+    tiny_bert(tmp_path, "the heart is normal no effusion")
     same = text.bertscore(["the heart is normal"], ["the heart is normal"], tmp_path, num_layers=2)
     assert same == {"precision": pytest.approx(1.0), "recall": pytest.approx(1.0), "f1": pytest.approx(1.0)}
     other = text.bertscore(["the heart is normal"], ["no effusion"], tmp_path, num_layers=2)
@@ -151,14 +156,7 @@ def test_bertscore_on_a_tiny_local_bert(tmp_path):
 
 
 def test_bertscore_scores_empty_reports_as_the_placeholder(tmp_path):
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    words = "[PAD] [UNK] [CLS] [SEP] [MASK] the heart is normal < > empty".split()
-    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"), model_max_length=64).save_pretrained(tmp_path)
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(tmp_path)
+    tiny_bert(tmp_path, "the heart is normal < > empty")
     assert text.placeholder(["a", "", "  \n"]) == ["a", text.EMPTY, text.EMPTY]
     scorer = text.bertscore_scorer(tmp_path, num_layers=2, device="cpu")
     # bert-score alone fails on an empty string (AttributeError); the helper scores it as the placeholder
