@@ -63,14 +63,6 @@ def trust_cont(data: np.ndarray, embedding: np.ndarray, ks=range(3, 8)) -> dict[
     return {k: (_trust(source, target, k), _trust(target, source, k)) for k in ks}
 
 
-def trustworthiness(data: np.ndarray, embedding: np.ndarray, k: int) -> float:
-    return trust_cont(data, embedding, [k])[k][0]
-
-
-def continuity(data: np.ndarray, embedding: np.ndarray, k: int) -> float:
-    return trust_cont(data, embedding, [k])[k][1]
-
-
 def structure_scores(data: np.ndarray, embedding: np.ndarray, ks=range(3, 8)) -> dict[str, float]:
     """Trustworthiness and continuity averaged over k = 3..7, as GCML reports them."""
     scores = trust_cont(data, embedding, ks)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
 from peft import LoraConfig, get_peft_model
 
