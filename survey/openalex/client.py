@@ -24,7 +24,7 @@ BATCH = 100  # OpenAlex takes at most 100 values in one OR filter
 TITLE_CANDIDATES = 10
 
 # What the cache keeps of each work: what the graph, `suggest` and `add --doi` read.
-WORK_FIELDS = ("id", "doi", "title", "display_name", "publication_year", "publication_date", "type",
+WORK_FIELDS = ("id", "doi", "title", "display_name", "publication_year", "publication_date", "type", "type_crossref",
                "cited_by_count", "referenced_works", "abstract_inverted_index", "open_access",
                "best_oa_location", "primary_location", "topics", "authorships", "biblio", "ids")
 
