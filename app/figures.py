@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from survey.records import as_int
 from survey.review import CATEGORY_COLOURS, OTHER_COLOUR
 
 NO_CATEGORY = "Not in the review's categories"
@@ -180,7 +181,7 @@ def _node_trace(part: pd.DataFrame, positions: dict[str, tuple[float, float]], n
                 titles: bool) -> dict:
     xy = np.array([positions[k] for k in part["key"]], dtype=np.float32).reshape(-1, 2)
     labels = [(f"{html.escape(str(t)[:100])}<br>" if titles else "")
-              + f"{html.escape(str(k))} ({'' if y is None or y != y else int(y)})"
+              + f"{html.escape(str(k))} ({as_int(y) or ''})"
               for t, k, y in zip(part["title"], part["key"], part["year"].astype(object))]
     return {"type": "scattergl", "mode": "markers", "x": _f4(xy[:, 0]), "y": _f4(xy[:, 1]), "name": name,
             "customdata": part["key"].tolist(), "text": labels, "hovertemplate": "%{text}<extra></extra>",

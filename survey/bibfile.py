@@ -9,6 +9,7 @@ they are.
 
 from __future__ import annotations
 
+import codecs
 import re
 import sys
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from bibtexparser import model
 from bibtexparser.splitter import Splitter
 
-from survey.issues import Issue
+from survey.issues import Issue, UserError
 
 MONTHS = {m: str(i) for i, m in enumerate(
     "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
@@ -42,40 +43,82 @@ class BibFile:
     strings: dict[str, str] = field(default_factory=dict)  # macro name (lower) -> resolved value
     string_raw: dict[str, str] = field(default_factory=dict)  # macro name (lower) -> its @string block
     preambles: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)  # raw @comment blocks
+    encoding: str = "utf-8"
     issues: list[Issue] = field(default_factory=list)
 
 
-def read_text(path: Path) -> tuple[str, list[Issue]]:
-    """The file's text and any encoding issues (see ``decode``)."""
-    return decode(Path(path).read_bytes(), str(path))
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    encoding: str  # "utf-8", or the legacy codec the bytes were read with (writes use it too)
+    issues: list[Issue]
+
+    @property
+    def newline(self) -> str:
+        """The line ending the text uses most ("\r\n" or "\n"): what appended text must use."""
+        crlf = self.text.count("\r\n")
+        return "\r\n" if crlf and crlf >= self.text.count("\n") - crlf else "\n"
 
 
-def decode(data: bytes, source: str) -> tuple[str, list[Issue]]:
-    """The text of ``data``; bytes that are not UTF-8 are kept (surrogate escapes) and reported."""
+def read_decoded(path: Path) -> Decoded:
+    return decode_bytes(Path(path).read_bytes(), str(path))
+
+
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]{1,3}")
+# JabRef writes "% Encoding: ISO-8859-1" as its first line; BibDesk and others similar headers
+_DECLARED = re.compile(rb"^\s*%\s*encoding\s*:\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE | re.MULTILINE)
+
+
+def decode_bytes(data: bytes, source: str) -> Decoded:
+    """The text of ``data``: UTF-8 (a BOM stays in the text, so a write gives it back), else the
+    encoding the file declares, else cp1252 (Windows' latin-1), else latin-1, which reads any byte.
+
+    Every such fallback decodes and encodes byte for byte, and is reported as a warning.
+    """
     try:
-        return data.decode("utf-8"), []
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="surrogateescape")
-    issues = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        bad = [c for c in line if "\udc80" <= c <= "\udcff"]
-        if bad:
-            column = next(i for i, c in enumerate(line, start=1) if "\udc80" <= c <= "\udcff")
-            issues.append(Issue(
-                "error", "encoding", source, number, None, None,
-                f"byte 0x{ord(bad[0]) - 0xDC00:02X} at column {column} is not UTF-8 "
-                f"({len(bad)} such byte(s) on this line); kept unchanged, but re-save the file as UTF-8"))
-    return text, issues
+        return Decoded(data.decode("utf-8"), "utf-8", [])
+    except UnicodeDecodeError as err:
+        bad = err.start
+    line = data.count(b"\n", 0, bad) + 1
+    if _UTF8_SEQUENCE.search(data):  # UTF-8 with a few stray bytes: keep those bytes as they are
+        return Decoded(data.decode("utf-8", errors="surrogateescape"), "utf-8", [Issue(
+            "warning", "encoding", source, line, None, None,
+            f"byte 0x{data[bad]:02X} is not UTF-8, in a file that is UTF-8 elsewhere; it is kept as it "
+            "is and shown as the cp1252 character it would be; re-save the file as UTF-8")])
+    declared = _DECLARED.search(data[:4096])
+    candidates = ([declared.group(1).decode("ascii")] if declared else []) + ["cp1252", "latin-1"]
+    for name in candidates:
+        try:
+            codec = codecs.lookup(name).name
+            text = data.decode(codec)
+        except (LookupError, UnicodeDecodeError):
+            continue
+        how = "as it declares" if declared and name == candidates[0] else "detected"
+        return Decoded(text, codec, [Issue(
+            "warning", "encoding", source, line, None, None,
+            f"not UTF-8 (byte 0x{data[bad]:02X} first); read as {codec} ({how}); "
+            "text added to this file is written in the same encoding")])
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
 
 
-def encode(text: str) -> bytes:
-    """Bytes of ``text`` with any undecodable input bytes restored exactly."""
-    return text.encode("utf-8", errors="surrogateescape")
+def encode(text: str, encoding: str = "utf-8") -> bytes:
+    """Bytes of ``text`` in the file's ``encoding``; a character it cannot hold is a ValueError."""
+    try:  # surrogate escapes are the stray bytes of a mostly UTF-8 file, restored exactly
+        return text.encode(encoding, errors="surrogateescape" if encoding == "utf-8" else "strict")
+    except UnicodeEncodeError as err:
+        raise UserError(f"'{err.object[err.start:err.end]}' cannot be written in {encoding}, the "
+                         "encoding of the file; re-save the file as UTF-8 first") from err
 
 
-def parse_text(text: str, source: str) -> BibFile:
-    """Split ``text`` into blocks; ``source`` names it in messages (a path, or "<stdin>")."""
+def parse_text(text: str, source: str, strings: dict[str, str] | None = None) -> BibFile:
+    """Split ``text`` into blocks; ``source`` names it in messages (a path, or "<stdin>").
+
+    ``strings``: @string macros defined before this text (by the earlier files of a corpus, as
+    in ``\\bibliography{IEEEabrv,refs}``); the file's own definitions are added to a copy.
+    """
     bib = BibFile(Path(source), text)
+    bib.strings.update(strings or {})
     if not text.strip():
         bib.issues.append(Issue("warning", "empty", source, None, None, None, "the file holds no BibTeX"))
         return bib
@@ -87,6 +130,10 @@ def parse_text(text: str, source: str) -> BibFile:
             bib.string_raw[block.key.lower()] = block.raw
         elif isinstance(block, model.Preamble):
             bib.preambles.append(block.raw)
+        elif isinstance(block, model.ExplicitComment):
+            bib.comments.append(block.raw)
+        elif isinstance(block, model.Entry) and not block.key.strip():
+            bib.issues.append(missing_key_issue(source, line))
         elif isinstance(block, model.Entry):
             bib.entries.append(_entry(block, bib.strings, line))
             bib.issues.extend(_undefined_macro_issues(block, bib.strings, source))
@@ -101,11 +148,22 @@ def _entry(block: model.Entry, strings: dict[str, str], line: int) -> EntryBlock
         name, value = sys.intern(f.key.lower()), f.value  # interned: pickled once per file, not per entry
         lines[name] = f.start_line + 1
         if value[:1] == "{" and value[-1:] == "}" and "#" not in value:
-            fields[name] = value[1:-1]  # the common case: one braced value, no macro
+            fields[name] = shown(value[1:-1])  # the common case: one braced value, no macro
             continue
-        fields[name] = resolve(value, strings)
+        fields[name] = shown(resolve(value, strings))
         macros.extend(m.lower() for m in macro_names(value))
     return EntryBlock(block.key, block.entry_type.lower(), fields, lines, line, block.raw, macros)
+
+
+_STRAY = re.compile("[\udc80-\udcff]")
+
+
+def shown(value: str) -> str:
+    """A value for display and checks: a stray non-UTF-8 byte (kept in the raw text as a surrogate
+    escape, see ``decode_bytes``) shown as the cp1252 character it most likely is."""
+    if not _STRAY.search(value):
+        return value
+    return _STRAY.sub(lambda m: bytes([ord(m.group()) - 0xDC00]).decode("cp1252", errors="replace"), value)
 
 
 def _undefined_macro_issues(block: model.Entry, strings: dict[str, str], source: str) -> list[Issue]:
@@ -116,7 +174,15 @@ def _undefined_macro_issues(block: model.Entry, strings: dict[str, str], source:
         for name in macro_names(f.value) if name.lower() not in strings]
 
 
+def missing_key_issue(source: str, line: int) -> Issue:
+    return Issue("error", "missing-key", source, line, None, None,
+                 "entry has no key (as in '@article{,'); it is kept in the file but left out of the "
+                 "corpus until it is given one")
+
+
 def duplicate_key_issue(source: str, line: int, key: str) -> Issue:
+    if not key.strip():
+        return missing_key_issue(source, line)
     return Issue("error", "duplicate-key", source, line, key, None,
                  f"entry key '{key}' is used twice in this file; this block is kept in the "
                  "file but left out of the corpus until its key is changed")

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from survey import validate
-from survey.bibfile import BibFile, decode, duplicate_key_issue, parse_text, split_into_parts
+from survey import crossref, validate
+from survey.bibfile import BibFile, decode_bytes, duplicate_key_issue, parse_text, split_into_parts
 from survey.issues import Issue
 from survey.records import REVIEW_FIELDS, complete_row, entry_row, parse_piece
 from survey.storage import atomic_write
@@ -33,14 +33,16 @@ log = logging.getLogger(__name__)
 
 # Below this many characters a file is parsed in-process: starting workers would cost more.
 PARALLEL_MIN_CHARS = 4_000_000
-SCHEMA = 1  # bump when the table's columns or meaning change, to invalidate caches
+SCHEMA = 2  # bump when the table's columns or meaning change, to invalidate caches
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BUNDLED_BIB = REPO_ROOT / "bib"
+# The bundled corpus is bib/ in a checkout; a wheel installs the same files as survey/bib/ (pyproject.toml).
+_INSTALLED_BIB = Path(__file__).resolve().parent / "bib"
+BUNDLED_BIB = _INSTALLED_BIB if _INSTALLED_BIB.is_dir() else REPO_ROOT / "bib"
 VOCABULARY_NAME = "tags.toml"
 
-COLUMNS = ["key", "entry_type", "title", "authors", "year", "venue", "doi", "url", "abstract",
-           "tags", "free_tags", "tagset", "references",
-           *[f.replace("-", "_") for f in REVIEW_FIELDS], "file", "line", "raw", "fields", "search"]
+COLUMNS = ["key", "entry_type", "title", "authors", "year", "month", "venue", "location", "doi", "url",
+           "abstract", "tags", "free_tags", "tagset", "references",
+           *[f.replace("-", "_") for f in REVIEW_FIELDS], "file", "line", "raw", "fields", "search", "dialect"]
 
 
 @dataclass
@@ -51,6 +53,7 @@ class FileInfo:
     string_raw: dict[str, str] = field(default_factory=dict)
     strings: dict[str, str] = field(default_factory=dict)
     preambles: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"  # what the file was read with, and is written back with
 
 
 @dataclass
@@ -117,41 +120,49 @@ def load_corpus(paths: list[Path] | None = None, use_cache: bool = True) -> Corp
         if cached is not None:
             return cached
     with _no_gc():
-        parsed = [read_rows(p, data) for p, data in zip(paths, contents)]
+        parsed, strings = [], {}
+        for p, data in zip(paths, contents):  # in order: a file may use the macros of the files before it
+            parsed.append(read_rows(p, data, strings))
+            strings = parsed[-1][0].strings
         corpus = build_corpus([b for b, _ in parsed], vocabulary, shas, [r for _, rows in parsed for r in rows])
     if use_cache:
         _write_cache(cache_file, corpus)
     return corpus
 
 
-def read_rows(path: Path, data: bytes) -> tuple[BibFile, list[dict]]:
-    """A file's blocks and issues, and its entries as table rows.
+def read_rows(path: Path, data: bytes, strings: dict[str, str] | None = None) -> tuple[BibFile, list[dict]]:
+    """A file's blocks and issues, and its entries as table rows; ``strings`` are the @string
+    macros of the files loaded before it. The BibFile's ``strings`` include them.
 
     A large file is cut into pieces of whole blocks that worker processes parse at once; the
     result is the same as parsing it whole (see ``split_into_parts``).
     """
-    text, encoding_issues = decode(data, str(path))
+    decoded = decode_bytes(data, str(path))
+    text = decoded.text
     pieces = split_into_parts(text, _workers()) if len(text) >= PARALLEL_MIN_CHARS else None
     parsed = None
     if pieces and len(pieces) > 1:
         try:
-            parsed = _parse_in_pieces(Path(path), text, pieces)
+            parsed = _parse_in_pieces(Path(path), text, pieces, strings or {})
         except (BrokenProcessPool, OSError) as err:  # a worker killed, or no fork: do it here
             log.warning("%s: parallel parse failed (%s); parsing in one process", path, err)
     if parsed is None:
-        bib = parse_text(text, str(path))
+        bib = parse_text(text, str(path), strings)
         bib.path = Path(path)
         parsed = bib, [entry_row(e, str(path)) for e in bib.entries]
-    parsed[0].issues[:0] = encoding_issues
+    parsed[0].issues[:0] = decoded.issues
+    parsed[0].encoding = decoded.encoding
     return parsed
 
 
-def _parse_in_pieces(path: Path, text: str, pieces: list[tuple[int, int, str]]) -> tuple[BibFile, list[dict]]:
-    bib, rows = BibFile(path, text), []
+def _parse_in_pieces(path: Path, text: str, pieces: list[tuple[int, int, str]],
+                     strings: dict[str, str]) -> tuple[BibFile, list[dict]]:
+    bib, rows = BibFile(path, text, strings=dict(strings)), []
     with ProcessPoolExecutor(len(pieces) - 1, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(parse_piece, piece, str(path), line, offset) for line, offset, piece in pieces[1:]]
+        futures = [pool.submit(parse_piece, piece, str(path), line, offset, strings)
+                   for line, offset, piece in pieces[1:]]
         line, offset, piece = pieces[0]
-        parts = [parse_piece(piece, str(path), line, offset)]  # this process takes a piece too
+        parts = [parse_piece(piece, str(path), line, offset, strings)]  # this process takes a piece too
         parts += [f.result() for f in futures]
     seen: set[str] = set()
     for part_rows, part_issues, preambles in parts:
@@ -196,17 +207,37 @@ def _workers() -> int:
 
 
 def build_corpus(bibs: list[BibFile], vocabulary: Vocabulary, shas: list[str] | None = None,
-                 rows: list[dict] | None = None) -> Corpus:
-    """The corpus of parsed files; ``rows`` are their entries' rows when already built."""
+                 rows: list[dict] | None = None, parents: list[dict] = ()) -> Corpus:
+    """The corpus of parsed files; ``rows`` are their entries' rows when already built;
+    ``parents``: rows of other entries that crossrefs may name (the corpus an input joins)."""
     if rows is None:
         rows = [entry_row(e, str(b.path)) for b in bibs for e in b.entries]
+    rows, issues = _unique_keys(rows)
+    issues += crossref.inherit(rows, parents)
     table = pd.DataFrame(rows, columns=COLUMNS)
-    table["year"] = table["year"].astype("Int64")
-    table["review_number"] = table["review_number"].astype("Int64")
-    files = [FileInfo(b.path, (shas or [""] * len(bibs))[i], b.string_raw, b.strings, b.preambles)
+    for column in ("year", "month", "review_number"):
+        table[column] = table[column].astype("Int64")
+    table["dialect"] = table["file"].map(validate.file_dialects(table))
+    files = [FileInfo(b.path, (shas or [""] * len(bibs))[i], b.string_raw, b.strings, b.preambles, b.encoding)
              for i, b in enumerate(bibs)]
-    issues = [i for b in bibs for i in b.issues] + validate.validate_table(table, vocabulary)
+    issues = [i for b in bibs for i in b.issues] + issues + validate.validate_table(table, vocabulary)
     return Corpus(table, files, issues, vocabulary)
+
+
+def _unique_keys(rows: list[dict]) -> tuple[list[dict], list[Issue]]:
+    """The rows with a key not used before in the corpus (a file repeating its own key is caught
+    by the splitter already), and an error for each later one: keys name papers everywhere."""
+    first: dict[str, dict] = {}
+    kept, issues = [], []
+    for row in rows:
+        other = first.setdefault(row["key"], row)
+        if other is row:
+            kept.append(row)
+        else:
+            issues.append(Issue("error", "duplicate-key", row["file"], row["line"], row["key"], None,
+                                f"entry key '{row['key']}' is already used by {other['file']}:{other['line']}; "
+                                "this entry is kept in its file but left out of the corpus until one is renamed"))
+    return kept, issues
 
 
 def tags_in(tags: dict[str, list[str]], category: str) -> list[str]:

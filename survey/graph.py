@@ -229,8 +229,9 @@ def tag_neighbours(tagsets: list[frozenset], k: int) -> tuple[np.ndarray, np.nda
         inside = rank + offset < size[group_of]
         source.append(flat[inside]), target.append(flat[np.flatnonzero(inside) + offset])
         weight.append(np.ones(inside.sum()))
-    if len(sets) > 1:
-        pairs_g, pairs_o, pairs_w = _similar_groups(sets, size, len(tagsets), min(k, len(sets) - 1))
+    pairs_g, pairs_o, pairs_w = (_similar_groups(sets, size, len(tagsets), min(k, len(sets) - 1))
+                                 if len(sets) > 1 else ([], [], []))
+    if len(pairs_g):  # empty when no two tag sets share a tag
         repeat = np.repeat(np.arange(len(pairs_g)), size[pairs_g])
         within = np.arange(len(repeat)) - np.repeat(np.r_[0, np.cumsum(size[pairs_g])[:-1]], size[pairs_g])
         source.append(flat[first[pairs_g][repeat] + within])

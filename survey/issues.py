@@ -22,4 +22,11 @@ class Issue:
         return f"{where}: {self.severity}: {what + ' ' if what else ''}{self.message}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        record = asdict(self)
+        record["line"] = None if self.line is None else int(self.line)  # numpy integers are not JSON
+        return record
+
+
+class UserError(ValueError):
+    """Input that the user can fix (a bad option value, a file that cannot hold a character):
+    commands show its message as one line; any other exception is a bug and keeps its traceback."""

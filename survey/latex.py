@@ -28,7 +28,7 @@ _FONT = re.compile(r"\\(?:emph|textit|textbf|textsc|textrm|textsf|texttt|mathrm|
 _MATH = re.compile(r"(?<!\\)\$[^$]*\$")
 _ESCAPED = re.compile(r"\\([&%$#_{}])")
 # escaped braces and dollars survive brace stripping as placeholders
-_HIDE = {"{": "\x01", "}": "\x02", "$": "\x03"}
+_HIDE = {"{": "\x01", "}": "\x02", "$": "\x03", "%": "\x04"}
 _HIDE_TABLE = str.maketrans(_HIDE)
 _SHOW = str.maketrans({v: k for k, v in _HIDE.items()})
 _SHOW_LATEX = str.maketrans({v: "\\" + k for k, v in _HIDE.items()})

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from survey.tags import MISSING
+from survey.issues import UserError
 
 
 @dataclass(frozen=True)
@@ -58,4 +59,4 @@ def parse_years(text: str) -> tuple[int | None, int | None]:
             return int(low), int(low)
         return (int(low) if low.strip() else None), (int(high) if high.strip() else None)
     except ValueError:
-        raise ValueError(f"years '{text}': expected YEAR, FROM-TO, FROM- or -TO") from None
+        raise UserError(f"years '{text}': expected YEAR, FROM-TO, FROM- or -TO") from None

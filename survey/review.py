@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from survey.export import papers_per_year
+from survey.issues import UserError
 from survey.storage import atomic_write
 
 TABLE1_HEADER = ("Category", "Paper No.", "Summary Topic", "Reference")
@@ -86,7 +87,7 @@ def write_years_figure(table: pd.DataFrame, out_dir: Path, formats: list[str],
     written = []
     counts = papers_per_year(table)
     if counts.empty:
-        raise ValueError("no entry has a year, so there is nothing to plot")
+        raise UserError("no entry has a year, so there is nothing to plot")
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
         if fmt == "html":
@@ -94,7 +95,7 @@ def write_years_figure(table: pd.DataFrame, out_dir: Path, formats: list[str],
         elif fmt in ("png", "svg"):
             data = _static_years(counts, fmt)
         else:
-            raise ValueError(f"unknown figure format '{fmt}' (use png, svg or html)")
+            raise UserError(f"unknown figure format '{fmt}' (use png, svg or html)")
         atomic_write(path, data, backup=False)
         written.append(path)
     return written

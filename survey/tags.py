@@ -11,6 +11,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from survey.issues import UserError
+
 MISSING = "?"
 
 
@@ -24,15 +26,15 @@ class Vocabulary:
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: not valid TOML ({err})") from err
+            raise UserError(f"{path}: not valid TOML ({err})") from err
         cats = data.get("categories")
         if not isinstance(cats, dict):
-            raise ValueError(f"{path}: expected [categories.NAME] tables with a 'values' list")
+            raise UserError(f"{path}: expected [categories.NAME] tables with a 'values' list")
         categories, descriptions = {}, {}
         for name, spec in cats.items():
             values = spec.get("values", []) if isinstance(spec, dict) else None
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise ValueError(f"{path}: categories.{name}.values must be a list of strings")
+                raise UserError(f"{path}: categories.{name}.values must be a list of strings")
             categories[name] = tuple(values)
             descriptions[name] = str(spec.get("description", ""))
         return cls(categories, descriptions)

@@ -1,9 +1,11 @@
 """Checks on a corpus table: required fields, DOI syntax, years, tags, duplicates.
 
 Everything here reads the table that ``survey.corpus`` builds and returns ``Issue``s; nothing
-is changed or dropped. Errors are what makes an entry wrong (a missing title, a DOI used
-twice); warnings are what a careful reviewer would look at (a tag outside the vocabulary,
-two titles that differ by a typo).
+is changed or dropped. Errors are only what makes an entry unusable: no key, a block that does
+not parse (both found by ``survey.bibfile``) and a key that the corpus already uses. Everything
+else is a warning that a careful reviewer would look at: a missing field, an odd year, a DOI
+that is not one, a tag outside the vocabulary, a possible duplicate. Real libraries are full
+of those, and none of them stops a paper from being listed, searched or imported.
 """
 
 from __future__ import annotations
@@ -20,35 +22,72 @@ from rapidfuzz import fuzz, process
 from survey.issues import Issue
 from survey.tags import Vocabulary
 
-# BibTeX's required fields per entry type; "a|b" means either will do.
-REQUIRED = {
-    "article": ("author", "title", "journal|journaltitle", "year|date"),
-    "inproceedings": ("author", "title", "booktitle", "year|date"),
-    "conference": ("author", "title", "booktitle", "year|date"),
-    "book": ("author|editor", "title", "publisher", "year|date"),
-    "incollection": ("author", "title", "booktitle", "publisher", "year|date"),
-    "inbook": ("author|editor", "title", "chapter|pages", "publisher", "year|date"),
-    "phdthesis": ("author", "title", "school", "year|date"),
-    "mastersthesis": ("author", "title", "school", "year|date"),
-    "techreport": ("author", "title", "institution", "year|date"),
-    "proceedings": ("title", "year|date"),
+# Required fields per entry type and dialect; "a|b" means either will do. BibTeX's are those of
+# its standard styles (btxdoc); biblatex's those of its manual (section 2.1.1), with the aliases
+# it accepts (journal for journaltitle, school for institution, year for date).
+REQUIRED_BIBTEX = {
+    "article": ("author", "title", "journal", "year"),
+    "inproceedings": ("author", "title", "booktitle", "year"),
+    "conference": ("author", "title", "booktitle", "year"),
+    "book": ("author|editor", "title", "publisher", "year"),
+    "incollection": ("author", "title", "booktitle", "publisher", "year"),
+    "inbook": ("author|editor", "title", "chapter|pages", "publisher", "year"),
+    "phdthesis": ("author", "title", "school", "year"),
+    "mastersthesis": ("author", "title", "school", "year"),
+    "techreport": ("author", "title", "institution", "year"),
+    "proceedings": ("title", "year"),
     "unpublished": ("author", "title", "note"),
 }
+_DATED = "year|date"
+REQUIRED_BIBLATEX = {
+    "article": ("author", "title", "journaltitle|journal", _DATED),
+    "book": ("author|editor", "title", _DATED), "mvbook": ("author|editor", "title", _DATED),
+    "inbook": ("author", "title", "booktitle", _DATED), "bookinbook": ("author", "title", "booktitle", _DATED),
+    "booklet": ("author|editor", "title", _DATED),
+    "collection": ("editor", "title", _DATED), "mvcollection": ("editor", "title", _DATED),
+    "incollection": ("author", "title", "booktitle", _DATED),
+    "manual": ("author|editor", "title", _DATED), "misc": ("author|editor", "title", _DATED),
+    "online": ("author|editor", "title", _DATED, "url|doi|eprint"),
+    "patent": ("author", "title", "number", _DATED), "periodical": ("editor", "title", _DATED),
+    "proceedings": ("title", _DATED), "mvproceedings": ("title", _DATED),
+    "inproceedings": ("author", "title", "booktitle", _DATED),
+    "report": ("author", "title", "institution|school", _DATED),
+    "thesis": ("author", "title", "institution|school", _DATED),
+    "phdthesis": ("author", "title", "institution|school", _DATED),
+    "mastersthesis": ("author", "title", "institution|school", _DATED),
+    "techreport": ("author", "title", "institution|school", _DATED),
+    "unpublished": ("author", "title", _DATED),
+}
 DEFAULT_REQUIRED = ("title",)
+# What marks a file as biblatex: fields and entry types that BibTeX's standard styles do not know.
+BIBLATEX_FIELDS = frozenset({"date", "journaltitle", "eventtitle", "maintitle", "origdate", "eventdate",
+                             "xdata", "entryset", "shortjournal"})
+BIBLATEX_SHARE = 0.1
+BIBLATEX_TYPES = frozenset({"online", "thesis", "report", "software", "dataset", "mvbook", "collection",
+                            "mvcollection", "periodical", "patent", "set", "xdata", "mvproceedings",
+                            "bookinbook", "suppbook", "reference", "inreference"})
 DOI_SYNTAX = re.compile(r"^10\.\d{4,9}/\S+$")
-FIRST_YEAR = 1800
+FIRST_YEAR = 1450  # printed books: anything earlier is a typo more likely than a source
 NEAR_DUPLICATE_SCORE = 90
+_PREPRINT = re.compile(r"arxiv|biorxiv|medrxiv|ssrn|preprint", re.IGNORECASE)
+
+
+def file_dialects(table: pd.DataFrame) -> dict[str, str]:
+    """Per file, "biblatex" when at least a tenth of its entries use a biblatex field or type
+    (a stray ``location`` from a reference manager does not make a BibTeX file biblatex), else "bibtex"."""
+    marked = [t in BIBLATEX_TYPES or not BIBLATEX_FIELDS.isdisjoint(f) for t, f in zip(table["entry_type"], table["fields"])]
+    share = pd.Series(marked, index=table.index, dtype=float).groupby(table["file"]).mean()
+    return {file: "biblatex" if s >= BIBLATEX_SHARE else "bibtex" for file, s in share.items()}
 
 
 def validate_table(table: pd.DataFrame, vocabulary: Vocabulary) -> list[Issue]:
     issues: list[Issue] = []
     last_year = datetime.date.today().year + 1
     # plain lists: iterating pandas' nullable columns row by row costs ten times more
-    columns = ["key", "entry_type", "file", "line", "year", "doi", "tags", "fields"]
+    columns = ["key", "entry_type", "file", "line", "year", "doi", "tags", "fields", "dialect"]
     for values in zip(*(table[c].tolist() for c in columns)):
         issues.extend(entry_issues(EntryView(*values), vocabulary, last_year))
-    issues.extend(_duplicates(table, "key", "duplicate-key", "entry key"))
-    issues.extend(_duplicates(table[table["doi"] != ""], "doi", "duplicate-doi", "DOI"))
+    issues.extend(_duplicate_dois(table[table["doi"] != ""]))
     issues.extend(near_duplicate_titles(table))
     issues.extend(_dangling_references(table))
     return issues
@@ -64,51 +103,64 @@ class EntryView(NamedTuple):
     doi: str
     tags: dict[str, list[str]]
     fields: dict[str, str]
+    dialect: str = "bibtex"
+
+
+def required_fields(entry_type: str, dialect: str) -> tuple[str, ...]:
+    table = REQUIRED_BIBLATEX if dialect == "biblatex" else REQUIRED_BIBTEX
+    return table.get(entry_type, DEFAULT_REQUIRED)
 
 
 def entry_issues(row: EntryView, vocabulary: Vocabulary, last_year: int) -> list[Issue]:
-    """Problems of one entry on its own."""
+    """Problems of one entry on its own: all of them warnings (see the module's docstring)."""
     out = []
 
-    def issue(severity, code, field, message):
-        out.append(Issue(severity, code, row.file, row.line, row.key, field, message))
+    def warn(code, field, message):
+        out.append(Issue("warning", code, row.file, row.line, row.key, field, message))
 
     fields = row.fields
-    for need in REQUIRED.get(row.entry_type, DEFAULT_REQUIRED):
+    for need in required_fields(row.entry_type, row.dialect):
         if not any(fields.get(name, "").strip() for name in need.split("|")):
-            issue("error", "missing-field", need.split("|")[0],
-                  f"required for @{row.entry_type} but missing or empty")
-    year = fields.get("year", "").strip()
-    if year and (pd.isna(row.year) or not FIRST_YEAR <= row.year <= last_year):
-        issue("error", "bad-year", "year", f"'{year}' is not a plausible year ({FIRST_YEAR}-{last_year})")
+            if need.startswith("journal") and _PREPRINT.search(" ".join(fields.get(n, "") for n in (
+                    "eprint", "eprinttype", "archiveprefix", "arxivid", "url", "note", "publisher"))):
+                warn("preprint", "journal", "no journal: a preprint (BibTeX styles print it without one)")
+                continue
+            known = row.entry_type in (REQUIRED_BIBLATEX if row.dialect == "biblatex" else REQUIRED_BIBTEX)
+            why = f"{row.dialect}'s @{row.entry_type} asks for it" if known else "it is listed untitled"
+            warn("missing-field", need.split("|")[0], f"{' or '.join(need.split('|'))} missing or empty ({why})")
+    for name in ("year", "date"):
+        text = fields.get(name, "").strip()
+        if text and (pd.isna(row.year) or not FIRST_YEAR <= row.year <= last_year):
+            warn("bad-year", name, f"'{text}' gives no year from {FIRST_YEAR} to {last_year}; "
+                                   "the paper is listed without a year")
+            break
     if fields.get("doi", "").strip() and not DOI_SYNTAX.match(row.doi):
-        issue("error", "bad-doi", "doi", f"'{fields['doi'].strip()}' is not a DOI (expected 10.NNNN/suffix)")
+        warn("bad-doi", "doi", f"'{fields['doi'].strip()}' is not a DOI (expected 10.NNNN/suffix)")
     number = fields.get("review-number", "").strip()
     if number and not number.isdigit():
-        issue("error", "bad-number", "review-number", f"'{number}' is not a whole number")
+        warn("bad-number", "review-number", f"'{number}' is not a whole number")
     if vocabulary.categories:
         for category, values in row.tags.items():
             known = vocabulary.categories.get(category)
             if known is None:
-                issue("warning", "unknown-category", "keywords",
-                      f"tag category '{category}' is not declared in tags.toml "
-                      f"(declared: {', '.join(vocabulary.categories)})")
+                warn("unknown-category", "keywords", f"tag category '{category}' is not declared in tags.toml "
+                                                     f"(declared: {', '.join(vocabulary.categories)})")
             else:
                 for value in values:
                     if value not in known:
-                        issue("warning", "unknown-tag", "keywords",
-                              f"'{category}:{value}' is not in the vocabulary of '{category}'")
+                        warn("unknown-tag", "keywords", f"'{category}:{value}' is not in the vocabulary of '{category}'")
     return out
 
 
-def _duplicates(table: pd.DataFrame, column: str, code: str, label: str) -> list[Issue]:
+def _duplicate_dois(table: pd.DataFrame) -> list[Issue]:
     out = []
-    repeated = table[table.duplicated(column, keep=False)]
-    for value, group in repeated.groupby(column, sort=False):
+    repeated = table[table.duplicated("doi", keep=False)]
+    for value, group in repeated.groupby("doi", sort=False):
         first = group.iloc[0]
         for row in group.iloc[1:].itertuples(index=False):
-            out.append(Issue("error", code, row.file, row.line, row.key, column,
-                             f"{label} '{value}' is also used by [{first.key}] at {first.file}:{first.line}"))
+            out.append(Issue("warning", "duplicate-doi", row.file, int(row.line), row.key, "doi",
+                             f"DOI '{value}' is also used by [{first.key}] at {first.file}:{first.line}: "
+                             "a possible duplicate"))
     return out
 
 
@@ -120,7 +172,8 @@ def normalise_title(title: str) -> str:
 
 
 def near_duplicate_titles(table: pd.DataFrame) -> list[Issue]:
-    """Titles equal after normalising, or nearly equal (rapidfuzz ratio >= 90).
+    """Titles equal after normalising, or nearly equal (rapidfuzz ratio >= 90) with the same
+    numbers in them (so "STOC 2023" and "STOC 2024", or "Part I" and "Part II", are not flagged).
 
     Comparing every pair is quadratic (50M pairs at 10k entries), so only titles that share
     their first or their last 20 characters are compared: a typo changes one end at most.
@@ -143,11 +196,14 @@ def near_duplicate_titles(table: pd.DataFrame) -> list[Issue]:
     out = []
     for first_i, second_i in sorted(pairs):
         first, second = table.iloc[first_i], table.iloc[second_i]
-        if first.key != second.key:  # same key is reported as a duplicate key already
-            out.append(Issue("warning", "near-duplicate-title", second.file, second.line, second.key, "title",
+        if _NUMBERS.findall(titles[first_i]) == _NUMBERS.findall(titles[second_i]):
+            out.append(Issue("warning", "near-duplicate-title", second.file, int(second.line), second.key, "title",
                              f"title nearly the same as [{first.key}] at {first.file}:{first.line}: "
                              f"'{first.title}'"))
     return out
+
+
+_NUMBERS = re.compile(r"\d+|\b[ivx]+\b")  # digits and roman numerals (normalised titles are lower case)
 
 
 def _dangling_references(table: pd.DataFrame) -> list[Issue]:

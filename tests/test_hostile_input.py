@@ -59,14 +59,14 @@ def test_duplicate_fields_name_the_field(tmp_path):
     assert len(corpus) == 0
 
 
-def test_missing_title_is_an_error_naming_the_field(tmp_path):
+def test_missing_title_is_a_warning_naming_the_field_and_never_blocks_an_import(tmp_path):
     path = tmp_path / "c.bib"
     path.write_text("@article{NoTitle2020,\n  author = {Doe, Jane},\n  journal = {J},\n  year = {2020}\n}\n")
     corpus = load(path)
     assert ("missing-field", "NoTitle2020", 1) in codes(corpus)
-    assert any(i.field == "title" for i in corpus.errors)
+    assert not corpus.errors and any(i.field == "title" for i in corpus.issues)
     report = add_text(path.read_text().replace("NoTitle2020", "NoTitle2021"), "in.bib", tmp_path / "t.bib")
-    assert report.outcomes[0].status == "invalid" and "title" in report.outcomes[0].reason
+    assert report.outcomes[0].status == "added" and any("title" in w for w in report.outcomes[0].warnings)
 
 
 def test_non_utf8_bytes_are_reported_and_survive_a_write(tmp_path):

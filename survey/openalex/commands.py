@@ -12,8 +12,9 @@ from survey.corpus import Corpus
 from survey.openalex.bibtex import work_to_bibtex
 from survey.openalex.cache import WorksCache, cache_folder, now, short_id
 from survey.openalex.client import Client, OpenAlexError, Settings
+from survey.issues import UserError
 from survey.openalex.enrich import EnrichReport, doi_key, enrich
-from survey.records import normalise_doi
+from survey.records import as_int, normalise_doi
 from survey.storage import locked
 
 
@@ -69,7 +70,7 @@ def suggestion_lines(corpus: Corpus, limit: int, fmt: str) -> list[str]:
                 "corpus papers cite them)"]
     lines = []
     for r in table.itertuples(index=False):
-        year = "" if r.year is None or r.year != r.year else f" ({int(r.year)})"
+        year = f" ({as_int(r.year)})" if as_int(r.year) else ""
         lines.append(f"{r.key}{year} {r.title}" + (f"  doi:{r.doi}" if r.doi else ""))
         if r.cited_by_corpus:
             lines.append(f"    cited by {len(r.cited_by_corpus)} corpus paper(s): {', '.join(r.cited_by_corpus)}")
@@ -83,7 +84,7 @@ def entry_for_doi(doi: str, paths: list[Path], corpus: Corpus) -> str:
     """The BibTeX entry of ``doi`` from the cache, or from OpenAlex (then kept in the cache)."""
     wanted = normalise_doi(doi)
     if not wanted:
-        raise ValueError("--doi: empty DOI")
+        raise UserError("--doi: empty DOI")
     folder = cache_folder(paths[0])
     cache = WorksCache.open(folder)
     wid = (cache.lookups.get(doi_key(wanted)) or {}).get("id") or cache.doi_index().get(wanted)
