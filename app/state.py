@@ -93,9 +93,10 @@ class ExplorerState:
     def add(self, text: str, source: str, dry_run: bool) -> merge.MergeReport:
         return merge.add_text(text, source, self.target, self.paths, dry_run=dry_run)
 
-    def set_tags(self, key: str, keywords: str) -> None:
+    def set_tags(self, key: str, keywords: str) -> bool:
+        """Save paper ``key``'s tags; False, with nothing written, when they are the tags it has."""
         row = self.snapshot().by_key.loc[key]
-        edit.set_field(Path(row["file"]), key, "keywords", keywords)
+        return edit.set_keywords(Path(row["file"]), key, keywords)
 
 
 def _version(corpus: Corpus) -> str:

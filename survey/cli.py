@@ -13,10 +13,12 @@ import click
 
 from survey import export, review
 from survey.corpus import Corpus, bib_paths, load_corpus
-from survey.merge import add_text
+from survey.issues import UserError
+from survey.merge import add_bytes
 from survey.openalex.client import OpenAlexError
 from survey.openalex.commands import entry_for_doi, print_enrich_report, run_enrich, suggestion_lines
 from survey.query import Query, parse_years
+from survey.records import as_int
 from survey.storage import StorageError, atomic_write
 
 if TYPE_CHECKING:
@@ -24,24 +26,46 @@ if TYPE_CHECKING:
 
 
 def _user_errors(func):
-    """Turn expected failures (missing file, bad input, locked file) into one clear line."""
+    """Turn expected failures (a missing or unreadable file, bad input, a locked file) into one
+    clear line; anything else is a bug and keeps its traceback."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (FileNotFoundError, StorageError, ValueError) as err:
+        except (StorageError, UserError) as err:
             raise click.ClickException(str(err)) from err
+        except OSError as err:
+            where = f"{err.filename}: " if err.filename and str(err.filename) not in str(err) else ""
+            raise click.ClickException(f"{where}{err.strerror or err}") from err
     return wrapper
 
 
+BIB_HELP = ("A .bib file or a folder of them (repeatable; before or after the command). Files are loaded "
+            "in order, so an abbreviations file of @string macros goes first. Default: $SURVEY_BIB, "
+            "else the bundled corpus in bib/.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--bib", "bib", multiple=True, type=click.Path(path_type=Path), envvar="SURVEY_BIB",
-              help="A .bib file or a folder of them (repeatable). Default: the bundled corpus in bib/.")
+@click.version_option(package_name="survey-explorer", prog_name="survey")
+@click.option("--bib", "bib", multiple=True, type=click.Path(path_type=Path), envvar="SURVEY_BIB", help=BIB_HELP)
 @click.option("--no-cache", is_flag=True, help="Parse everything again instead of using the load cache.")
 @click.pass_context
 def main(ctx: click.Context, bib: tuple[Path, ...], no_cache: bool) -> None:
     """Knowledge base of a literature review: a BibTeX corpus with SurVis-style tags."""
     ctx.obj = {"bib": list(bib), "cache": not no_cache}
+
+
+def _more_bib(ctx: click.Context, _param, value: tuple[Path, ...]) -> None:
+    """``survey COMMAND --bib F``: the same as ``survey --bib F COMMAND``; it replaces $SURVEY_BIB."""
+    if value:
+        parent = ctx.find_root()
+        from_env = parent.get_parameter_source("bib") == click.core.ParameterSource.ENVIRONMENT
+        ctx.obj["bib"] = [*([] if from_env else ctx.obj["bib"]), *value]
+
+
+def bib_option(func):
+    return click.option("--bib", multiple=True, type=click.Path(path_type=Path), expose_value=False,
+                        callback=_more_bib, help=BIB_HELP)(func)
 
 
 def _corpus(ctx: click.Context) -> Corpus:
@@ -88,21 +112,29 @@ def _emit(text: str, output: Path | None) -> None:
 @click.option("--doi", help="Instead of SOURCE: fetch this DOI from OpenAlex (or its cache) as a BibTeX entry.")
 @click.option("--to", "target", type=click.Path(path_type=Path),
               help="The .bib file to add to. Default: the first file of the corpus.")
-@click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
+@click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing anywhere.")
+@click.option("--confirm", "confirmed", multiple=True, metavar="KEY",
+              help="Add this input entry although it may be a duplicate (repeatable).")
+@click.option("--confirm-all", is_flag=True, help="Add every possible duplicate (same title, but another "
+                                                  "DOI, first author, entry type or year).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@bib_option
 @click.pass_context
 @_user_errors
-def add(ctx, source: Path | None, doi: str | None, target: Path | None, dry_run: bool, as_json: bool) -> None:
+def add(ctx, source: Path | None, doi: str | None, target: Path | None, dry_run: bool,
+        confirmed: tuple[str, ...], confirm_all: bool, as_json: bool) -> None:
     """Add the entries of SOURCE (a .bib file, or - for standard input), or one paper by --doi.
 
-    Each entry is reported as added, duplicate (of which entry) or invalid (why, with its
-    line). Exits with 1 when any entry is invalid. --doi builds the entry from OpenAlex's record
-    (authors, title, venue, year, volume, pages, abstract), from the cache when it is there.
+    Each entry is reported as added, duplicate (same DOI, or same title, first author, type and
+    year as which entry), possible duplicate (same title but something differs: added only with
+    --confirm KEY or --confirm-all) or invalid (why, with its line). Input that is not UTF-8 is
+    converted, and said so. Exits with 1 when any entry is invalid. --doi builds the entry from
+    OpenAlex's record, from the cache when it is there.
     """
     if (source is None) == (doi is None):
         raise click.UsageError("give either SOURCE or --doi DOI")
+    paths = bib_paths(ctx.obj["bib"] or None)
     if doi:
-        paths = bib_paths(ctx.obj["bib"] or None)
         try:
             text = entry_for_doi(doi, paths, _corpus(ctx))
         except OpenAlexError as err:
@@ -112,41 +144,49 @@ def add(ctx, source: Path | None, doi: str | None, target: Path | None, dry_run:
         data, name = sys.stdin.buffer.read(), "<stdin>"
     else:
         data, name = source.read_bytes(), str(source)
-    text = data.decode("utf-8", errors="surrogateescape")
-    paths = bib_paths(ctx.obj["bib"] or None)
     if doi and not as_json:
         click.echo(text.rstrip("\n"))
-    report = add_text(text, name, target or paths[0], paths, dry_run=dry_run)
+    report = add_bytes(data, name, target or paths[0], paths, dry_run=dry_run,
+                       confirm=True if confirm_all else frozenset(confirmed))
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
-        for o in report.outcomes:
-            where = f"{name}:{o.line}" if o.line else name
-            verb = "would add" if dry_run and o.status == "added" else o.status
-            click.echo(f"{where}: {o.key or '(no key)'}: {verb}" + (f" ({o.reason})" if o.reason else ""))
-            for w in o.warnings:
-                click.echo(f"    warning: {w}")
-        added = report.count("added")
-        click.echo(f"{added} {'to add' if dry_run else 'added'}, {report.count('duplicate')} duplicate, "
-                   f"{report.count('invalid')} invalid" + (f"; {report.target} updated" if report.written else ""))
+        _print_report(report, name, dry_run)
     if report.count("invalid"):
         ctx.exit(1)
+
+
+def _print_report(report, name: str, dry_run: bool) -> None:
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    for o in report.outcomes:
+        where = f"{name}:{o.line}" if o.line else name
+        verb = "would add" if dry_run and o.status == "added" else o.status
+        click.echo(f"{where}: {o.key or '(no key)'}: {verb}" + (f" ({o.reason})" if o.reason else ""))
+        for w in o.warnings:
+            click.echo(f"    warning: {w}")
+    click.echo(f"{report.count('added')} {'to add' if dry_run else 'added'}, {report.count('duplicate')} duplicate, "
+               f"{report.count('possible-duplicate')} possible duplicate, {report.count('invalid')} invalid"
+               + (f"; {report.target} updated" if report.written else ""))
+    if report.count("possible-duplicate"):
+        click.echo("possible duplicates were not added: check them, then add again with --confirm KEY "
+                   "(or --confirm-all)")
 
 
 @main.command("list")
 @filter_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@bib_option
 @click.pass_context
 @_user_errors
 def list_(ctx, tags, excludes, years, search, fmt: str) -> None:
     """List papers, filtered by tag, year range and text."""
     corpus, table = _filtered(ctx, tags, excludes, years, search)
     if fmt == "json":
-        records = [{"key": r.key, "year": None if r.year is None or r.year != r.year else int(r.year),
+        records = [{"key": r.key, "year": as_int(r.year),
                     "title": r.title, "authors": r.authors, "venue": r.venue, "doi": r.doi,
                     "tags": r.tags, "free_tags": r.free_tags, "review_category": r.review_category,
-                    "review_number": None if r.review_number != r.review_number or r.review_number is None
-                    else int(r.review_number), "reproduction": r.reproduction}
+                    "review_number": as_int(r.review_number), "reproduction": r.reproduction}
                    for r in table.astype(object).itertuples(index=False)]
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))
         return
@@ -154,7 +194,7 @@ def list_(ctx, tags, excludes, years, search, fmt: str) -> None:
     key_w = max([len("key")] + [len(k) for k in table["key"]])
     click.echo(f"{'key':<{key_w}}  year  title")
     for r in table.itertuples(index=False):
-        year = "" if r.year is None or r.year != r.year else str(int(r.year))
+        year = str(as_int(r.year) or "")
         title = r.title if len(r.title) <= width - key_w - 8 else r.title[:max(10, width - key_w - 9)] + "…"
         click.echo(f"{r.key:<{key_w}}  {year:<4}  {title}")
     click.echo(f"{len(table)} of {len(corpus)} papers", err=True)
@@ -163,6 +203,7 @@ def list_(ctx, tags, excludes, years, search, fmt: str) -> None:
 @main.command()
 @filter_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@bib_option
 @click.pass_context
 @_user_errors
 def stats(ctx, tags, excludes, years, search, fmt: str) -> None:
@@ -192,6 +233,7 @@ def stats(ctx, tags, excludes, years, search, fmt: str) -> None:
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Exit with 1 on warnings too.")
+@bib_option
 @click.pass_context
 @_user_errors
 def validate(ctx, fmt: str, strict: bool) -> None:
@@ -212,6 +254,7 @@ def validate(ctx, fmt: str, strict: bool) -> None:
 @filter_options
 @click.option("--format", "fmt", type=click.Choice(["bibtex", "csv"]), default="bibtex", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
+@bib_option
 @click.pass_context
 @_user_errors
 def export_(ctx, tags, excludes, years, search, fmt: str, output: Path | None) -> None:
@@ -223,6 +266,7 @@ def export_(ctx, tags, excludes, years, search, fmt: str, output: Path | None) -
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex"]), default="markdown", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file instead of stdout.")
+@bib_option
 @click.pass_context
 @_user_errors
 def table1(ctx, fmt: str, output: Path | None) -> None:
@@ -239,6 +283,7 @@ def table1(ctx, fmt: str, output: Path | None) -> None:
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for one answer.")
 @click.option("--retries", type=int, default=4, show_default=True, help="Retries of a failed request, with backoff.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-paper report as JSON.")
+@bib_option
 @click.pass_context
 @_user_errors
 def enrich(ctx, offline: bool, refresh: bool, no_candidates: bool, timeout: float, retries: int,
@@ -263,6 +308,7 @@ def enrich(ctx, offline: bool, refresh: bool, no_candidates: bool, timeout: floa
 @main.command()
 @click.option("--limit", type=int, default=20, show_default=True, help="How many to show.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@bib_option
 @click.pass_context
 @_user_errors
 def suggest(ctx, limit: int, fmt: str) -> None:
@@ -285,6 +331,7 @@ def figure() -> None:
 @click.option("-o", "--out-dir", type=click.Path(path_type=Path), default=Path("figures"), show_default=True)
 @click.option("--format", "formats", multiple=True, type=click.Choice(["png", "svg", "html"]),
               default=("png", "svg", "html"), show_default=True, help="Repeatable.")
+@bib_option
 @click.pass_context
 @_user_errors
 def years(ctx, tags, excludes, years, search, out_dir: Path, formats: tuple[str, ...]) -> None:
@@ -299,6 +346,7 @@ def years(ctx, tags, excludes, years, search, out_dir: Path, formats: tuple[str,
               help="Address to listen on; 0.0.0.0 exposes the explorer to your network, on purpose only.")
 @click.option("--port", default=8050, show_default=True, type=int)
 @click.option("--debug", is_flag=True, help="Dash's debug mode: reloads on code changes, shows errors in the page.")
+@bib_option
 @click.pass_context
 @_user_errors
 def serve(ctx, host: str, port: int, debug: bool) -> None:

@@ -126,7 +126,8 @@ def test_add_reports_each_entry_and_dry_run_writes_nothing(seed_copy):
     report = json.loads(result.stdout)
     status = {o["key"]: (o["status"], o["duplicate_of"]) for o in report["outcomes"]}
     assert status["New2025Diff"] == ("added", None)
-    assert status["Copy2019"] == ("duplicate", "Yi2019GANReview")
+    # same title, another first author: not added until confirmed
+    assert status["Copy2019"] == ("possible-duplicate", "Yi2019GANReview")
     assert status["Broken"][0] == "invalid"
     assert seed_copy.read_bytes().startswith(before.rstrip(b"\n"))
 

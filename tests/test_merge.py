@@ -15,12 +15,16 @@ from survey.storage import StorageError, atomic_write, backup_path
 from tests.conftest import REPO, entry
 
 
-def test_outcomes_name_added_duplicate_and_invalid(seed_copy):
+FOOL = "How to fool radiologists with generative adversarial networks? A visual Turing test for lung cancer diagnosis"
+
+
+def test_outcomes_name_added_duplicate_possible_duplicate_and_invalid(seed_copy):
     text = "\n".join([
         entry("New2024", "A brand new paper on diffusion", doi="10.9999/new.1"),
         entry("DupDoi2019", "Another title", doi="https://doi.org/10.1016/J.MEDIA.2019.101552"),
-        entry("DupTitle2018", "How to fool radiologists with generative adversarial networks? "
-                              "A visual Turing test for lung cancer diagnosis", 2018),
+        entry("DupTitle2018", FOOL, 2018, author="{Chuquicusma, Maria J. M. and Hussein, Sarfaraz}",
+              booktitle="{ISBI}").replace("@article", "@inproceedings"),
+        entry("OtherAuthor2018", FOOL.upper(), 2018),
         entry("BadDoi2020", "Bad DOI", doi="not-a-doi"),
         entry("Yi2019GANReview", "A different paper that reuses a key", 2021),
     ])
@@ -29,11 +33,23 @@ def test_outcomes_name_added_duplicate_and_invalid(seed_copy):
     assert by_key["New2024"].status == "added"
     assert (by_key["DupDoi2019"].status, by_key["DupDoi2019"].duplicate_of) == ("duplicate", "Yi2019GANReview")
     assert (by_key["DupTitle2018"].status, by_key["DupTitle2018"].duplicate_of) == ("duplicate", "Chuquicusma2018Fool")
-    assert by_key["BadDoi2020"].status == "invalid" and "doi" in by_key["BadDoi2020"].reason
+    possible = by_key["OtherAuthor2018"]
+    assert (possible.status, possible.duplicate_of) == ("possible-duplicate", "Chuquicusma2018Fool")
+    assert "[Chuquicusma2018Fool]" in possible.reason  # the report names the entry it may duplicate
+    # a DOI that is not one is a warning, not a reason to refuse the paper
+    assert by_key["BadDoi2020"].status == "added" and any("not-a-doi" in w for w in by_key["BadDoi2020"].warnings)
     assert by_key["Yi2019GANReview"].status == "invalid" and "already used" in by_key["Yi2019GANReview"].reason
     assert [o.line for o in report.outcomes] == sorted(o.line for o in report.outcomes)
     keys = list(load_corpus([seed_copy]).table["key"])
-    assert keys.count("New2024") == 1 and len(keys) == 12
+    assert "OtherAuthor2018" not in keys and keys.count("New2024") == 1 and len(keys) == 13
+
+
+def test_a_possible_duplicate_is_added_once_confirmed(seed_copy):
+    text = entry("OtherAuthor2018", FOOL, 2018)
+    assert add_text(text, "in.bib", seed_copy).outcomes[0].status == "possible-duplicate"
+    report = add_text(text, "in.bib", seed_copy, confirm=frozenset({"OtherAuthor2018"}))
+    assert report.outcomes[0].status == "added" and report.written
+    assert "OtherAuthor2018" in set(load_corpus([seed_copy]).table["key"])
 
 
 def test_dry_run_writes_nothing(seed_copy):
