@@ -13,6 +13,7 @@ from app import figures, views
 from app.filters import FilterState
 from app.results import has_results
 from app.state import Snapshot
+from survey.bibfile import decode_bytes
 from survey.export import tag_counts
 
 
@@ -69,10 +70,13 @@ def next_state(state: FilterState, trigger, value, years_selected=None, years_cl
 
 
 
-def decode_upload(contents: str | None) -> str | None:
-    """The text of a dcc.Upload data URL (bytes that are not UTF-8 are kept as escapes)."""
+def decode_upload(contents: str | None, filename: str | None) -> tuple[str, str] | None:
+    """The text of a dcc.Upload data URL, decoded as the knowledge base decodes files (UTF-8, else
+    the encoding it declares, else cp1252), and a note when it was not UTF-8; None if unreadable."""
     try:
         data = base64.b64decode(contents.split(",", 1)[1], validate=False)
     except (AttributeError, IndexError, binascii.Error):
         return None
-    return data.decode("utf-8", errors="surrogateescape")
+    decoded = decode_bytes(data, filename or "upload")
+    note = f"{filename}: {decoded.issues[0].message}; it will be added as UTF-8 text" if decoded.issues else ""
+    return decoded.text.lstrip("\ufeff"), note

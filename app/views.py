@@ -132,19 +132,23 @@ def details(row: pd.Series | None, has_results: bool) -> list:
     return parts
 
 
-def merge_preview(report, dry_run: bool) -> list:
-    """Per entry of a paste or an upload: added (or would be), duplicate of which, or invalid and why."""
+def merge_preview(report, dry_run: bool, note: str = "") -> list:
+    """Per entry of a paste or an upload: added (or would be), duplicate of which, possible
+    duplicate (added only when ticked in the confirm list), or invalid and why."""
     rows = []
     for o in report.outcomes:
-        status = "would add" if dry_run and o.status == "added" else o.status
+        status = "would add" if dry_run and o.status == "added" else o.status.replace("-", " ")
         why = o.reason + ("; " if o.reason and o.warnings else "") + "; ".join(o.warnings)
         rows.append(html.Tr([html.Td(f"line {o.line}" if o.line else ""), html.Td(o.key or "(no key)"),
                              html.Td(status, className=f"status-{o.status}"), html.Td(why)]))
     if not rows:
         return [html.P("No BibTeX entry found in the input.", className="error")]
-    counts = f"{report.count('added')} new, {report.count('duplicate')} duplicate, {report.count('invalid')} invalid"
+    counts = (f"{report.count('added')} new, {report.count('duplicate')} duplicate, "
+              f"{report.count('possible-duplicate')} possible duplicate, {report.count('invalid')} invalid")
     written = f" Written to {report.target}." if report.written else ""
+    notes = [note] if note else []
     return [html.P(counts + "." + written, id="ex-add-summary"),
+            *[html.P(n, className="muted small") for n in notes + report.notes],
             html.Table([html.Thead(html.Tr([html.Th("Where"), html.Th("Key"), html.Th("Outcome"), html.Th("Why")])),
                         html.Tbody(rows)], className="preview")]
 

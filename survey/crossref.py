@@ -67,11 +67,11 @@ def _keys(value: str) -> list[str]:
 
 
 def _inherit(fields: dict[str, str], parent: dict[str, str], child_type: str) -> None:
-    if child_type in PART_TYPES and "booktitle" not in fields and parent.get("title"):
-        fields["booktitle"] = parent["title"]
     for name, value in parent.items():
         if name in OWN_FIELDS or name in fields:
             continue
         if name == "title" and child_type in PART_TYPES:
             continue  # the parent's title is the child's booktitle, not its title
         fields[name] = value
+    if child_type in PART_TYPES and "booktitle" not in fields and parent.get("title"):
+        fields["booktitle"] = parent["title"]  # biblatex's mapping, where the parent has no booktitle

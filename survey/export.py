@@ -14,11 +14,29 @@ CSV_COLUMNS = ["key", "entry_type", "title", "authors", "year", "venue", "doi", 
 
 
 def to_bibtex(corpus: Corpus, table: pd.DataFrame) -> str:
-    """The selected entries exactly as written, after the @preamble and @string blocks of their files."""
-    files = set(table["file"])
+    """The selected entries exactly as written, after the @preamble and @string blocks of their
+    files (every file before them in load order, whose macros they may use), followed by the
+    crossref and xdata parents they name that the selection left out (BibTeX wants those last)."""
+    parents = _parents(corpus.table, table)
+    files = set(table["file"]) | set(parents["file"])
+    last = max((i for i, f in enumerate(corpus.files) if str(f.path) in files), default=-1)
     head = [p for f in corpus.files if str(f.path) in files for p in f.preambles]
-    head += [raw for f in corpus.files if str(f.path) in files for raw in f.string_raw.values()]
-    return "\n\n".join(head + list(table["raw"])) + "\n"
+    head += [raw for f in corpus.files[:last + 1] for raw in f.string_raw.values()]
+    return "\n\n".join(head + list(table["raw"]) + list(parents["raw"])) + "\n"
+
+
+def _parents(everything: pd.DataFrame, selected: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``everything`` that ``selected`` names in crossref or xdata, and does not hold,
+    with their own parents in turn (lower-case keys, as BibTeX compares them)."""
+    held = set(selected["key"].str.lower())
+    wanted: list[str] = []
+    frontier = selected
+    while len(frontier):
+        names = {k.strip().lower() for f in frontier["fields"] for name in ("crossref", "xdata")
+                 for k in f.get(name, "").split(",") if k.strip()} - held - set(wanted)
+        wanted += sorted(names)
+        frontier = everything[everything["key"].str.lower().isin(names)]
+    return everything[everything["key"].str.lower().isin(wanted)]
 
 
 def to_csv(table: pd.DataFrame) -> str:

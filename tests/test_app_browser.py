@@ -166,6 +166,23 @@ def test_uploading_a_bib_file_adds_the_paper_to_every_view(page, tmp_path, corpu
     assert "Upload2025Diff" in corpus_copy.read_text()
 
 
+def test_an_upload_in_cp1252_with_a_possible_duplicate_is_converted_and_added_once_confirmed(page, tmp_path,
+                                                                                           corpus_copy):
+    upload = tmp_path / "legacy.bib"
+    twin = "Generative Adversarial Network in Medical Imaging: A Review"  # Yi2019GANReview's title
+    upload.write_bytes((entry("Caf2025", "Caf\xe9 imaging with GANs", 2025) + entry("Twin2025", twin, 2025))
+                       .encode("cp1252"))
+    page.find_element(By.CSS_SELECTOR, "#ex-upload input[type=file]").send_keys(str(upload))
+    summary = wait_for(lambda: page.find_element(By.ID, "ex-add-result").text, message="the upload preview")
+    assert "1 new" in summary and "1 possible duplicate" in summary and "cp1252" in summary
+    page.find_element(By.CSS_SELECTOR, "#ex-confirm input[value=Twin2025]").click()
+    page.find_element(By.ID, "ex-add").click()
+    wait_for(lambda: "Written to" in page.find_element(By.ID, "ex-add-summary").text, message="the write")
+    written = corpus_copy.read_bytes().decode("utf-8")  # still UTF-8: the upload was converted
+    assert "Café imaging" in written and "Twin2025" in written
+    assert "% added from legacy.bib" in written  # the provenance line names the uploaded file
+
+
 def test_a_malformed_paste_names_its_line(page, corpus_copy):
     before = corpus_copy.read_bytes()
     box = page.find_element(By.ID, "ex-paste")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 
@@ -93,9 +95,14 @@ def test_merge_preview_lists_each_outcome(tmp_path):
     assert "line 13" in text  # the broken block's line in the pasted text
 
 
-def test_decode_upload_reads_data_urls():
-    assert decode_upload("data:application/x-bibtex;base64,QGFydGljbGV7") == "@article{"
-    assert decode_upload(None) is None
+def test_decode_upload_reads_data_urls_in_any_encoding():
+    assert decode_upload("data:application/x-bibtex;base64,QGFydGljbGV7", "a.bib") == ("@article{", "")
+    latin = base64.b64encode("\ufeff@article{k, title={Caf\xe9}}".encode("utf-8")[3:].replace(b"\xc3\xa9", b"\xe9"))
+    text, note = decode_upload("data:;base64," + latin.decode(), "old.bib")
+    assert "Café" in text and "old.bib" in note and "cp1252" in note  # decoded, and said so
+    bom = base64.b64encode("\ufeff@article{k,}".encode("utf-8")).decode()
+    assert decode_upload("data:;base64," + bom, "b.bib") == ("@article{k,}", "")
+    assert decode_upload(None, "x.bib") is None
 
 
 def test_hover_line_names_the_paper(snap):

@@ -106,6 +106,9 @@ def _add_papers() -> html.Div:
         html.Div([html.Button("Preview", id="ex-preview", n_clicks=0),
                   html.Button("Add to the corpus", id="ex-add", n_clicks=0)], className="row"),
         html.Div(id="ex-add-result", role="status"),
+        # possible duplicates of the last preview: ticked ones are added by "Add to the corpus"
+        dcc.Checklist(id="ex-confirm", options=[], value=[], className="confirm"),
+        dcc.Store(id="ex-upload-source"),
     ], className="panel add")
 
 
@@ -168,25 +171,34 @@ def export(_bib, _csv, search):
 
 
 @callback(Output("ex-add-result", "children"), Output("ex-version", "data"), Output("ex-paste", "value"),
+          Output("ex-upload-source", "data"), Output("ex-confirm", "options"), Output("ex-confirm", "value"),
           Input("ex-preview", "n_clicks"), Input("ex-add", "n_clicks"), Input("ex-upload", "contents"),
-          State("ex-upload", "filename"), State("ex-paste", "value"), prevent_initial_call=True)
-def add_papers(_preview, _add, upload, filename, pasted):
-    """Preview (a dry run) or add what was uploaded or pasted; an upload is shown in the paste box."""
+          State("ex-upload", "filename"), State("ex-paste", "value"), State("ex-upload-source", "data"),
+          State("ex-confirm", "value"), prevent_initial_call=True)
+def add_papers(_preview, _add, upload, filename, pasted, uploaded, confirmed):
+    """Preview (a dry run) or add what was uploaded or pasted; an upload is shown in the paste box
+    and keeps its file name (and encoding note) for as long as the box holds its text unchanged."""
     if ctx.triggered_id == "ex-upload":
-        text = decode_upload(upload)
-        if text is None:
-            return [html.P(f"{filename}: could not read the file", className="error")], no_update, no_update
-        pasted = text
+        decoded = decode_upload(upload, filename)
+        if decoded is None:
+            return ([html.P(f"{filename}: could not read the file", className="error")],
+                    no_update, no_update, None, [], [])
+        pasted, note = decoded
+        uploaded = {"name": filename, "text": pasted, "note": note}
     if not (pasted or "").strip():
-        return [html.P("Paste BibTeX or choose a .bib file first.", className="error")], no_update, no_update
+        return [html.P("Paste BibTeX or choose a .bib file first.", className="error")], *[no_update] * 5
+    from_upload = bool(uploaded) and uploaded.get("text") == pasted
+    source, note = (uploaded["name"], uploaded["note"]) if from_upload else ("pasted text", "")
     dry_run = ctx.triggered_id != "ex-add"
-    source = filename if ctx.triggered_id == "ex-upload" and filename else "pasted text"
     try:
-        report = explorer_state().add(pasted, source, dry_run=dry_run)
+        report = explorer_state().add(pasted, source, dry_run=dry_run, confirm=frozenset(confirmed or ()))
     except (OSError, ValueError) as err:
-        return [html.P(str(err), className="error")], no_update, no_update
+        return [html.P(str(err), className="error")], *[no_update] * 5
     version = explorer_state().snapshot().version if report.written else no_update
-    return views.merge_preview(report, dry_run), version, pasted if dry_run else ""
+    possible = [o.key for o in report.outcomes if o.status == "possible-duplicate"]
+    options = [{"label": f"add {k} anyway", "value": k} for k in possible]
+    return (views.merge_preview(report, dry_run, note), version, pasted if dry_run else "",
+            uploaded if dry_run else None, options, [k for k in confirmed or () if k in possible])
 
 
 @callback(Output("ex-tags-status", "children"), Output("ex-version", "data", allow_duplicate=True),
