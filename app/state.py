@@ -90,8 +90,10 @@ class ExplorerState:
         """Where added papers go: the first .bib file of the corpus."""
         return self.paths[0]
 
-    def add(self, text: str, source: str, dry_run: bool) -> merge.MergeReport:
-        return merge.add_text(text, source, self.target, self.paths, dry_run=dry_run)
+    def add(self, text: str, source: str, dry_run: bool, confirm: frozenset[str] = frozenset()) -> merge.MergeReport:
+        """Add ``text`` (named ``source``: the uploaded file's name, or "pasted text") to the target;
+        ``confirm``: keys of possible duplicates the user chose to add."""
+        return merge.add_text(text, source, self.target, self.paths, dry_run=dry_run, confirm=confirm)
 
     def set_tags(self, key: str, keywords: str) -> bool:
         """Save paper ``key``'s tags; False, with nothing written, when they are the tags it has."""
