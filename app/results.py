@@ -10,7 +10,9 @@ import base64
 import json
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parents[1] / "reproductions" / "results"
+from reproductions.runs import RESULTS_DIR
+
+RESULTS = RESULTS_DIR  # where reproduce publishes: package data, in a checkout and in an installed wheel
 SCHEMA = 1
 
 

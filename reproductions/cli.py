@@ -17,6 +17,8 @@ from reproductions.registry import RegistryError, default_registry, planned
 from reproductions.runs import PROFILE_LABELS, PROFILES, PUBLISHED, RESULTS_DIR, RUNS_DIR, RunError
 
 NOT_IMPLEMENTED = 2  # exit status of a reproduction that has no module yet
+OWN_PACKAGES = ("survey", "app", "reproductions")
+REPRO_EXTRA = 'pip install "survey-explorer[repro]"'
 
 
 def run_options(command):
@@ -38,16 +40,26 @@ def run_options(command):
     return command
 
 
-def run_one(name: str, **options) -> Path:
-    from reproductions.runner import execute  # torch loads only when something runs
+def is_missing_library(err: ModuleNotFoundError) -> bool:
+    """A third-party module is absent (torch on the base install), rather than one of ours."""
+    return (err.name or "").partition(".")[0] not in OWN_PACKAGES
 
+
+def run_one(name: str, **options) -> Path:
     registry = default_registry()
     if name not in registry:
         key = planned().get(name, ("?",))[0]
         click.echo(f"{name} ({key}): no reproduction module has been written yet; nothing was run.", err=True)
         raise SystemExit(NOT_IMPLEMENTED)
     try:
+        from reproductions.runner import execute  # torch loads only when something runs
+
         folder = execute(registry[name], **options)
+    except ModuleNotFoundError as err:
+        if not is_missing_library(err):
+            raise
+        raise click.ClickException(f"{name} needs the reproductions' libraries, which are not installed here "
+                                   f"(no module named {err.name!r}): {REPRO_EXTRA}") from err
     except (ConfigError, RunError, RegistryError, DataError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"{name}: run folder {folder}")
@@ -151,12 +163,14 @@ def all_(**options) -> None:
 
 
 @main.command("report")
-@click.option("--results", type=click.Path(path_type=Path, file_okay=False), default=RESULTS_DIR,
-              show_default=True, help="Folder of committed results; the report is written into it.")
-def report_(results: Path) -> None:
+@click.option("--results", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder of results to report on and write the report into (default: the committed "
+                   "results, reproductions/results).")
+def report_(results: Path | None) -> None:
     """Rebuild report.md and report.html from the committed results, without running anything."""
     from reproductions import report
 
+    results = results or RESULTS_DIR
     paths = report.write(report.committed(planned(), results), results)
     click.echo(f"report: {paths[0]} and {paths[1]}")
 

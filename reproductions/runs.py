@@ -23,12 +23,15 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from survey.storage import atomic_write
+
+if TYPE_CHECKING:  # torch is the repro extra: each function imports it, so `reproduce list` runs without it
+    import torch
 
 PACKAGE = Path(__file__).resolve().parent
 RESULTS_DIR = PACKAGE / "results"
@@ -50,12 +53,14 @@ class RunError(RuntimeError):
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch; modules still pass explicit generators where they draw."""
+    import torch
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
 def choose_device(name: str) -> torch.device:
+    import torch
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -66,6 +71,7 @@ def choose_device(name: str) -> torch.device:
 
 
 def device_name(device: torch.device) -> str:
+    import torch
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
@@ -107,12 +113,14 @@ class Run:
 
     def autocast(self):
         """bf16 autocast on a GPU; a no-op on CPU, where bf16 is slow and not what the paper used."""
+        import torch
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A torch generator seeded from the run's seed (``offset`` separates independent streams)."""
+        import torch
         return torch.Generator().manual_seed(self.seed + offset)
 
     def rng(self, offset: int = 0) -> np.random.Generator:
