@@ -100,8 +100,9 @@ def details(row: pd.Series | None, has_results: bool) -> list:
         return [html.P("Click a paper in the list or the graph to see its details.", className="muted")]
     parts = [html.H3(row["title"], id="ex-details-title"),
              html.P(", ".join(row["authors"]) or "(no authors)"),
-             html.P([f"{row['venue'] or '(no venue)'}", f" · {int(row['year'])}" if pd.notna(row["year"]) else "",
-                     f" · {row['entry_type']}"], className="muted")]
+             html.P([f"{row['venue'] or '(no venue)'}", f" · {row['location']}" if row["location"] else "",
+                     f" · {int(row['year'])}" if pd.notna(row["year"]) else "", f" · {row['entry_type']}"],
+                    className="muted")]
     if row["doi"]:
         parts.append(html.P(["DOI: ", html.A(row["doi"], href=f"https://doi.org/{row['doi']}", target="_blank",
                                             rel="noopener noreferrer")]))

@@ -191,6 +191,17 @@ def add_dry_run(ws, line):
     assert ws.corpus_file.read_bytes() == before
 
 
+@case("survey add new.bib --confirm Smith2020Gan")
+def add_confirmed_possible_duplicate(ws, line):
+    yi = "Generative Adversarial Network in Medical Imaging: A Review"  # a bundled paper's title, another author
+    (ws.root / "new.bib").write_text(entry("Smith2020Gan", yi, 2020), encoding="utf-8")
+    unconfirmed = succeeded(ws.invoke("survey add new.bib")).stdout
+    assert "Smith2020Gan: possible-duplicate" in unconfirmed
+    assert "Smith2020Gan" not in set(load_corpus([ws.bib], use_cache=False).table["key"])
+    assert "1 added" in succeeded(ws.invoke(line)).stdout
+    assert "Smith2020Gan" in set(load_corpus([ws.bib], use_cache=False).table["key"])
+
+
 @case("cat pasted.bib | survey add -")
 def add_from_stdin(ws, line):
     ws.write_bib("pasted.bib", "Pasted2024Paper")
