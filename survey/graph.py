@@ -142,9 +142,10 @@ class CorpusGraph:
         pagerank = nx.pagerank(digraph) if len(citations) else {i: 1.0 / max(n, 1) for i in range(n)}
         cited_by = [matched[k][1].get("cited_by_count") if k in matched else None for k in table["key"]]
         return pd.DataFrame({
-            "key": self.keys,
-            "kind": ["paper"] * len(table) + ["candidate"] * len(candidates),
-            "title": list(table["title"]) + [w.get("display_name") or w.get("title") or "" for w in outside],
+            "key": pd.Series(self.keys, dtype=object),  # object even when empty, as the corpus table's
+            "kind": pd.Series(["paper"] * len(table) + ["candidate"] * len(candidates), dtype=object),
+            "title": pd.Series(list(table["title"]) + [w.get("display_name") or w.get("title") or "" for w in outside],
+                               dtype=object),
             "year": pd.array(list(table["year"]) + [w.get("publication_year") for w in outside], dtype="Int64"),
             "in_degree": in_degree.astype(int),
             "pagerank": [float(pagerank[i]) for i in range(n)],
