@@ -163,6 +163,11 @@ def test_cli_commands_never_crash(scratch, generated, with_vocabulary):
     assert result.exit_code in (0, 1), f"`add --dry-run` exited {result.exit_code}: {result.output[-1500:]}"
     assert target.read_bytes() == before, "`add --dry-run` changed the target"
     parsed_json(run(target, "add", str(path), "--dry-run", "--json"), "add --dry-run --json")
+    result = run(target, "add", str(path), "--confirm-all")  # for real: nothing of the target is lost
+    assert result.exit_code in (0, 1) and target.read_bytes().startswith(before.rstrip(b"\n"))
+    for args in (["figure", "years", "-o", str(scratch / "figures"), "--format", "svg"], ["enrich", "--offline"],
+                 ["suggest"], ["suggest", "--format", "json"]):
+        run(path, *args)
 
 
 @CLI
