@@ -14,7 +14,8 @@ import click
 from reproductions.config import ConfigError
 from reproductions.data.offline import DataError
 from reproductions.registry import RegistryError, default_registry, planned
-from reproductions.runs import PROFILE_LABELS, PROFILES, PUBLISHED, RESULTS_DIR, RUNS_DIR, RunError
+from reproductions.run import PROFILE_LABELS, PROFILES, PUBLISHED, RESULTS_DIR, RUNS_DIR, RunError
+from reproductions.summary import render, summarise
 
 NOT_IMPLEMENTED = 2  # exit status of a reproduction that has no module yet
 OWN_PACKAGES = ("survey", "app", "reproductions")
@@ -28,7 +29,8 @@ def run_options(command):
                      help="; ".join(PROFILE_LABELS.values()) + "."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="auto picks CUDA when torch sees one."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random generator."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="The run's seed: every random stream is derived from it and the stream's name."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override one config field (typed; repeat for several)."),
         click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -62,7 +64,7 @@ def run_one(name: str, **options) -> Path:
                                    f"(no module named {err.name!r}): {REPRO_EXTRA}") from err
     except (ConfigError, RunError, RegistryError, DataError) as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"{name}: run folder {folder}")
+    click.echo(render(summarise(folder, RESULTS_DIR)))
     return folder
 
 

@@ -39,7 +39,6 @@ import hashlib
 import io
 import itertools
 import json
-import math
 import os
 import re
 import warnings
@@ -49,12 +48,13 @@ from pathlib import Path
 
 import numpy as np
 
+from reproductions.common.numbers import is_missing
+from reproductions.outcome import DATA_KINDS
 from survey.storage import StorageError, atomic_write, locked
 
 SCHEMA = 1
 STUDY_FILE = "study.json"
 SOURCES = ("real", "generated")
-DATA_KINDS = ("real", "phantom", "synthetic", "substitute")  # as reproductions.outcome.DATA_KINDS
 ENV_ANSWERS = "SURVEY_READER_STUDY_DIR"
 READER_MAX = 64
 _READER_CHARS = re.compile(r"[\w .-]+")  # letters (any script), digits, _, space, - and .
@@ -380,7 +380,7 @@ def _kappa(a: list, b: list) -> float | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # both readers constant and equal: kappa is 0/0
         value = float(cohen_kappa_score(a, b))
-    return None if math.isnan(value) else value
+    return None if is_missing(value) else value
 
 
 def _pairwise(answers: Mapping[str, Mapping[str, object]], keep: set[str]) -> tuple[dict, float | None]:

@@ -24,14 +24,21 @@ class Reproduction:
     name: str
     bib_key: str
     method: str
-    module: str  # dotted path of a module with PRESETS and run(config, run) -> Outcome
+    module: str  # dotted path of a module with PRESETS and main(config, run: Run) -> Outcome
 
     def load(self) -> ModuleType:
         module = importlib.import_module(self.module)
-        missing = [attr for attr in ("PRESETS", "run") if not hasattr(module, attr)]
+        missing = [what for what, found in (("PRESETS", hasattr(module, "PRESETS")),
+                                            ("main(config, run)", hasattr(module, "main") or hasattr(module, "run")))
+                   if not found]
         if missing:
             raise RegistryError(f"{self.module} lacks {', '.join(missing)}")
         return module
+
+
+def entry_point(module: ModuleType):
+    """The function a run calls: ``main(config, run)``."""
+    return module.main if hasattr(module, "main") else module.run  # phase B removes the old name, run
 
 
 class Registry:

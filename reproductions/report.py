@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from reproductions.sidebyside import CLAIM_OUTCOMES
 from survey.storage import atomic_write
 
 NAMES = ("report.md", "report.html")
@@ -106,14 +107,10 @@ def markdown(entries: list[Entry], base: Path) -> str:
         lines += ["", "| metric | setting | ours | paper | source |", "|---|---|---|---|---|"]
         lines += [f"| {r['metric']} | {r['setting']} | {_ours(r['ours'])} | {r['paper_text']} | {r['source']} |"
                   for r in doc["rows"]]
-        lines += [""] + [f"- {_held(c['held'])}: {c['text']}. {c['evidence']}" for c in doc["claims"]]
+        lines += [""] + [f"- {CLAIM_OUTCOMES[c['held']]}: {c['text']}. {c['evidence']}" for c in doc["claims"]]
         rel = Path(os.path.relpath(e.folder, base))
         lines += [""] + [f"![{Path(f).stem}]({(rel / f).as_posix()})" for f in doc["figures"]]
     return "\n".join(lines) + "\n"
-
-
-def _held(held: bool | None) -> str:
-    return {True: "held", False: "did not hold", None: "not testable here"}[held]
 
 
 def _image(folder: Path, relative: str) -> str:
@@ -152,7 +149,7 @@ def html_page(entries: list[Entry]) -> str:
             parts.append(_table(["metric", "setting", "ours", "paper", "source"],
                                 [[r["metric"], r["setting"], _ours(r["ours"]), r["paper_text"], r["source"]]
                                  for r in doc["rows"]]))
-            parts.append("<ul>" + "".join(f"<li><b>{_held(c['held'])}</b>: {html.escape(c['text'])}. "
+            parts.append("<ul>" + "".join(f"<li><b>{CLAIM_OUTCOMES[c['held']]}</b>: {html.escape(c['text'])}. "
                                           f"{html.escape(c['evidence'])}</li>" for c in doc["claims"]) + "</ul>")
             parts += [_image(e.folder, f) for f in doc["figures"]]
         parts.append("</section>")

@@ -1,4 +1,8 @@
-"""Run one reproduction: config from preset and overrides, a seeded run, its records, publishing."""
+"""Run one reproduction: config from preset and overrides, a seeded run, its records, publishing.
+
+Kept apart from ``reproductions.run`` (the ``Run`` and its folder) because this is the one place
+that ties a registry entry, the command line's options and a paper's entry point together.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from pathlib import Path
 
 from reproductions import sidebyside
 from reproductions.config import ConfigError, apply_overrides, as_dict
-from reproductions.registry import Reproduction
-from reproductions.runs import (PROFILES, PUBLISHED, Run, choose_device, device_name, git_commit, new_run_folder,
-                                publish, recorded, seed_everything, versions, write_json)
+from reproductions.registry import Reproduction, entry_point
+from reproductions.run import (PROFILES, PUBLISHED, Run, choose_device, device_name, git_commit, new_run_folder,
+                               publish, recorded, seed_everything, versions, write_json)
 
 
 def make_config(module, profile: str, overrides=()):
@@ -32,8 +36,8 @@ def execute(reproduction: Reproduction, profile: str = "smoke", device: str = "a
             "device_name": device_name(torch_device), "git_commit": git_commit(), "versions": versions(),
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     with recorded(folder, info):
-        seed_everything(seed)
-        outcome = module.run(config, Run(reproduction.name, profile, seed, torch_device, folder, info))
+        seed_everything(seed)  # the safety net for libraries that draw globally; papers use run.rng(name)
+        outcome = entry_point(module)(config, Run(reproduction.name, profile, seed, torch_device, folder, info))
         write_json(folder / "metrics.json", outcome.metrics)
     sidebyside.write(folder, outcome, info)  # after recorded(): the status reads "completed"
     if publish_results and profile in PUBLISHED and out is None:

@@ -19,7 +19,7 @@ Schema (``schema`` = 1), every key always present:
                 "paper_text": str,          # the number as text, or "not reported"
                 "source": str,              # where the paper number was read
                 "higher_is_better": bool | null, "note": str}],
-      "claims": [{"text": str, "source": str, "held": bool | null, "evidence": str}],
+      "claims": [{"text": str, "source": str, "held": bool | null, "evidence": str}],  # see CLAIM_OUTCOMES
       "differences": [str],                 # how the reproduction departs from the paper, and why
       "figures": [str]                      # paths relative to the folder holding results.json
     }
@@ -28,20 +28,18 @@ Schema (``schema`` = 1), every key always present:
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
+from reproductions.common.numbers import is_missing
 from reproductions.outcome import Outcome
 from survey.storage import atomic_write
 
-SCHEMA = 1
+SCHEMA = 1  # of results.json; the explorer (app/results.py) reads this number from here
+CLAIM_OUTCOMES = {True: "held", False: "did not hold", None: "not testable here"}  # by a claim's "held"
 
 
 def _number(value):
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
+    return None if is_missing(value) else float(value)
 
 
 def results_document(outcome: Outcome, info: dict) -> dict:
@@ -89,8 +87,7 @@ def markdown(doc: dict) -> str:
         lines.append(f"| {r['metric']} | {r['setting']} | {_cell(r['ours'])} | {r['paper_text']} | {r['source']} |")
     lines += ["", "## Claims", ""]
     for c in doc["claims"]:
-        verdict = {True: "held", False: "did not hold", None: "not testable here"}[c["held"]]
-        lines.append(f"- **{verdict}**: {c['text']} ({c['source']}). {c['evidence']}")
+        lines.append(f"- **{CLAIM_OUTCOMES[c['held']]}**: {c['text']} ({c['source']}). {c['evidence']}")
     lines += ["", "## Data", ""] + [f"- {d['name']} ({d['kind']}): {d['detail']}" for d in doc["data"]]
     lines += ["", "## Differences from the paper", ""] + [f"- {d}" for d in doc["differences"]]
     if doc["figures"]:

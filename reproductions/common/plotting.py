@@ -1,6 +1,11 @@
-"""Matplotlib for the reproductions: the Agg backend (runs have no screen) and saving into a run's figures/."""
+"""The one way a reproduction draws and saves a figure: matplotlib on the Agg backend (runs have no
+screen), saved into the run's figures/ as PNG or SVG (the formats the explorer shows), then closed."""
 
 from __future__ import annotations
+
+from pathlib import PurePath
+
+FORMATS = (".png", ".svg")
 
 
 def pyplot():
@@ -12,7 +17,10 @@ def pyplot():
 
 
 def save(fig, run, name: str, dpi: int = 100, tight: bool = True) -> str:
-    """Save ``fig`` as the run's figure ``name``, close it, and return its path relative to the run folder."""
+    """Save ``fig`` as the run's figure ``name`` ("samples.png"), close it, and return its path relative
+    to the run folder, as ``Outcome.figures`` lists it."""
+    if PurePath(name).suffix.lower() not in FORMATS:
+        raise ValueError(f"figure {name!r}: save as {' or '.join(FORMATS)}, the formats the explorer shows")
     path, rel = run.figure(name)
     fig.savefig(path, dpi=dpi, bbox_inches="tight" if tight else None)
     pyplot().close(fig)

@@ -11,11 +11,11 @@ undefined (NaN) and left out of the means, which ``undefined`` counts.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from monai.metrics import compute_dice, compute_hausdorff_distance
+
+from reproductions.common.quiet import quiet_known_warnings
 
 
 def _one_channel(masks: np.ndarray) -> torch.Tensor:
@@ -48,8 +48,7 @@ def hausdorff(reference: np.ndarray, prediction: np.ndarray, percentile: float |
     """Hausdorff distance per image (N,): the maximum, or the given percentile (95 for HD95); a missed
     tumour scores the image diagonal, an empty reference with a non-empty prediction NaN."""
     ref, pred = _one_channel(reference), _one_channel(prediction)
-    with warnings.catch_warnings():  # MONAI warns of each empty mask; they are handled below
-        warnings.filterwarnings("ignore", message=r"the (prediction|ground truth) of class \d+ is all 0")
+    with quiet_known_warnings("monai-empty-mask", "monai-always-return-as-numpy"):  # empty masks: handled below
         out = compute_hausdorff_distance(pred, ref, include_background=True, percentile=percentile,
                                          spacing=spacing).numpy().ravel().astype(float)
     both_empty = (ref.sum(dim=(1, 2, 3)) == 0) & (pred.sum(dim=(1, 2, 3)) == 0)
