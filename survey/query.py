@@ -6,7 +6,7 @@ category, as in SurVis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -21,7 +21,6 @@ class Query:
     exclude: tuple[str, ...] = ()
     year_min: int | None = None
     year_max: int | None = None
-    keys: tuple[str, ...] = field(default=())  # an explicit selection, e.g. from the graph
 
     def mask(self, table: pd.DataFrame) -> pd.Series:
         """Which rows of a corpus table pass every part of the filter."""
@@ -36,8 +35,6 @@ class Query:
             keep &= table["year"].ge(self.year_min).fillna(False).astype(bool)
         if self.year_max is not None:
             keep &= table["year"].le(self.year_max).fillna(False).astype(bool)
-        if self.keys:
-            keep &= table["key"].isin(self.keys)
         return keep
 
     def apply(self, table: pd.DataFrame) -> pd.DataFrame:

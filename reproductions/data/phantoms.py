@@ -12,23 +12,14 @@ tissue, sharp for benign lesions and blurred for infiltrating ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import ndimage
 
+from reproductions.data.anatomy import LIVER, LUNG_LOBES, chest_ct, mni152
+from reproductions.data.patches import PatchSet, centres, crop, window
+
 LUNG_WINDOW = (-1000.0, 400.0)  # HU shown as [0, 1]
 LIVER_WINDOW = (-100.0, 250.0)
-
-
-@dataclass(frozen=True)
-class PatchSet:
-    images: np.ndarray  # (N, H, W) float32 in [0, 1]
-    labels: np.ndarray  # (N,) int class index
-    classes: tuple[str, ...]
-    cases: np.ndarray  # (N,) int: lesions of one case stay in one cross-validation fold
-    source: str
-    masks: np.ndarray | None = None  # (N, H, W) uint8 lesion (or tumour sub-region) labels
 
 
 def radial_shape(size: int, r0: float, rng: np.random.Generator, irregularity: float, spikes: int = 0,
@@ -47,31 +38,8 @@ def radial_shape(size: int, r0: float, rng: np.random.Generator, irregularity: f
     return 1 / (1 + np.exp((dist - r0 * radius) / margin))
 
 
-def _centres(mask: np.ndarray, half: int, rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` (z, y, x) points whose whole in-plane patch of half-width ``half`` lies inside ``mask``."""
-    inner = ndimage.binary_erosion(mask, structure=np.ones((1, 3, 3), bool), iterations=half)
-    points = np.argwhere(inner)
-    if len(points) == 0:
-        inner = ndimage.binary_erosion(mask, structure=np.ones((1, 3, 3), bool), iterations=max(1, half // 3))
-        points = np.argwhere(inner)
-    if len(points) == 0:
-        raise ValueError("the organ mask is too small for patches of this size")
-    return points[rng.choice(len(points), n, replace=len(points) < n)]
-
-
-def _crop(volume: np.ndarray, point, half: int) -> np.ndarray:
-    z, y, x = point
-    padded = np.pad(volume[z], half, mode="edge")
-    return padded[y:y + 2 * half, x:x + 2 * half].astype(np.float32)
-
-
 def _texture(size: int, rng: np.random.Generator, sigma_hu: float) -> np.ndarray:
     return ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 1.0) * sigma_hu * 2
-
-
-def _window(hu: np.ndarray, window: tuple[float, float]) -> np.ndarray:
-    lo, hi = window
-    return np.clip((hu - lo) / (hi - lo), 0, 1).astype(np.float32)
 
 
 def lung_nodules(ct: np.ndarray, lungs: np.ndarray, n_per_class: int, size: int = 64, seed: int = 0) -> PatchSet:
@@ -81,8 +49,8 @@ def lung_nodules(ct: np.ndarray, lungs: np.ndarray, n_per_class: int, size: int 
     half = size // 2
     images, labels, masks = [], [], []
     for label in (0, 1):
-        for point in _centres(lungs, half, rng, n_per_class):
-            patch = _crop(ct, point, half)
+        for point in centres(lungs, half, rng, n_per_class):
+            patch = crop(ct, point, half)
             if label == 0:
                 r0 = rng.uniform(4, 9)
                 shape = radial_shape(size, r0, rng, irregularity=0.05, margin=0.5)
@@ -93,7 +61,7 @@ def lung_nodules(ct: np.ndarray, lungs: np.ndarray, n_per_class: int, size: int 
                 r0 = rng.uniform(6, 13)
                 shape = radial_shape(size, r0, rng, irregularity=0.35, spikes=int(rng.integers(5, 12)), margin=1.5)
                 density = rng.uniform(-50, 40) + _texture(size, rng, 25)
-            images.append(_window(patch * (1 - shape) + density * shape, LUNG_WINDOW))
+            images.append(window(patch * (1 - shape) + density * shape, LUNG_WINDOW))
             labels.append(label)
             masks.append(shape > 0.5)
     return PatchSet(np.stack(images), np.array(labels), ("benign", "malignant"), np.arange(len(labels)),
@@ -111,8 +79,8 @@ def liver_lesions(ct: np.ndarray, liver: np.ndarray, n_per_class: int, size: int
     half = size // 2
     images, labels, cases, masks = [], [], [], []
     for label, name in enumerate(LIVER_CLASSES):
-        for i, point in enumerate(_centres(liver, half, rng, n_per_class)):
-            patch = _crop(ct, point, half)
+        for i, point in enumerate(centres(liver, half, rng, n_per_class)):
+            patch = crop(ct, point, half)
             background = float(np.median(patch[half - 8:half + 8, half - 8:half + 8]))
             if name == "cyst":
                 r0 = rng.uniform(5, 12)
@@ -132,7 +100,7 @@ def liver_lesions(ct: np.ndarray, liver: np.ndarray, n_per_class: int, size: int
                 for angle in rng.uniform(0, 2 * np.pi, int(rng.integers(3, 7))):  # peripheral nodules
                     cy, cx = half - 0.5 + 0.8 * r0 * np.sin(angle), half - 0.5 + 0.8 * r0 * np.cos(angle)
                     density = density + 40 * radial_shape(size, r0 * 0.25, rng, 0.0, centre=(cy, cx))
-            images.append(_window(patch * (1 - shape) + density * shape, LIVER_WINDOW))
+            images.append(window(patch * (1 - shape) + density * shape, LIVER_WINDOW))
             labels.append(label)
             cases.append(label * n_per_class + i // lesions_per_case)  # one case: several lesions, one kind
             masks.append(shape > 0.5)
@@ -140,7 +108,6 @@ def liver_lesions(ct: np.ndarray, liver: np.ndarray, n_per_class: int, size: int
                     f"phantom: synthetic liver lesions on real CT (seed {seed})", np.stack(masks).astype(np.uint8))
 
 
-TUMOUR_LABELS = {1: "necrotic core", 2: "oedema", 4: "enhancing rim"}  # BraTS label values
 
 
 def brain_tumours(t1: np.ndarray, tissue: np.ndarray, n: int, size: int = 64, seed: int = 0) -> PatchSet:
@@ -227,21 +194,15 @@ def degrade(clean: np.ndarray, task: str, seed: int = 0, noise_sigma: float = 0.
 
 
 def lung_phantom(n_per_class: int, size: int = 64, seed: int = 0, root=None) -> PatchSet:
-    from reproductions.data.anatomy import LUNG_LOBES, chest_ct
-
     ct = chest_ct(root)
     return lung_nodules(ct.image, np.isin(ct.labels, LUNG_LOBES), n_per_class, size, seed)
 
 
 def liver_phantom(n_per_class: int, size: int = 64, seed: int = 0, root=None) -> PatchSet:
-    from reproductions.data.anatomy import LIVER, chest_ct
-
     ct = chest_ct(root)
     return liver_lesions(ct.image, ct.labels == LIVER, n_per_class, size, seed)
 
 
 def brain_phantom(n: int, size: int = 64, seed: int = 0, root=None) -> PatchSet:
-    from reproductions.data.anatomy import mni152
-
     brain = mni152(root)
     return brain_tumours(brain.image, brain.labels, n, size, seed)

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from reproductions.data.offline import require
 from survey.storage import atomic_write
 
 SECTIONS = ("COMPARISON", "INDICATION", "FINDINGS", "IMPRESSION")
@@ -71,6 +72,13 @@ def parse_archive(path: Path) -> list[Report]:
     return sorted(reports, key=lambda r: (len(r.id), r.id))
 
 
+def derive_reports_json(folder: Path) -> str:
+    """``reproduce data``'s step after extracting the IU X-ray archive: its reports as reports.json."""
+    reports = parse_archive(folder / "torchxrayvision/data/NLMCXR_reports.tgz")
+    write_reports_json(reports, folder / "reports.json")
+    return f"parsed {len(reports)} reports into reports.json"
+
+
 def write_reports_json(reports: list[Report], path: Path) -> None:
     atomic_write(path, json.dumps([asdict(r) for r in reports]).encode(), backup=False)
 
@@ -82,6 +90,4 @@ def read_reports_json(path: Path) -> list[Report]:
 
 def bundled_reports(root: Path | None = None) -> list[Report]:
     """The 3955 real IU X-ray reports (``reproduce data --only iu-xray-reports`` prepares them)."""
-    from reproductions.data.offline import require
-
     return read_reports_json(require("iu-xray-reports", root) / "reports.json")
