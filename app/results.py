@@ -1,7 +1,7 @@
 """The reproductions' committed results, as the explorer reads them (it never runs anything).
 
 A committed result is ``reproductions/results/<name>/results.json`` in the schema that
-``reproductions.sidebyside`` writes (schema 1).
+``reproductions.sidebyside`` writes (its ``SCHEMA``).
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ import base64
 import json
 from pathlib import Path
 
-from reproductions.runs import RESULTS_DIR
-
-RESULTS = RESULTS_DIR  # where reproduce publishes: package data, in a checkout and in an installed wheel
-SCHEMA = 1
+from reproductions.run import RESULTS_DIR as RESULTS  # where reproduce publishes (the one setting)
+from reproductions.sidebyside import SCHEMA
 
 
 def folder(name: str) -> Path:

@@ -57,7 +57,7 @@ def smoke_run(paper: str, out: Path, *extra: str, seed: int = 0) -> tuple[Path, 
     from click.testing import CliRunner
 
     from reproductions.cli import main as reproduce
-    from reproductions.runs import RESULTS_DIR
+    from reproductions.run import RESULTS_DIR
 
     def published():
         return sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []

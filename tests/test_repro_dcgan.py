@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from reproductions.common import dcgan
-from reproductions.runs import Run
+from reproductions.run import Run
 
 
 def cpu_run(tmp_path: Path) -> Run:

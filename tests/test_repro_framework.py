@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from reproductions import cli as repro_cli
-from reproductions import runs, sidebyside
+from reproductions import run as runs, sidebyside
 from reproductions.cli import main as reproduce
 from reproductions.config import ConfigError, apply_overrides
 from reproductions.outcome import Claim, DataNote, Outcome, Reported, Row
