@@ -1,38 +1,58 @@
 """The corpus: every entry of one or more .bib files as a typed pandas table, plus its issues.
 
-Loading 10k entries means splitting, decoding LaTeX and validating; the result is cached
-under the user's cache folder keyed by the files' bytes (and the vocabulary's, and this
-module's schema), so an unchanged corpus loads from one pickle.
+Loading 10k entries means splitting, decoding LaTeX and validating, so two caches live under
+the user's cache folder, both keyed also by the code that made them (``_code_digest``):
+- per file, its segments (the text from one block start to the next, see
+  ``bibfile.segments``) by the digest of their text: each entry's row, the @string values it
+  was read with, its issues (lines from the segment's start) and its own validation issues
+  with the vocabulary, dialect and year they hold for. A load parses only the segments it
+  does not find there, and appends them; so a reload after editing one entry parses one.
+- per corpus, the whole Corpus as one pickle, keyed by every file's bytes and the
+  vocabulary's: an unchanged corpus loads from it. It is written by the second load of the
+  same text (one that parsed nothing), so that an editing session does not pay for it.
+A load from caches gives exactly what parsing everything gives (tests/test_load_cache.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import functools
 import gc
 import hashlib
 import logging
+import marshal
 import multiprocessing
 import os
 import pickle
+import struct
+import sys
+import tempfile
 import threading
+import zlib
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bibtexparser
 import pandas as pd
+import pylatexenc
 
-from survey import crossref, validate
-from survey.bibfile import BibFile, decode_bytes, duplicate_key_issue, parse_text, split_into_parts
+from survey import bibfile, crossref, latex, records, tags, validate
+from survey.bibfile import (Block, BibFile, BlockReader, decode_bytes, empty_file_issue, parse_segment, segments,
+                            split_into_parts)
 from survey.issues import Issue
-from survey.records import REVIEW_FIELDS, complete_row, entry_row, parse_piece
-from survey.storage import atomic_write
+from survey.records import (REVIEW_FIELDS, entry_record, entry_row, parse_piece, record_holds,
+                            segment_digest)
 from survey.tags import MISSING, Vocabulary
 
 log = logging.getLogger(__name__)
 
-# Below this many characters a file is parsed in-process: starting workers would cost more.
-PARALLEL_MIN_CHARS = 4_000_000
+# Below this many characters a file is parsed in-process: on two free cores, two processes
+# break even at about 2 MB (1,000 entries with abstracts); with the cores busy they never do.
+PARALLEL_MIN_CHARS = 2_000_000
 SCHEMA = 2  # bump when the table's columns or meaning change, to invalidate caches
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The bundled corpus is bib/ in a checkout; a wheel installs the same files as survey/bib/ (pyproject.toml).
@@ -106,110 +126,161 @@ def vocabulary_for(paths: list[Path]) -> tuple[Vocabulary, bytes]:
 
 
 def load_corpus(paths: list[Path] | None = None, use_cache: bool = True) -> Corpus:
-    """The corpus of ``paths`` (default: ``bib_paths()``), from the cache when nothing changed."""
+    """The corpus of ``paths`` (default: ``bib_paths()``): from the whole-corpus cache when nothing
+    changed, else parsing only the segments of each file that its segment cache does not hold."""
     paths = bib_paths(paths)
     vocabulary, vocabulary_bytes = vocabulary_for(paths)
     contents = [p.read_bytes() for p in paths]
     shas = [hashlib.sha256(data).hexdigest() for data in contents]
-    digest = hashlib.sha256(f"schema{SCHEMA}".encode() + vocabulary_bytes)
+    digest = hashlib.sha256(f"schema{SCHEMA}{_code_digest()}".encode() + vocabulary_bytes)
     for p, sha in zip(paths, shas):
         digest.update(str(p.resolve()).encode() + sha.encode())
-    cache_file = cache_dir() / f"corpus-{digest.hexdigest()[:32]}.pkl"
-    if use_cache:
-        cached = _read_cache(cache_file)
-        if cached is not None:
-            return cached
+    cache_file = cache_dir() / f"corpus-{_key(*(p.resolve() for p in paths))}-{digest.hexdigest()[:32]}.pkl"
+    if use_cache and (cached := _read_cache(cache_file)) is not None:
+        return cached
     with _no_gc():
+        journals = [_Journal.open(p) if use_cache else _Journal(None) for p in paths]
         parsed, strings = [], {}
-        for p, data in zip(paths, contents):  # in order: a file may use the macros of the files before it
-            parsed.append(read_rows(p, data, strings))
+        # in order: a file may use the macros of the files before it
+        for p, data, journal in zip(paths, contents, journals):
+            parsed.append(read_rows(p, data, strings, journal))
             strings = parsed[-1][0].strings
-        corpus = build_corpus([b for b, _ in parsed], vocabulary, shas, [r for _, rows in parsed for r in rows])
+        checks = _EntryChecks(vocabulary, vocabulary_bytes, journals) if use_cache else None
+        corpus = build_corpus([b for b, _ in parsed], vocabulary, shas, [r for _, rows in parsed for r in rows],
+                              checks=checks)
     if use_cache:
-        _write_cache(cache_file, corpus)
+        parsed_anew = [journal.save() for journal in journals]
+        if not any(parsed_anew):  # loaded before as it is now: worth the whole-corpus cache
+            _write_cache(cache_file, corpus)
     return corpus
 
 
-def read_rows(path: Path, data: bytes, strings: dict[str, str] | None = None) -> tuple[BibFile, list[dict]]:
+def read_rows(path: Path, data: bytes, strings: dict[str, str] | None = None,
+              journal: _Journal | None = None) -> tuple[BibFile, list[dict]]:
     """A file's blocks and issues, and its entries as table rows; ``strings`` are the @string
-    macros of the files loaded before it. The BibFile's ``strings`` include them.
+    macros of the files loaded before it. The BibFile's ``strings`` include them. ``journal``:
+    the file's segment cache, which what is parsed here is added to.
 
-    A large file is cut into pieces of whole blocks that worker processes parse at once; the
-    result is the same as parsing it whole (see ``split_into_parts``).
+    A large file that nothing is cached of is cut into pieces of whole segments that worker
+    processes parse at once; the result is the same as parsing it whole (see ``split_into_parts``).
     """
     decoded = decode_bytes(data, str(path))
-    text = decoded.text
-    pieces = split_into_parts(text, _workers()) if len(text) >= PARALLEL_MIN_CHARS else None
-    parsed = None
+    text, strings, journal = decoded.text, strings or {}, journal or _Journal(None)
+    pieces = split_into_parts(text, _workers()) if not journal.records and len(text) >= PARALLEL_MIN_CHARS else None
     if pieces and len(pieces) > 1:
         try:
-            parsed = _parse_in_pieces(Path(path), text, pieces, strings or {})
+            journal.add(_parse_in_pieces(Path(path), pieces, strings))
         except (BrokenProcessPool, OSError) as err:  # a worker killed, or no fork: do it here
             log.warning("%s: parallel parse failed (%s); parsing in one process", path, err)
-    if parsed is None:
-        bib = parse_text(text, str(path), strings)
-        bib.path = Path(path)
-        parsed = bib, [entry_row(e, str(path)) for e in bib.entries]
-    parsed[0].issues[:0] = decoded.issues
-    parsed[0].encoding = decoded.encoding
-    return parsed
-
-
-def _parse_in_pieces(path: Path, text: str, pieces: list[tuple[int, int, str]],
-                     strings: dict[str, str]) -> tuple[BibFile, list[dict]]:
-    bib, rows = BibFile(path, text, strings=dict(strings)), []
-    with ProcessPoolExecutor(len(pieces) - 1, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(parse_piece, piece, str(path), line, offset, strings)
-                   for line, offset, piece in pieces[1:]]
-        line, offset, piece = pieces[0]
-        parts = [parse_piece(piece, str(path), line, offset, strings)]  # this process takes a piece too
-        parts += [f.result() for f in futures]
-    seen: set[str] = set()
-    for part_rows, part_issues, preambles in parts:
-        bib.issues.extend(part_issues)
-        bib.preambles.extend(preambles)
-        for row in part_rows:
-            if row["key"] in seen:  # the splitter only sees duplicates within its own piece
-                bib.issues.append(duplicate_key_issue(str(path), row["line"], row["key"]))
-            else:
-                seen.add(row["key"])
-                rows.append(complete_row(row, text))
-    bib.issues.sort(key=lambda i: i.line or 0)
+    bib, rows = _assemble(Path(path), text, strings, journal)
+    bib.issues[:0] = decoded.issues
+    bib.encoding = decoded.encoding
     return bib, rows
+
+
+def _parse_in_pieces(path: Path, pieces: list[tuple[int, int, str]],
+                     strings: dict[str, str]) -> list[tuple[bytes, list]]:
+    with ProcessPoolExecutor(len(pieces) - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(parse_piece, piece, str(path), strings) for _, _, piece in pieces[1:]]
+        records = parse_piece(pieces[0][2], str(path), strings)  # this process takes a piece too
+        for future in futures:
+            records += future.result()
+    return records
+
+
+def _assemble(path: Path, text: str, strings: dict[str, str], journal: _Journal) -> tuple[BibFile, list[dict]]:
+    """What ``parse_text`` and ``entry_row`` give for ``text``, segment by segment, each from the
+    journal when it holds that segment's text (and the @string values its entries were read with)."""
+    source = str(path)
+    bib = BibFile(path, text, strings=dict(strings))
+    if not text.strip():
+        bib.issues.append(empty_file_issue(source))
+        return bib, []
+    reader, rows = BlockReader(bib, source), []
+    for shift, _, segment in segments(text):
+        digest = segment_digest(segment)
+        record = journal.get(digest)
+        if record is None:
+            record = [[tuple(block), None] for block in parse_segment(segment)]
+            journal.put(digest, record)
+        for index, item in enumerate(record):
+            block = Block._make(item[0])
+            if block.kind != "entry":
+                reader.add(block, shift)
+            elif reader.accepts(block, shift):
+                if _read_again(item, index, segment, bib.strings, source):
+                    journal.put(digest, record)
+                _, row, issues, (start, length), _ = item[1]
+                rows.append(_placed_row(row, source, shift + block.line + 1, segment[start:start + length]))
+                journal.slots[id(rows[-1])] = rows[-1], digest, item[1]
+                if issues:
+                    bib.issues += [Issue("warning", "undefined-macro", source, shift + line + 1, block.key, name,
+                                         message) for line, name, message in issues]
+    return bib, rows
+
+
+def _read_again(item: list, index: int, segment: str, strings: dict[str, str], source: str) -> bool:
+    """Give a segment's ``index``-th block (``item``: ``[block, entry record]``) a record that holds
+    for the @string values in effect; whether it needed a new one (it was never read, or read
+    with other values of its macros)."""
+    if item[1] is not None and record_holds(item[1], strings):
+        return False
+    block = Block._make(item[0])
+    full = block if block.raw else parse_segment(segment)[index]  # a cached entry keeps no fields
+    item[:] = [tuple(full._replace(fields=(), raw="")), entry_record(full, segment, strings, source)]
+    return True
+
+
+def _placed_row(row: dict, source: str, line: int, raw: str) -> dict:
+    """A cached row (one per segment text) for this file and line: a copy, as rows are changed later."""
+    row = dict(row)
+    row["file"], row["line"], row["raw"] = source, line, raw
+    return row
 
 
 @contextlib.contextmanager
 def _no_gc():
     """The cyclic collector paused: a load creates ~50 containers per entry and frees none of them,
-    so collections in between only cost time (0.3 s of a cold load, 0.2 s of a warm one, at 10k)."""
+    so collections in between only cost time (0.3 s of a cold load, 0.2 s of a warm one, at 10k).
+    What the load made lives on, so it joins the oldest generation at once (freeze, unfreeze):
+    else the young generation's next collection would go through every row (0.1 s at 10k)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
 def _workers() -> int:
-    """Processes that parse a large file: one per usable core (``SURVEY_PARSE_WORKERS`` to cap
-    it), or just this one (1) where forking is unsafe.
+    """Processes that parse a large file: one per usable core that others leave idle
+    (``SURVEY_PARSE_WORKERS`` to set it), or just this one (1) where forking is unsafe.
 
     Forking copies the parsed modules for free, where spawning would re-run the caller's main
     script; but forking a process that runs threads (the explorer's server) can deadlock the
-    child, so such a process parses in-process.
+    child, so such a process parses in-process. A worker on a core that another program keeps
+    busy only waits for it, and costs its start and the pickling of its rows: on a busy 2-core
+    machine two processes took 1.3x the time of one.
     """
     if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     cap = os.environ.get("SURVEY_PARSE_WORKERS", "")
-    return max(1, min(cores, int(cap))) if cap.isdigit() else cores
+    if cap.isdigit():
+        return max(1, min(cores, int(cap)))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, int(cores + 1 - load)))  # the load average counts this process (up to 1) too
 
 
 def build_corpus(bibs: list[BibFile], vocabulary: Vocabulary, shas: list[str] | None = None,
-                 rows: list[dict] | None = None, parents: list[dict] = ()) -> Corpus:
+                 rows: list[dict] | None = None, parents: list[dict] = (),
+                 checks: _EntryChecks | None = None) -> Corpus:
     """The corpus of parsed files; ``rows`` are their entries' rows when already built;
-    ``parents``: rows of other entries that crossrefs may name (the corpus an input joins)."""
+    ``parents``: rows of other entries that crossrefs may name (the corpus an input joins);
+    ``checks``: the entries' own issues as the segment caches keep them."""
     if rows is None:
         rows = [entry_row(e, str(b.path)) for b in bibs for e in b.entries]
     rows, issues = _unique_keys(rows)
@@ -220,7 +291,8 @@ def build_corpus(bibs: list[BibFile], vocabulary: Vocabulary, shas: list[str] | 
     table["dialect"] = table["file"].map(validate.file_dialects(table))
     files = [FileInfo(b.path, (shas or [""] * len(bibs))[i], b.string_raw, b.strings, b.preambles, b.encoding)
              for i, b in enumerate(bibs)]
-    issues = [i for b in bibs for i in b.issues] + issues + validate.validate_table(table, vocabulary)
+    found = checks.validate_table(table, rows) if checks else validate.validate_table(table, vocabulary)
+    issues = [i for b in bibs for i in b.issues] + issues + found
     return Corpus(table, files, issues, vocabulary)
 
 
@@ -265,7 +337,166 @@ def _read_cache(path: Path) -> Corpus | None:
 
 
 def _write_cache(path: Path, corpus: Corpus) -> None:
+    _write_file(path, pickle.dumps(corpus, protocol=pickle.HIGHEST_PROTOCOL))
+    _remove_siblings(path)
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(" ".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def _remove_siblings(path: Path) -> None:
+    """Remove the caches of other versions of what ``path`` caches (``NAME-KEY-VERSION.ext``):
+    only the latest is read again, and a whole-corpus pickle per edit would fill the disk."""
+    kind, key, _ = path.stem.split("-")
+    for other in path.parent.glob(f"{kind}-{key}-*{path.suffix}"):
+        if other != path:
+            with contextlib.suppress(OSError):
+                other.unlink()
+
+
+def _write_file(path: Path, data: bytes, append: bool = False) -> None:
+    """A cache file written whole by rename (or appended to in one write), without the fsync of
+    ``atomic_write``: a cache lost in a crash only costs a parse. Failing to write is no error:
+    a read-only or full cache folder must not stop the user."""
+    tmp = None
     try:
-        atomic_write(path, pickle.dumps(corpus, protocol=pickle.HIGHEST_PROTOCOL), backup=False)
-    except Exception as err:  # a read-only or full cache folder must not stop the user
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if append:
+            with open(path, "ab") as f:
+                f.write(data)
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as err:
         log.info("could not write cache %s: %s", path, err)
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """What cached rows and issues were made by: this code and the parsers it uses, so that
+    neither an upgrade nor an edit of the code is served rows made by an older one."""
+    digest = hashlib.sha256(f"{sys.version_info[:2]} marshal{marshal.version} bibtexparser{bibtexparser.__version__} "
+                            f"pylatexenc{pylatexenc.__version__}".encode())
+    for module in (bibfile, crossref, latex, records, tags, validate, sys.modules[Issue.__module__],
+                   sys.modules[__name__]):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+class _EntryChecks:
+    """What ``validate.validate_table`` gives, with each entry's own issues (``validate.entry_issues``)
+    kept in the segment cache beside its row: they depend on nothing but the row, the vocabulary,
+    the file's dialect and this year, which are kept with them. Rows that crossref changed, and
+    the checks across entries (duplicates, near-duplicate titles, references), are done anew."""
+
+    def __init__(self, vocabulary: Vocabulary, vocabulary_bytes: bytes, journals: list[_Journal]):
+        self.vocabulary, self.journals = vocabulary, journals
+        self.vocabulary_digest = hashlib.sha256(vocabulary_bytes).hexdigest()
+
+    def validate_table(self, table: pd.DataFrame, rows: list[dict]) -> list[Issue]:
+        """``rows``: the table's rows, in its order."""
+        last_year = datetime.date.today().year + 1
+        slots = {k: (journal, *slot) for journal in self.journals for k, slot in journal.slots.items()}
+        columns = ["key", "entry_type", "file", "line", "year", "doi", "tags", "fields", "dialect"]
+        issues: list[Issue] = []
+        for row, values in zip(rows, zip(*(table[c].tolist() for c in columns))):
+            view = validate.EntryView(*values)
+            journal, same, digest, entry = slots.get(id(row), (None, None, None, None))
+            context = (self.vocabulary_digest, view.dialect, last_year)
+            if same is row and entry[4] and entry[4][0] == context:
+                issues += [Issue(severity, code, view.file, view.line, view.key, name, message)
+                           for severity, code, name, message in entry[4][1]]
+                continue
+            found = validate.entry_issues(view, self.vocabulary, last_year)
+            if same is row:
+                entry[4] = (context, tuple((i.severity, i.code, i.field, i.message) for i in found))
+                journal.changed(digest)
+            issues += found
+        # the checks across entries, in validate_table's order
+        issues += validate._duplicate_dois(table[table["doi"] != ""])
+        issues += validate.near_duplicate_titles(table)
+        issues += validate._dangling_references(table)
+        return issues
+
+
+class _Journal:
+    """One file's segments as parsed (segment digest -> record, see ``segment_record``), kept in
+    ``cache_dir()`` as checksummed frames of marshal data: a load reads every frame and appends
+    one with what it parsed anew; the file is written afresh once most of it is stale. A frame
+    that does not check out (a torn or corrupt file) makes the whole file ignored and rewritten."""
+
+    def __init__(self, path: Path | None, records: dict | None = None, stored: int = 0):
+        self.path = path  # None: kept for one load only
+        self.records = records or {}
+        self.stored = stored  # records in the file, superseded ones too
+        self.fresh: dict[bytes, list] = {}  # parsed, or read again, in this load
+        self.live: set[bytes] = set()  # the segments of the file as it is now
+        self.slots: dict[int, tuple[dict, bytes, list]] = {}  # id(row) -> (row, digest, its entry record)
+
+    @classmethod
+    def open(cls, source: Path) -> _Journal:
+        path = cache_dir() / f"segments-{_key(source.resolve())}-{_code_digest()[:16]}.bin"
+        try:
+            data = memoryview(path.read_bytes())
+        except OSError:  # none yet, or unreadable: parse
+            return cls(path)
+        records, stored = {}, 0
+        try:
+            for frame in _frames(data):
+                records.update(frame)
+                stored += len(frame)
+        except (ValueError, EOFError, TypeError) as err:
+            log.info("ignoring corrupt segment cache %s: %s", path, err)
+            return cls(path, stored=sys.maxsize)  # rewritten whole at the next save
+        return cls(path, records, stored)
+
+    def get(self, digest: bytes) -> list | None:
+        self.live.add(digest)
+        return self.records.get(digest)
+
+    def put(self, digest: bytes, record: list) -> None:
+        self.records[digest] = self.fresh[digest] = record
+
+    def changed(self, digest: bytes) -> None:
+        self.fresh[digest] = self.records[digest]
+
+    def add(self, records: list[tuple[bytes, list]]) -> None:
+        for digest, record in records:
+            self.put(digest, record)
+
+    def save(self) -> int:
+        """Keep what this load parsed; how many segments that was."""
+        if self.path is not None and self.fresh:
+            if self.stored + len(self.fresh) > 2 * len(self.live) + 64:  # mostly stale: only what the file has now
+                self.stored, frame = 0, {d: self.records[d] for d in self.live}
+            else:
+                frame = self.fresh
+            payload = marshal.dumps(frame)
+            _write_file(self.path, _FRAME_HEAD.pack(len(payload), zlib.crc32(payload)) + payload,
+                        append=self.stored > 0)
+            if not self.stored:
+                _remove_siblings(self.path)
+            self.stored += len(frame)
+        return len(self.fresh)
+
+
+_FRAME_HEAD = struct.Struct("<II")  # a frame's length and CRC-32
+
+
+def _frames(data: memoryview) -> Iterator[dict]:
+    pos = 0
+    while pos < len(data):
+        if pos + _FRAME_HEAD.size > len(data):
+            raise ValueError("truncated frame head")
+        size, checksum = _FRAME_HEAD.unpack_from(data, pos)
+        frame = data[pos + _FRAME_HEAD.size:pos + _FRAME_HEAD.size + size]
+        if len(frame) != size or zlib.crc32(frame) != checksum:
+            raise ValueError("frame does not match its checksum")
+        yield marshal.loads(frame)
+        pos += _FRAME_HEAD.size + size

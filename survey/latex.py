@@ -36,6 +36,8 @@ _SHOW_LATEX = str.maketrans({v: "\\" + k for k, v in _HIDE.items()})
 
 def to_text(value: str) -> str:
     """Plain text of a BibTeX field value (braces removed, accents and math decoded)."""
+    if _is_plain(value):
+        return value
     if "\\" in value:
         value = _ESCAPED.sub(lambda m: _HIDE.get(m.group(1), m.group(1)), value)
         value = _ACCENT.sub(_accent, value)
@@ -50,6 +52,15 @@ def to_text(value: str) -> str:
     return value if text == value else text  # the same object, so a pickle holds it once
 
 
+def _is_plain(value: str) -> bool:
+    """Whether ``to_text`` gives ``value`` back as it is: no LaTeX, no braces, no placeholder
+    characters, single spaces only (``isprintable`` is False for every other white space), NFC.
+    Most abstracts are; str methods tell in a few microseconds what the full path takes 50 for."""
+    return (value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " "
+            and "\\" not in value and "$" not in value and "{" not in value and "}" not in value
+            and (value.isascii() or unicodedata.is_normalized("NFC", value)))
+
+
 def _accent(m: re.Match) -> str:
     letter = m.group(3)
     base = {"\\i": "i", "\\j": "j"}.get(letter, letter)
@@ -58,8 +69,15 @@ def _accent(m: re.Match) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _decode(value: str) -> str:
-    text = _decoder().latex_to_text(value)
+    text = next(_decoded(value))
     return unicodedata.normalize("NFC", " ".join(text.split()))
+
+
+def _decoded(value: str):
+    # pylatexenc keeps the exception that ends each parse in a frame of its own: a reference cycle,
+    # freed only by the collector, and through its frames' callers it would hold on to all that a
+    # whole load holds. Run from a generator, its frames reach back to the generator's only.
+    yield _decoder().latex_to_text(value)
 
 
 @functools.lru_cache(maxsize=1)

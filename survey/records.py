@@ -5,18 +5,20 @@ Kept free of pandas so that the worker processes that parse a large file in part
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import hashlib
 import re
 import urllib.parse
 
 from survey import latex
-from survey.bibfile import EntryBlock, parse_text
-from survey.issues import Issue
+from survey.bibfile import (Block, EntryBlock, entry_block, macro_lookups, parse_segment, segments,
+                            undefined_macro_issues)
 from survey.tags import parse_keywords
 
 REVIEW_FIELDS = ("review-category", "review-number", "review-topic", "review-what",
                  "review-why", "review-how", "review-evaluation", "reproduction")
 
+_REVIEW_COLUMNS = tuple((name, name.replace("-", "_")) for name in REVIEW_FIELDS)
 
 # The first four-digit number: "2020", "{2020}", "1982--1983", "2019a", "c. 1781"; not "n.d.".
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -34,10 +36,10 @@ def entry_row(e: EntryBlock, file: str) -> dict:
     f = e.fields
     tags, free = parse_keywords(f.get("keywords", ""))
     title = latex.to_text(f.get("title", ""))
-    authors = [latex.to_text(display_name(a)) for a in split_authors(f.get("author", ""))]
+    authors = [_author(a) for a in split_authors(f.get("author", ""))]
     year, month = year_and_month(f)
     venue = latex.to_text(next((f[name] for name in VENUE_FIELDS if f.get(name, "").strip()), ""))
-    review = {name.replace("-", "_"): latex.to_text(f[name]) if name in f else None for name in REVIEW_FIELDS}
+    review = {column: latex.to_text(f[name]) if name in f else None for name, column in _REVIEW_COLUMNS}
     number = review["review_number"]
     review["review_number"] = int(number) if number and number.isdigit() else None
     abstract = latex.to_text(f["abstract"]) if "abstract" in f else ""
@@ -85,11 +87,19 @@ def split_authors(value: str) -> list[str]:
     if not value.strip():
         return []
     value = value.strip()
+    if "{" not in value:  # every "and" splits
+        return [name.strip() for name in _AND.split(value) if name.strip()]
     cuts = [m for m in _AND.finditer(value)
             if value.count("{", 0, m.start()) == value.count("}", 0, m.start())]  # not inside braces
     starts = [0] + [m.end() for m in cuts]
     ends = [m.start() for m in cuts] + [len(value)]
     return [value[a:b].strip() for a, b in zip(starts, ends) if value[a:b].strip()]
+
+
+@functools.lru_cache(maxsize=65536)
+def _author(name: str) -> str:
+    """One author as shown; names recur across a library, and a row shares the one string."""
+    return latex.to_text(display_name(name))
 
 
 def display_name(name: str) -> str:
@@ -133,29 +143,45 @@ def normalise_doi(doi: str) -> str:
     return doi.strip().rstrip(".,;").lower()
 
 
-def parse_piece(piece: str, source: str, first_line: int, offset: int,
-                strings: dict[str, str]) -> tuple[list[dict], list[Issue], list[str]]:
-    """Rows, issues and @preambles of a piece of a file that starts at ``first_line`` and ``offset``.
+def entry_record(block: Block, segment: str, strings: dict[str, str], source: str) -> list:
+    """What the load cache keeps of an entry of ``segment``: ``[lookups, row, issues, raw, checks]``,
+    the @string values it was read with (it holds while they do, see ``record_holds``), its row,
+    its undefined-macro issues as ``(line, field, message)`` with lines from the segment's start,
+    where its raw text is in the segment (the row keeps none: the segment has it), and its own
+    validation issues once they are known (see ``corpus._EntryChecks``)."""
+    row = entry_row(entry_block(block, strings), source)
+    row["raw"] = None
+    lookups, issues = macro_lookups(block), ()
+    if lookups:  # else every value is enclosed: no macro, none undefined
+        issues = tuple((i.line - 1, i.field, i.message) for i in undefined_macro_issues(block, strings, source))
+        lookups = tuple((name, strings.get(name)) for name in lookups)
+    return [lookups, row, issues, (segment.find(block.raw), len(block.raw)), None]
 
-    Runs in a worker process. What goes back is pickled, so each row's raw text, which the
-    parent has already, is sent as its ``(start, end)`` in the whole file (see ``complete_row``).
+
+def record_holds(record: list, strings: dict[str, str]) -> bool:
+    return all(strings.get(name) == value for name, value in record[0])
+
+
+def parse_piece(piece: str, source: str, strings: dict[str, str]) -> list[tuple[bytes, list]]:
+    """``(digest, segment record)`` for each segment of a piece of a file (see ``segment_record``).
+
+    Runs in a worker process; the piece holds no @string, so ``strings`` hold throughout.
     """
-    bib = parse_text(piece, source, strings)
-    shift = first_line - 1
-    rows, cursor = [], 0
-    for e in bib.entries:
-        e.line += shift
-        row = entry_row(e, source)
-        start = piece.find(e.raw, cursor)  # blocks come in order, so this finds the next one
-        cursor = start + len(e.raw)
-        row["raw"] = (offset + start, offset + cursor)
-        rows.append(row)
-    issues = [dataclasses.replace(i, line=i.line + shift) if i.line else i for i in bib.issues]
-    return rows, issues, bib.preambles
+    return [(segment_digest(segment), segment_record(segment, strings, source))
+            for _, _, segment in segments(piece)]
 
 
-def complete_row(row: dict, text: str) -> dict:
-    """A row from ``parse_piece`` made whole again, given the file's text."""
-    start, end = row["raw"]
-    row["raw"] = text[start:end]
-    return row
+def segment_record(segment: str, strings: dict[str, str], source: str) -> list:
+    """The blocks of a segment as the load cache keeps them: ``[block, entry record or None]``
+    each, an entry's fields dropped where its record holds them."""
+    items = []
+    for block in parse_segment(segment):
+        if block.kind == "entry" and block.key.strip():
+            items.append([tuple(block._replace(fields=(), raw="")), entry_record(block, segment, strings, source)])
+        else:
+            items.append([tuple(block), None])
+    return items
+
+
+def segment_digest(segment: str) -> bytes:
+    return hashlib.sha1(segment.encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
