@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dash
 import flask
+import waitress
 from dash import Dash, dcc, html
 
-from app import results, runtime
+from app import results, runtime, security
 from app.state import ExplorerState
 
 HERE = Path(__file__).parent
 REPORT_URL = "/reports/reproductions.html"
 
 
-def create_app(paths: list[Path] | None = None) -> Dash:
-    """The explorer on the corpus in ``paths`` (default: the bundled one, or $SURVEY_BIB)."""
+def create_app(paths: list[Path] | None = None, access: security.Access | None = None) -> Dash:
+    """The explorer on the corpus in ``paths`` (default: the bundled one, or $SURVEY_BIB), guarded by
+    ``access`` (default: served on loopback, with a random token for writes)."""
     state = ExplorerState(paths)
     state.snapshot()  # load (and lay out) before the first request, not during it
     runtime.configure(state)
@@ -33,6 +36,7 @@ def create_app(paths: list[Path] | None = None) -> Dash:
         ]),
         dash.page_container,
     ])
+    security.install(app, access or security.Access.for_bind("127.0.0.1"))
     return app
 
 
@@ -44,5 +48,19 @@ def reproduction_report():
     return flask.send_file(path, mimetype="text/html")
 
 
-def serve(paths: list[Path] | None, host: str, port: int, debug: bool = False) -> None:
-    create_app(paths).run(host=host, port=port, debug=debug)
+def wsgi_server(app: Dash, host: str, port: int):
+    """Waitress, a production server in pure Python, listening on ``host``:``port`` (0: a free port).
+    It refuses a body over the app's request limit before reading it (under --debug, Flask's
+    MAX_CONTENT_LENGTH does)."""
+    access = app.server.extensions[security.EXTENSION]
+    return waitress.create_server(app.server, host=host, port=port, threads=8,
+                                  max_request_body_size=access.request_limit)
+
+
+def serve(paths: list[Path] | None, host: str, port: int, access: security.Access, debug: bool = False) -> None:
+    app = create_app(paths, access)
+    if debug:  # Flask's development server: reloads on code changes, tracebacks in the page
+        os.environ["SURVEY_TOKEN"] = access.token  # the reloader starts `survey serve` again: same token
+        app.run(host=host, port=port, debug=True)
+    else:
+        wsgi_server(app, host, port).run()

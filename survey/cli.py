@@ -1,4 +1,8 @@
-"""The ``survey`` command: one group, shared options, help on every command."""
+"""The ``survey`` command: one group, shared options, help on every command.
+
+Commands import what they use (pandas, the corpus, OpenAlex) when they run, so that ``survey
+--help`` and ``survey COMMAND --help`` answer at once.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from survey import export, review
-from survey.corpus import Corpus, bib_paths, load_corpus
 from survey.issues import UserError
-from survey.merge import add_bytes
-from survey.openalex.client import OpenAlexError
-from survey.openalex.commands import entry_for_doi, print_enrich_report, run_enrich, suggestion_lines
-from survey.query import Query, parse_years
-from survey.records import as_int
-from survey.storage import StorageError, atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from survey.corpus import Corpus
+    from survey.query import Query
 
 
 def _user_errors(func):
@@ -30,6 +29,8 @@ def _user_errors(func):
     clear line; anything else is a bug and keeps its traceback."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from survey.storage import StorageError
+
         try:
             return func(*args, **kwargs)
         except (StorageError, UserError) as err:
@@ -69,7 +70,15 @@ def bib_option(func):
 
 
 def _corpus(ctx: click.Context) -> Corpus:
+    from survey.corpus import load_corpus
+
     return load_corpus(ctx.obj["bib"] or None, use_cache=ctx.obj["cache"])
+
+
+def _bib_paths(ctx: click.Context) -> list[Path]:
+    from survey.corpus import bib_paths
+
+    return bib_paths(ctx.obj["bib"] or None)
 
 
 def filter_options(func):
@@ -89,6 +98,8 @@ def filter_options(func):
 
 
 def _query(tags, excludes, years, search) -> Query:
+    from survey.query import Query, parse_years
+
     low, high = parse_years(years) if years else (None, None)
     return Query(text=search, require=tuple(tags), exclude=tuple(excludes), year_min=low, year_max=high)
 
@@ -100,6 +111,8 @@ def _filtered(ctx, tags, excludes, years, search) -> tuple[Corpus, pd.DataFrame]
 
 
 def _emit(text: str, output: Path | None) -> None:
+    from survey.storage import atomic_write
+
     if output:
         atomic_write(output, text.encode("utf-8"), backup=True)
         click.echo(f"wrote {output}", err=True)
@@ -131,9 +144,13 @@ def add(ctx, source: Path | None, doi: str | None, target: Path | None, dry_run:
     converted, and said so. Exits with 1 when any entry is invalid. --doi builds the entry from
     OpenAlex's record, from the cache when it is there.
     """
+    from survey.merge import add_bytes
+    from survey.openalex.client import OpenAlexError
+    from survey.openalex.commands import entry_for_doi
+
     if (source is None) == (doi is None):
         raise click.UsageError("give either SOURCE or --doi DOI")
-    paths = bib_paths(ctx.obj["bib"] or None)
+    paths = _bib_paths(ctx)
     if doi:
         try:
             text = entry_for_doi(doi, paths, _corpus(ctx))
@@ -181,6 +198,8 @@ def _print_report(report, name: str, dry_run: bool) -> None:
 @_user_errors
 def list_(ctx, tags, excludes, years, search, fmt: str) -> None:
     """List papers, filtered by tag, year range and text."""
+    from survey.records import as_int
+
     corpus, table = _filtered(ctx, tags, excludes, years, search)
     if fmt == "json":
         records = [{"key": r.key, "year": as_int(r.year),
@@ -208,6 +227,8 @@ def list_(ctx, tags, excludes, years, search, fmt: str) -> None:
 @_user_errors
 def stats(ctx, tags, excludes, years, search, fmt: str) -> None:
     """Papers per year, per review category and per tag."""
+    from survey import export
+
     corpus, table = _filtered(ctx, tags, excludes, years, search)
     per_year = export.papers_per_year(table, by=None)
     per_year = {int(y): int(n) for y, n in per_year["papers"].items()} if not per_year.empty else {}
@@ -259,6 +280,8 @@ def validate(ctx, fmt: str, strict: bool) -> None:
 @_user_errors
 def export_(ctx, tags, excludes, years, search, fmt: str, output: Path | None) -> None:
     """Export the filtered corpus as BibTeX (entries exactly as written) or CSV."""
+    from survey import export
+
     corpus, table = _filtered(ctx, tags, excludes, years, search)
     _emit(export.to_bibtex(corpus, table) if fmt == "bibtex" else export.to_csv(table), output)
 
@@ -271,6 +294,8 @@ def export_(ctx, tags, excludes, years, search, fmt: str, output: Path | None) -
 @_user_errors
 def table1(ctx, fmt: str, output: Path | None) -> None:
     """The review's Table 1 (classification of the reviewed papers) from the review-* fields."""
+    from survey import review
+
     table = _corpus(ctx).table
     _emit(review.table1_markdown(table) if fmt == "markdown" else review.table1_latex(table), output)
 
@@ -295,8 +320,11 @@ def enrich(ctx, offline: bool, refresh: bool, no_candidates: bool, timeout: floa
     to confirm). Needs OPENALEX_API_KEY (and OPENALEX_EMAIL) in the environment unless --offline.
     An interrupted run resumes where it stopped.
     """
+    from survey.openalex.client import OpenAlexError
+    from survey.openalex.commands import print_enrich_report, run_enrich
+
     corpus = _corpus(ctx)
-    paths = bib_paths(ctx.obj["bib"] or None)
+    paths = _bib_paths(ctx)
     try:
         report = run_enrich(corpus, paths, offline=offline, refresh=refresh, candidates=not no_candidates,
                             timeout=timeout, retries=retries, progress=not as_json)
@@ -317,6 +345,8 @@ def suggest(ctx, limit: int, fmt: str) -> None:
     Each comes with why: which corpus papers cite it and which share references with it. Reads
     the OpenAlex cache (run `survey enrich` first); add one with `survey add --doi DOI`.
     """
+    from survey.openalex.commands import suggestion_lines
+
     for line in suggestion_lines(_corpus(ctx), limit, fmt):
         click.echo(line)
 
@@ -336,6 +366,8 @@ def figure() -> None:
 @_user_errors
 def years(ctx, tags, excludes, years, search, out_dir: Path, formats: tuple[str, ...]) -> None:
     """The review's Figure 3: papers per year, stacked by review category."""
+    from survey import review
+
     _, table = _filtered(ctx, tags, excludes, years, search)
     for path in review.write_years_figure(table, out_dir, list(formats)):
         click.echo(f"wrote {path}")
@@ -345,16 +377,33 @@ def years(ctx, tags, excludes, years, search, out_dir: Path, formats: tuple[str,
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 exposes the explorer to your network, on purpose only.")
 @click.option("--port", default=8050, show_default=True, type=int)
-@click.option("--debug", is_flag=True, help="Dash's debug mode: reloads on code changes, shows errors in the page.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Another host name (or address) the explorer answers to, besides 127.0.0.1, localhost, ::1 "
+                   "and --host. Repeatable.")
+@click.option("--token", envvar="SURVEY_TOKEN", show_envvar=True,
+              help="The key for writes (and, off loopback, for every page); random by default.")
+@click.option("--read-only", is_flag=True, help="Serve the corpus with every write (papers, tags, answers) refused.")
+@click.option("--max-upload", default=50, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              metavar="MB", help="The largest .bib file an upload may be.")
+@click.option("--debug", is_flag=True, help="Dash's debug mode on Flask's development server: reloads on code "
+                                            "changes, shows errors in the page.")
 @bib_option
 @click.pass_context
 @_user_errors
-def serve(ctx, host: str, port: int, debug: bool) -> None:
-    """Start the explorer in the browser on the corpus (http://127.0.0.1:8050 by default)."""
-    from app.main import serve as serve_app  # Dash loads only for this command
+def serve(ctx, host: str, port: int, allow_hosts: tuple[str, ...], token: str | None, read_only: bool,
+          max_upload: float, debug: bool) -> None:
+    """Start the explorer in the browser on the corpus (http://127.0.0.1:8050 by default).
 
-    click.echo(f"Survey explorer on http://{host}:{port}/  (Ctrl+C to stop)", err=True)
-    serve_app(bib_paths(ctx.obj["bib"] or None), host=host, port=port, debug=debug)
+    It prints the address to open first, which carries the token: the browser keeps it as a cookie."""
+    from app.main import serve as serve_app  # Dash loads only for this command
+    from app.security import Access, start_url
+
+    access = Access.for_bind(host, token, allow_hosts, read_only, max_upload)
+    click.echo(f"Survey explorer on {start_url(host, port, access.token)}  (Ctrl+C to stop)", err=True)
+    if not access.loopback:
+        click.echo(f"Off loopback: every page needs the token; host names served: {', '.join(sorted(access.hosts))} "
+                   "(add more with --allow-host).", err=True)
+    serve_app(_bib_paths(ctx), host=host, port=port, access=access, debug=debug)
 
 
 if __name__ == "__main__":

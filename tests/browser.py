@@ -2,7 +2,9 @@
 
 Chromium and its driver come from the OS (Debian's ``chromium`` and ``chromium-driver``).
 Where they are missing the browser tests are skipped, unless ``SURVEY_REQUIRE_BROWSER=1``
-(set by CI), which makes a missing browser a failure.
+(set by CI), which makes a missing browser a failure. The live server runs on waitress, as
+``survey serve`` does, with the token ``TOKEN``, whose cookie every browser of ``chrome`` holds
+from the start, as if it had opened the address that ``survey serve`` prints.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
+TOKEN = "browser-tests"
 
 
 def chrome(downloads: Path | None = None):
@@ -38,25 +41,36 @@ def chrome(downloads: Path | None = None):
     if downloads:
         options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                                   "download.prompt_for_download": False})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Network.setCookie", {"url": "http://127.0.0.1/", "name": browser_access().cookie_name,
+                                                 "value": TOKEN, "httpOnly": True, "sameSite": "Strict"})
+    return driver
+
+
+def browser_access(**settings):
+    from app.security import Access
+
+    return Access.for_bind("127.0.0.1", token=TOKEN, **settings)
 
 
 class LiveServer:
-    """The Dash app of ``create_app(paths)`` served from a thread on a free port."""
+    """The Dash app of ``create_app(paths, access)`` served by waitress from a thread on a free port."""
 
-    def __init__(self, paths: list[Path]):
-        from werkzeug.serving import make_server
+    def __init__(self, paths: list[Path], access=None, host: str = "127.0.0.1"):
+        from app.main import create_app, wsgi_server
 
-        from app.main import create_app
-
-        self.app = create_app(paths)
-        self.server = make_server("127.0.0.1", 0, self.app.server, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.paths = paths
+        self.app = create_app(paths, access or browser_access())
+        self.server = wsgi_server(self.app, host, 0)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        # close the listening socket, its wake-up trigger and every kept-alive connection: the loop ends
+        for channel in list(self.server._map.values()):
+            channel.close()
+        self.server.task_dispatcher.shutdown()
         self.thread.join(timeout=10)
 
 

@@ -21,13 +21,14 @@ import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
-import dash
 import pytest
 import responses
 import torch
 from click.testing import CliRunner, Result
 
+import app.main
 from app import runtime
 from reproductions import cli as repro_cli
 from reproductions import reader_study, runner, runs
@@ -272,13 +273,14 @@ def serve_one_request(ws: Workspace, line: str) -> dict:
     """Run ``line`` with the explorer built for real; instead of listening, it answers / and its layout."""
     served = {}
 
-    def answer_instead_of_listening(app, host, port, debug, **_):
-        client = app.server.test_client()
+    def answer_instead_of_listening(explorer, host, port):
+        client = explorer.server.test_client()
         page, layout = client.get("/"), client.get("/_dash-layout")
         served.update(host=host, port=port, status=(page.status_code, layout.status_code),
                       paths=[Path(p).resolve() for p in runtime.explorer_state().paths])
+        return SimpleNamespace(run=lambda: None)
 
-    ws.monkeypatch.setattr(dash.Dash, "run", answer_instead_of_listening)
+    ws.monkeypatch.setattr(app.main, "wsgi_server", answer_instead_of_listening)
     succeeded(ws.invoke(line))
     return served
 

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ALL, Input, Output, Patch, State, callback, ctx, dash_table, dcc, html, no_update
 
-from app import views
+from app import security, views
 from app.filters import EDGE_MODES, FilterState
 from app.interactions import decode_upload, next_state, render
 from app.runtime import explorer_state
@@ -75,7 +75,7 @@ def layout(**query) -> html.Div:
                 ], className="panel"),
             ], className="centre"),
             html.Aside([
-                html.Div(v["details"], id="ex-details", className="details"),
+                html.Div(_details(v["details"]), id="ex-details", className="details"),
                 # outside the panel, which is redrawn when the saved file reloads
                 html.Div(id="ex-tags-status", role="status"),
                 _add_papers(),
@@ -97,7 +97,31 @@ def _figure_export_buttons(graph_id: str) -> html.Div:
                                  className="small", title="Download this figure as SVG")], className="image-export")
 
 
+TAG_EDITOR = frozenset({"ex-tags-input", "ex-tags-save"})
+
+
+def _details(parts: list) -> list:
+    """The detail panel, without the tag editor for a visitor who may not write."""
+    if security.write_refusal() is None:
+        return parts
+    return [part for part in parts if not _holds(part, TAG_EDITOR)]
+
+
+def _holds(component, ids: frozenset[str]) -> bool:
+    """Whether ``component`` is, labels or contains one of the components ``ids``."""
+    names = (getattr(component, "id", None), getattr(component, "htmlFor", None))
+    if any(isinstance(name, str) and name in ids for name in names):  # a pattern id is a dict
+        return True
+    children = getattr(component, "children", None)
+    return any(_holds(child, ids) for child in (children if isinstance(children, list) else [children])
+               if child is not None and not isinstance(child, str))
+
+
 def _add_papers() -> html.Div:
+    refusal = security.write_refusal()
+    if refusal:
+        return html.Div([html.H4("Add papers"), html.P(refusal, id="ex-write-refused", className="muted")],
+                        className="panel add")
     return html.Div([
         html.H4("Add papers"),
         dcc.Upload(id="ex-upload", children=html.Div(["Drop a .bib file here or ", html.A("choose one")]),
@@ -109,6 +133,7 @@ def _add_papers() -> html.Div:
         # possible duplicates of the last preview: ticked ones are added by "Add to the corpus"
         dcc.Checklist(id="ex-confirm", options=[], value=[], className="confirm"),
         dcc.Store(id="ex-upload-source"),
+        dcc.Store(id="ex-upload-limit", data=security.access().max_upload),
     ], className="panel add")
 
 
@@ -143,7 +168,7 @@ def update(search, version, text, _tags, _chips, years_selected, years_clicked, 
     v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0, full_graph=full)
     graph = v["graph"] if full else _patch(v["graph_changes"])
     return (new.to_url(), new.text, v["count"], v["chips"], v["clouds"], v["years"], graph, v["rows"],
-            v["pages"], page if keep_page else 0, v["details"], new.colour, new.edges, new.to_url())
+            v["pages"], page if keep_page else 0, _details(v["details"]), new.colour, new.edges, new.to_url())
 
 
 def _patch(changes: dict[int, dict]) -> Patch:
@@ -177,8 +202,10 @@ def export(_bib, _csv, search):
           State("ex-confirm", "value"), prevent_initial_call=True)
 def add_papers(_preview, _add, upload, filename, pasted, uploaded, confirmed):
     """Preview (a dry run) or add what was uploaded or pasted; an upload is shown in the paste box
-    and keeps its file name (and encoding note) for as long as the box holds its text unchanged."""
+    and keeps its file name (and encoding note) for as long as the box holds its text unchanged.
+    A preview writes nothing, so only adding needs write access."""
     if ctx.triggered_id == "ex-upload":
+        security.require_upload_size(upload or "")
         decoded = decode_upload(upload, filename)
         if decoded is None:
             return ([html.P(f"{filename}: could not read the file", className="error")],
@@ -190,6 +217,8 @@ def add_papers(_preview, _add, upload, filename, pasted, uploaded, confirmed):
     from_upload = bool(uploaded) and uploaded.get("text") == pasted
     source, note = (uploaded["name"], uploaded["note"]) if from_upload else ("pasted text", "")
     dry_run = ctx.triggered_id != "ex-add"
+    if not dry_run:
+        security.require_write_access()
     try:
         report = explorer_state().add(pasted, source, dry_run=dry_run, confirm=frozenset(confirmed or ()))
     except (OSError, ValueError) as err:
@@ -208,11 +237,28 @@ def save_tags(clicks, keywords, search):
     paper = FilterState.from_url(search).paper
     if not clicks or not paper:
         raise dash.exceptions.PreventUpdate
+    security.require_write_access()
     try:
         explorer_state().set_tags(paper, keywords or "")
     except (OSError, ValueError, KeyError) as err:
         return html.Span(str(err), className="error"), no_update
     return html.Span(f"Saved the tags of [{paper}].", className="ok"), explorer_state().snapshot().version
+
+
+# The server refuses an upload over the limit with 413, which Dash shows nowhere: the page says why itself.
+dash.clientside_callback(
+    """function(contents, filename, limit) {
+        const size = contents ? contents.split(',', 2)[1].length * 3 / 4 : 0;
+        if (size <= limit) { return dash_clientside.no_update; }
+        const mb = n => +(n / 1048576).toPrecision(3) + ' MB';
+        return {namespace: 'dash_html_components', type: 'P', props: {id: 'ex-upload-too-large',
+                className: 'error', children: filename + ' is ' + mb(size) + ': this explorer takes files of up to ' +
+                mb(limit) + ' (survey serve --max-upload MB).'}};
+    }""",
+    Output("ex-add-result", "children", allow_duplicate=True),
+    Input("ex-upload", "contents"), State("ex-upload", "filename"), State("ex-upload-limit", "data"),
+    prevent_initial_call=True,
+)
 
 
 dash.clientside_callback(

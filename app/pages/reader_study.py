@@ -18,6 +18,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from app import reader_study_views as rv
+from app import security
 from reproductions import reader_study as rs
 
 dash.register_page(__name__, path=rv.PAGE, title="Reader study", name="Reader study")
@@ -37,6 +38,8 @@ def layout(study: str | None = None, reader: str | None = None, view: str | None
     ])
     if view == "results":
         body = _results_page(found, chosen)
+    elif refusal := security.write_refusal():  # reading means answering, and every answer is a write
+        body = html.Div(html.P(refusal, id="rs-write-refused"), className="panel")
     elif chosen and chosen.study and reader:
         body = _reading_page(chosen, reader)
     else:
@@ -174,6 +177,7 @@ def answer(_clicks, real, label, session):
     if found is None or found.study is None or not session.get("item"):
         return *keep, "This study is no longer available; reload the page.", no_update, no_update
     study, reader = found.study, session["reader"]
+    security.require_write_access()
     try:
         rs.record_answer(study, reader, session["item"], real == "real", label,
                          seconds=max(0.0, time.time() - float(session.get("shown") or time.time())))
