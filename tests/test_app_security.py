@@ -25,7 +25,7 @@ import app.main
 from app import reader_study_views as rv
 from app.security import EXTENSION, MB, Access, start_url
 from reproductions import reader_study as rs
-from survey.cli import main as survey
+from app.cli import main as survey
 from tests.browser import LiveServer, browser_access, chrome, wait_for
 from tests.conftest import REPO, entry
 from tests.test_app_browser import JS_PLOT, JS_POINT

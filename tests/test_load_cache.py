@@ -213,11 +213,12 @@ def test_the_fast_entry_reader_reads_as_the_splitter_does(text):
 
 
 def test_help_imports_no_pandas():
-    """``survey --help`` and every ``survey COMMAND --help`` start without pandas (or the corpus)."""
+    """``survey --help`` and every ``survey COMMAND --help`` (the installed entry point, serve included)
+    start without pandas, the corpus or Dash."""
     script = """
 import sys
 import click
-from survey.cli import main
+from app.cli import main
 
 def helps(group, path=()):
     for name, command in group.commands.items():
@@ -230,7 +231,7 @@ for args in [["--help"], *helps(main)]:
         main(args)
     except SystemExit:
         pass
-print(sorted(m for m in ("pandas", "numpy", "survey.corpus") if m in sys.modules))
+print(sorted(m for m in ("pandas", "numpy", "survey.corpus", "dash", "flask") if m in sys.modules))
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     assert "Usage:" in result.stdout and result.stdout.count("Usage:") > 10

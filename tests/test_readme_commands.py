@@ -35,7 +35,7 @@ from reproductions import reader_study, runner, runs
 from reproductions.data import loaders, offline
 from reproductions.outcome import Outcome
 from reproductions.registry import Reproduction, default_registry
-from survey.cli import main as survey
+from app.cli import main as survey
 from survey.corpus import load_corpus
 from survey.query import Query
 from tests.conftest import entry
@@ -90,7 +90,7 @@ class Workspace:
         return published
 
     def replace_training(self) -> list[dict]:
-        """Every paper module loads for real, but its ``run`` records what it was given instead of training."""
+        """Every paper module loads for real, but its ``main`` records what it was given instead of training."""
         self.redirect_runs()
         calls, load = [], Reproduction.load
 
@@ -101,7 +101,7 @@ class Workspace:
 
         def load_untrained(reproduction):
             module = load(reproduction)
-            self.monkeypatch.setattr(module, "run", record)
+            self.monkeypatch.setattr(module, "main", record)
             return module
 
         self.monkeypatch.setattr(Reproduction, "load", load_untrained)
@@ -149,7 +149,7 @@ def pyproject() -> dict:
 @case("python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/survey serve")
 def explorer_set_up(ws, line):
     project = pyproject()  # a plain install is built and run in tests/test_install.py
-    assert project["scripts"]["survey"] == "survey.cli:main" and "serve" in survey.commands
+    assert project["scripts"]["survey"] == "app.cli:main" and "serve" in survey.commands
     assert not any(re.match(r"torch\b", requirement) for requirement in project["dependencies"])
 
 
