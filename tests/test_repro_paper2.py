@@ -1,22 +1,25 @@
 """paper2 (DCGAN lung nodules, observer panel, reader study) end to end in its smoke profile on CPU
 through the CLI into a temporary folder, and its pieces: the case split, the observers, the
-features, config validation and the LIDC-IDRI loader path."""
+features, the named streams, config validation and the LIDC-IDRI loader path."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+import reproductions.paper2_dcgan_nodules as paper2
 from reproductions import reader_study
+from reproductions.common.docstring import differences
 from reproductions.config import ConfigError, apply_overrides
-from reproductions.paper2_dcgan_nodules import (CLASS_OBSERVERS, CLASSES, OBSERVERS, PRESETS, Config, SmallCNN,
-                                                coarse, load_patches, observer_panel, quantise, split_cases,
-                                                texture_features)
+from reproductions.paper2_dcgan_nodules import PRESETS, Config
+from reproductions.paper2_dcgan_nodules.model import (CLASS_OBSERVERS, CLASSES, OBSERVERS, coarse, generate,
+                                                      load_patches, observer_panel, quantise, split_cases,
+                                                      texture_features)
+from reproductions.run import Run
 from tests.conftest import needs_data, smoke_run
 
 
@@ -24,6 +27,7 @@ from tests.conftest import needs_data, smoke_run
 @needs_data("chest-ct", "fid-inception")
 def test_paper2_smoke_run_writes_results_figures_and_a_reader_study(tmp_path):
     folder, info = smoke_run("paper2", tmp_path, seed=3)
+    smoke = PRESETS["smoke"]
 
     metrics = json.loads((folder / "metrics.json").read_text())
     panel = metrics["observers"]
@@ -35,32 +39,40 @@ def test_paper2_smoke_run_writes_results_figures_and_a_reader_study(tmp_path):
         assert r["accuracy"] == pytest.approx(expected) and r["n"] == panel["n_test"]
     assert len(panel["kappa"]) == len(OBSERVERS) * (len(OBSERVERS) - 1) // 2
     assert panel["n_train"] + panel["n_test"] == 2 * metrics["data"]["held_out"]
-    assert metrics["fid"]["fid"] > 0 and metrics["fid"]["n"] == 8
+    assert metrics["data"]["train"] + metrics["data"]["held_out"] == 2 * smoke.patches_per_class
+    assert metrics["data"]["generated_for_observers"] == metrics["data"]["held_out"]
+    assert np.isfinite(metrics["fid"]["fid"]) and metrics["fid"]["fid"] > 0 and metrics["fid"]["n"] == 8
+    assert "fid_real_vs_real" not in metrics["fid"]  # the smoke profile skips the reference FID
     assert set(metrics["class_agreement"]) == set(CLASS_OBSERVERS)
     for name, agree in metrics["class_agreement"].items():
-        assert 0 <= agree["generated"] <= 1, name
-        assert agree["real_heldout"] > 0.6, name  # phantom benign and malignant nodules differ plainly
+        assert 0 <= agree["generated"] <= 1 and 0 <= agree["real_heldout"] <= 1, name
+        assert set(agree["generated_called_malignant"]) == set(CLASSES), name
+    assert set(metrics["training"]) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(v) for v in metrics["training"].values())
 
     doc = json.loads((folder / "results.json").read_text())
-    assert {r["paper_text"] for r in doc["rows"]} == {"not reported"}
+    assert all(r["paper"] is None for r in doc["rows"])  # no per-reader table was found
     frr_rows = [r for r in doc["rows"] if r["metric"].startswith("FRR")]
     assert {r["setting"] for r in frr_rows} == {f"observer: {name}" for name in OBSERVERS}
-    assert [d["kind"] for d in doc["data"]] == ["phantom"] and "not LIDC-IDRI" in doc["data"][0]["detail"]
+    pairs = len(OBSERVERS) * (len(OBSERVERS) - 1) // 2
+    # 3 rows per observer, the mean kappa, one per pair, FID + KID, 2 per class classifier
+    assert len(doc["rows"]) == 3 * len(OBSERVERS) + 1 + pairs + 2 + 2 * len(CLASS_OBSERVERS)
+    assert [d["kind"] for d in doc["data"]] == ["phantom"]
     automatic, human = doc["claims"]
-    assert "automatic observers" in automatic["text"] and "stand in for the radiologists" in automatic["text"]
     mean_acc = np.mean([r["accuracy"] for r in panel["readers"].values()])
-    assert automatic["held"] is bool(mean_acc < 0.6) and "below 0.6" in automatic["evidence"]
-    assert human["held"] is None and "/reader-study" in human["evidence"]
-    assert any("reader_study/" in d and "/reader-study" in d for d in doc["differences"])
+    assert automatic["held"] is bool(mean_acc < smoke.accuracy_bound)
+    assert human["held"] is None  # no readers in a fresh run
+    assert doc["differences"] == differences(paper2.__doc__) and doc["differences"]
     assert len(doc["figures"]) == 3
     for figure in doc["figures"]:
         assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
 
+    assert metrics["reader_study"] == {"folder": "reader_study", "items": 4 * smoke.reader_per_class}
     study = reader_study.load_study(folder / "reader_study")  # what the explorer's page opens
     assert study.name == "paper2" and study.data_kind == "phantom" and study.classes == CLASSES
     sources = [item.source for item in study.items]
-    assert sources.count("real") == sources.count("generated") == 2 * PRESETS["smoke"].reader_per_class
-    assert sorted(item.label for item in study.items) == sorted(CLASSES * (2 * PRESETS["smoke"].reader_per_class))
+    assert sources.count("real") == sources.count("generated") == 2 * smoke.reader_per_class
+    assert sorted(item.label for item in study.items) == sorted(CLASSES * (2 * smoke.reader_per_class))
     assert not any(word in item.image for item in study.items for word in ("real", "generated", *CLASSES))
 
 
@@ -77,13 +89,8 @@ def test_split_cases_keeps_cases_whole_and_both_classes_on_both_sides():
         split_cases(np.zeros(4, int), np.zeros(4, int), 0.3, np.random.default_rng(0))
 
 
-def _tiny_run(tmp_path):
-    import contextlib
-
-    return SimpleNamespace(device=torch.device("cpu"), seed=0, folder=tmp_path,
-                           generator=lambda o=0: torch.Generator().manual_seed(o),
-                           rng=lambda o=0: np.random.default_rng(o), autocast=contextlib.nullcontext,
-                           progress=lambda it, desc, total=None: it)
+def cpu_run(tmp_path, seed: int = 0) -> Run:
+    return Run("paper2", "smoke", seed, torch.device("cpu"), tmp_path, {})
 
 
 def test_observers_tell_plainly_different_patches_apart_and_cannot_tell_identical_ones(tmp_path):
@@ -93,21 +100,43 @@ def test_observers_tell_plainly_different_patches_apart_and_cannot_tell_identica
     cases = np.arange(40)
     config = dataclasses.replace(PRESETS["smoke"], observer_epochs=3)
     bright = quantise(rng.uniform(0.6, 0.8, (40, 16, 16)))
-    easy = observer_panel(real, labels, cases, bright, labels, config, _tiny_run(tmp_path))
+    easy = observer_panel(real, labels, cases, bright, labels, config, cpu_run(tmp_path))
     for name in ("logistic regression (pixels)", "random forest (features)", "RBF SVM (PCA 32)"):
         r = easy["readers"][name]
         assert r["accuracy"] == 1 and r["frr"] == 0 and r["trr"] == 1, name
     same = quantise(rng.uniform(0.2, 0.4, (40, 16, 16)))  # the same distribution as the reals
-    hard = observer_panel(real, labels, cases, same, labels, config, _tiny_run(tmp_path))
+    hard = observer_panel(real, labels, cases, same, labels, config, cpu_run(tmp_path))
     assert np.mean([r["accuracy"] for r in hard["readers"].values()]) < 0.75
 
 
-def test_texture_features_and_cnn_shapes():
+def test_the_observer_panel_is_the_same_for_a_seed_and_its_streams(tmp_path):
+    rng = np.random.default_rng(1)
+    real, fake = quantise(rng.uniform(0.2, 0.5, (24, 16, 16))), quantise(rng.uniform(0.25, 0.55, (24, 16, 16)))
+    labels, cases = np.repeat([0, 1], 12), np.arange(24)
+    config = dataclasses.replace(PRESETS["smoke"], observer_epochs=2)
+    first, again = (observer_panel(real, labels, cases, fake, labels, config, cpu_run(tmp_path, seed=5))
+                    for _ in range(2))
+    assert first == again
+
+
+def test_generated_patches_are_8_bit_and_follow_their_stream(tmp_path):
+    from reproductions.common import dcgan
+
+    run = cpu_run(tmp_path)
+    with run.seeded("gan-init"):
+        G = dcgan.Generator(dcgan.DCGANConfig(width=4, size=32, num_classes=2)).eval()
+    labels = np.array([0, 1, 1, 0])
+    a, b = generate(G, labels, run, "observer-samples"), generate(G, labels, run, "observer-samples")
+    assert a.shape == (4, 32, 32) and np.array_equal(a, b)
+    assert np.array_equal(a, quantise(a)) and 0 <= a.min() and a.max() <= 1
+    assert not np.array_equal(a, generate(G, labels, run, "fid-samples"))  # another stream, other noise
+
+
+def test_texture_features_coarse_grid_and_quantisation():
     images = np.random.default_rng(1).uniform(0, 1, (5, 32, 32)).astype(np.float32)
     features = texture_features(images)
     assert features.shape == (5, 35) and np.isfinite(features).all()
     assert np.allclose(features[:, :16].sum(axis=1), 1)  # the histogram sums to one
-    assert SmallCNN(2)(torch.as_tensor(images)[:, None]).shape == (5, 2)
     assert coarse(images).shape == (5, 256) and np.allclose(coarse(images)[:, 0], images[:, :2, :2].mean(axis=(1, 2)))
     assert np.array_equal(quantise(np.array([0.0, 0.5, 1.2, -1])), np.array([0, 128 / 255, 1, 0], np.float32))
 
@@ -123,16 +152,18 @@ def test_lidc_folder_loads_as_real_data(tmp_path):
     from PIL import Image
 
     rng = np.random.default_rng(0)
+    lidc = tmp_path / "lidc"
     for name in CLASSES:
-        (tmp_path / name).mkdir()
+        (lidc / name).mkdir(parents=True)
         for case in range(3):
             pixels = (rng.uniform(0, 255, (40, 40))).astype(np.uint8)
-            Image.fromarray(pixels).save(tmp_path / name / f"LIDC{case:04d}_{name}.png")
-    patches, note = load_patches(Config(lidc=str(tmp_path), size=32, patches_per_class=2), seed=0)
+            Image.fromarray(pixels).save(lidc / name / f"LIDC{case:04d}_{name}.png")
+    run = cpu_run(tmp_path)
+    patches, note = load_patches(Config(lidc=str(lidc), size=32, patches_per_class=2), run)
     assert patches.images.shape == (4, 32, 32) and np.bincount(patches.labels).tolist() == [2, 2]
-    assert note.kind == "real" and str(tmp_path) in note.detail
+    assert note.kind == "real"
     from reproductions.data.offline import DataError
 
-    (tmp_path / "malignant").rename(tmp_path / "other")
+    (lidc / "malignant").rename(lidc / "other")
     with pytest.raises(DataError, match="malignant"):
-        load_patches(Config(lidc=str(tmp_path), size=32), seed=0)
+        load_patches(Config(lidc=str(lidc), size=32), run)

@@ -1,6 +1,7 @@
 """paper3 (GAN augmentation for liver lesion classification): the smoke profile end to end through
 the CLI into a temporary folder, and its pieces: the classifier's size, classic augmentation, the
-case-grouped folds, class-balanced synthetic steps, the verdict rule and config validation."""
+case-grouped folds, class-balanced synthetic steps, the named streams, the verdict rule and config
+validation."""
 
 from __future__ import annotations
 
@@ -11,16 +12,23 @@ import numpy as np
 import pytest
 import torch
 
+import reproductions.paper3_gan_augmentation as paper3
+from reproductions.common.docstring import differences
 from reproductions.config import ConfigError, apply_overrides
 from reproductions.data.offline import DataError
 from reproductions.data.phantoms import PatchSet
-from reproductions.paper3_gan_augmentation import PRESETS, Config, differences
-from reproductions.paper3_gan_augmentation.classifier import LesionCNN, parameter_count, training_steps
-from reproductions.paper3_gan_augmentation.lesions import (CLASSES, acquisition_variation, classic_augment, folds,
-                                                           load_lesions)
-from reproductions.paper3_gan_augmentation.protocol import balanced, plateau_amount, synthetic_set
-from reproductions.paper3_gan_augmentation.verdicts import paired_rise
+from reproductions.paper3_gan_augmentation import PRESETS, Config
+from reproductions.paper3_gan_augmentation.model import (CLASSES, LesionCNN, acquisition_variation, balanced,
+                                                         classic_augment, folds, load_lesions, parameter_count,
+                                                         plateau_amount, synthetic_set, train_classifier,
+                                                         training_steps)
+from reproductions.paper3_gan_augmentation.report import paired_rise
+from reproductions.run import Run
 from tests.conftest import needs_data, smoke_run
+
+
+def cpu_run(tmp_path, seed: int = 0) -> Run:
+    return Run("paper3", "smoke", seed, torch.device("cpu"), tmp_path, {})
 
 
 @pytest.mark.slow
@@ -58,15 +66,19 @@ def test_paper3_smoke_run_writes_a_complete_run_folder(tmp_path):
     assert rows[("total accuracy (%)", top)]["ours"] == pytest.approx(100 * settings[top]["mean"]["accuracy"])
     per_class = [r for r in doc["rows"] if r["setting"].endswith(CLASSES)]
     assert len(per_class) == 3 * 3 * 2 and {r["paper_text"] for r in per_class} == {"not reported"}
-    assert all("reported-results.md, Paper 3" in r["source"] for r in doc["rows"])
+    assert all(r["source"] for r in doc["rows"])  # every paper cell says where it was read
+    # 3 metrics x 3 settings, 2 ACGAN rows left empty, 3 settings x 3 classes x 2 per-class, 3 sizes
+    assert len(doc["rows"]) == 9 + 2 + 18 + 3
+    assert rows[("classic samples added per fold at the plateau", "classic")]["ours"] == plateau
 
     assert len(doc["claims"]) == 4 and all(c["evidence"] for c in doc["claims"])
+    assert all(c["held"] in (True, False, None) for c in doc["claims"])
     assert doc["claims"][-1]["held"] is None  # the ACGAN comparison was not run
-    assert {d["kind"] for d in doc["data"]} == {"phantom"} and "phantom" in doc["data"][0]["detail"]
+    assert [d["kind"] for d in doc["data"]] == ["phantom"]
+    assert doc["differences"] == differences(paper3.__doc__) and doc["differences"]
     assert len(doc["figures"]) == 5
     for figure in doc["figures"]:
         assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
-    assert "smoke run" in (folder / "results.md").read_text()
 
 
 def test_the_classifier_has_the_papers_size_and_layout():
@@ -76,8 +88,20 @@ def test_the_classifier_has_the_papers_size_and_layout():
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 3
     assert sum(isinstance(m, torch.nn.Linear) for m in model.modules()) == 2
     assert model.eval()(torch.zeros(2, 1, 64, 64)).shape == (2, 3)
-    same = [LesionCNN(config, torch.Generator().manual_seed(3)).head[-1].weight for _ in range(2)]
-    assert torch.equal(*same)  # initialised from the explicit generator
+
+
+def test_a_training_follows_its_streams(tmp_path):
+    run = cpu_run(tmp_path)
+    with run.seeded("cnn-init"):
+        first = LesionCNN(Config(size=32)).head[-1].weight
+    with run.seeded("cnn-init"):
+        again = LesionCNN(Config(size=32)).head[-1].weight
+    assert torch.equal(first, again)  # the same initial weights from the same stream
+    config = Config(size=32, widths=(4, 8, 8), dense=8, epochs=1, batch_size=8, min_steps=3, max_steps=3)
+    x, y = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 3
+    a, b, c = (train_classifier(x, y, config, run, s) for s in ("cnn/a", "cnn/a", "cnn/b"))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))  # init, batches and dropout
+    assert not torch.equal(a.head[-1].weight, c.head[-1].weight)
 
 
 def test_training_steps_follow_epochs_within_the_bounds():
@@ -95,17 +119,7 @@ def test_every_training_of_a_profile_gets_the_same_step_budget(profile):
     real = 3 * config.lesions_per_class * (config.folds - 1) // config.folds  # a fold's training lesions
     sizes = [real + a for a in config.classic_amounts] + [real + config.classic_amounts[-1] + g for g in config.gan_amounts]
     assert len({training_steps(n, config) for n in sizes}) == 1
-    training = next(d for d in differences(config, "phantom", 1) if d.startswith("Training"))
-    assert "same step budget" in training and str(training_steps(real, config)) in training
-
-
-def test_the_differences_say_where_the_plateau_is_chosen():
-    texts = differences(PRESETS["full"], "phantom", 1_300_000)
-    plateau = next(d for d in texts if "plateau amount" in d)
-    assert "test folds' mean accuracies" in plateau and "favours the classic baseline" in plateau
-    assert not any("not at the best point read off the test folds" in d for d in texts)
-    capped = next(d for d in differences(Config(min_steps=300, max_steps=3000), "phantom", 1) if d.startswith("Training"))
-    assert "300-3000 steps" in capped and "same step budget" not in capped  # a cap is not called equal
+    assert training_steps(real, config) == config.max_steps == config.min_steps
 
 
 def test_classic_augmentation_spreads_over_lesions_and_keeps_content():
@@ -147,14 +161,14 @@ def toy_rois(per_class: int = 9, per_case: int = 3) -> PatchSet:
 
 def test_folds_keep_each_case_in_one_test_fold():
     rois = toy_rois()
-    splits = folds(rois, Config(), seed=0)
+    splits = folds(rois, Config(), np.random.default_rng(0))
     tested = np.concatenate([test for _, test in splits])
     assert sorted(tested) == list(range(len(rois.labels)))  # each lesion tested once
     for train, test in splits:
         assert not set(rois.cases[train]) & set(rois.cases[test])
         assert set(rois.labels[test]) == {0, 1, 2}  # stratified: every class in every test fold
     with pytest.raises(ValueError, match="folds"):
-        folds(toy_rois(per_class=1, per_case=1), Config(folds=5), seed=0)
+        folds(toy_rois(per_class=1, per_case=1), Config(folds=5), np.random.default_rng(0))
 
 
 def test_synthetic_steps_are_class_balanced_and_nested():
@@ -176,12 +190,11 @@ def setting(kind: str, added: int, accuracies) -> dict:
 
 def test_the_verdict_rule_asks_for_a_rise_beyond_the_fold_spread():
     before = setting("classic", 0, [0.50, 0.60, 0.55])
-    held, text = paired_rise(before, setting("classic", 10, [0.70, 0.78, 0.74]), "accuracy")
-    assert held is True and "mean rise +19.0 points" in text
+    assert paired_rise(before, setting("classic", 10, [0.70, 0.78, 0.74]), "accuracy")[0] is True  # +19 points
     assert paired_rise(before, setting("classic", 10, [0.80, 0.55, 0.50]), "accuracy")[0] is False  # noisy
     assert paired_rise(before, setting("classic", 10, [0.45, 0.58, 0.50]), "accuracy")[0] is False  # a fall
-    held, text = paired_rise(setting("classic", 0, [1.0, 1.0, 1.0]), setting("classic", 10, [1.0] * 3), "accuracy")
-    assert held is None and "ceiling" in text
+    at_ceiling = setting("classic", 0, [1.0, 1.0, 1.0])
+    assert paired_rise(at_ceiling, setting("classic", 10, [1.0] * 3), "accuracy")[0] is None  # no room to rise
 
 
 def test_the_plateau_is_the_smallest_amount_near_the_best():
@@ -206,10 +219,10 @@ def test_the_users_rois_are_real_data_grouped_by_case(tmp_path):
         for patient in range(3):
             for lesion in range(2):
                 np.save(tmp_path / name / f"{name}{patient}_{lesion}.npy", rng.random((40, 40)))
-    rois, note = load_lesions(Config(roi_folder=str(tmp_path), size=32), seed=0)
-    assert rois.images.shape == (18, 32, 32) and note.kind == "real" and "9 cases" in note.detail
+    rois, note = load_lesions(Config(roi_folder=str(tmp_path), size=32), cpu_run(tmp_path))
+    assert rois.images.shape == (18, 32, 32) and note.kind == "real"
     assert len(set(rois.cases)) == 9
     for path in (tmp_path / "hemangioma").iterdir():
         path.unlink()
     with pytest.raises(DataError, match="hemangioma"):
-        load_lesions(Config(roi_folder=str(tmp_path), size=32), seed=0)
+        load_lesions(Config(roi_folder=str(tmp_path), size=32), cpu_run(tmp_path))

@@ -16,21 +16,21 @@ extended version's variant) at the same synthetic amounts.
 How it differs from the paper, and why:
 - Data: the paper's 182 CT lesions are private. By default the lesions are a phantom: cysts,
   metastases and hemangiomas drawn with their textbook appearance into the liver of one real
-  chest CT (``reproductions.data.phantoms.liver_phantom``), 61 per class. A "case" is a group of
+  chest CT (reproductions.data.phantoms.liver_phantom), 61 per class. A "case" is a group of
   three lesions of one class that the phantom assigns together (all from the same scan, so the
-  patient-level separation of the paper is only nominal). ``--set roi_folder=DIR`` runs on the
-  user's real ROIs instead (``DIR/cyst``, ``DIR/metastasis``, ``DIR/hemangioma``; the case id is
-  the file name up to its first ``_``).
+  patient-level separation of the paper is only nominal). --set roi_folder=DIR runs on the
+  user's real ROIs instead (DIR/cyst, DIR/metastasis, DIR/hemangioma; the case id is
+  the file name up to its first _).
 - The bare phantom is too easy (96% accuracy with no augmentation in a trial cpu run, against the
   paper's 57%), which leaves no room to test the paper's claims. So the phantom ROIs get declared
   acquisition variation before anything is trained, the same for every class: per case (a
   simulated scan) the lesion-to-liver contrast is scaled by U(0.5, 1), as contrast timing varies
   between scans; CT noise of 25 HU correlated over about a pixel is added; and each lesion lies up
-  to 8 px off its ROI's centre (``noise_hu``, ``contrast_jitter``, ``offset``; 0 turns each off).
+  to 8 px off its ROI's centre (noise_hu, contrast_jitter, offset; 0 turns each off).
 - The layer widths are not in our source; 32, 64 and 128 filters of 5x5 and a 128-unit dense
   layer give the paper's "about 1.3M parameters" at 64x64 (printed in the results).
 - Training length: the paper trains 150 epochs, so its larger sets get more steps. Here every
-  profile gives every training the same step budget (``min_steps`` = ``max_steps``: 15 steps in
+  profile gives every training the same step budget (min_steps = max_steps: 15 steps in
   smoke, 400 in cpu, 3000 in full), whatever the number of added samples, so that the many
   trainings fit the profile's time and a flat accuracy curve cannot come from a cap that only the
   larger sets hit (with 150 epochs capped at 3000 steps, every training set of about 1300 images
@@ -39,12 +39,15 @@ How it differs from the paper, and why:
   narrower layers, and sample sizes of the added data are scaled down (the paper's plateau is
   5000 classic samples per fold, +3000 synthetic).
 - Each DCGAN learns from its class's training lesions plus classic augmentations of them
-  (``gan_images_per_class``): some tens of lesions per class are too few for a GAN on their own.
+  (gan_images_per_class): some tens of lesions per class are too few for a GAN on their own.
 - The plateau amount is chosen by a declared rule (the smallest classic amount within
-  ``plateau_tolerance`` of the best classic mean accuracy) applied to the test folds' mean
+  plateau_tolerance of the best classic mean accuracy) applied to the test folds' mean
   accuracies (there is no inner validation split), which favours the classic baseline over the
   single synthetic setting it is compared with: the largest synthetic amount, fixed in advance,
   not the best synthetic point read off the test folds.
+- Sensitivity and specificity are unweighted means over the three classes (one class against the
+  rest), averaged over folds; the paper's sensitivities equal its total accuracies, which suggests a
+  class-weighted mean (that equals accuracy).
 - The full profile is sized for one GPU in under ten minutes but was not timed on one.
 """
 
@@ -55,12 +58,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from reproductions.common import dcgan
+from reproductions.common.docstring import differences
 from reproductions.outcome import Outcome
-from reproductions.paper3_gan_augmentation import figures
-from reproductions.paper3_gan_augmentation.classifier import parameter_count
-from reproductions.paper3_gan_augmentation.lesions import load_lesions
-from reproductions.paper3_gan_augmentation.protocol import experiment, name_of
-from reproductions.paper3_gan_augmentation.verdicts import claims, rows
+from reproductions.paper3_gan_augmentation import model, report
+from reproductions.run import Run
 
 
 @dataclass(frozen=True)
@@ -151,68 +152,17 @@ PRESETS = {
 }
 
 
-def run(config: Config, run) -> Outcome:
-    rois, note = load_lesions(config, run.seed)
-    label = "phantom" if note.kind == "phantom" else "real ROIs"
-    params = parameter_count(config)
+def main(config: Config, run: Run) -> Outcome:
+    rois, note = model.load_lesions(config, run)
+    params = model.parameter_count(config)
     print(f"paper3: classifier of {params:,} parameters at {config.size} px; {len(rois.images)} lesions, "
           f"{len(np.unique(rois.cases))} cases, {config.folds}-fold CV")
-    settings, extras = experiment(rois, config, run)
-    plateau = extras["plateau"]
-    top = config.gan_amounts[-1]
-    shown = ["no augmentation", name_of("classic", plateau, 0), name_of("DCGAN", plateau, top)]
-    shown += [name_of("ACGAN", plateau, top)] if config.acgan else []
-    paths = [figures.plot_curve(settings, plateau, label, run),
-             figures.plot_confusions(settings, shown, label, run),
-             figures.plot_sens_spec(settings, shown, label, run),
-             figures.plot_samples(extras, label, run), figures.plot_gan_training(extras, run)]
+    cv = model.cross_validation(rois, config, run)
+    settings, pools = model.classic_stage(cv, config, run)  # no augmentation, then the classic amounts
+    plateau = model.plateau_amount(settings, config)
+    synthetic, extras = model.synthetic_stage(cv, pools, plateau, config, run)  # GANs, then the synthetic steps
+    settings |= synthetic
     metrics = {"classifier_parameters": params, "lesions": len(rois.images), "cases": int(len(np.unique(rois.cases))),
-               "plateau_classic_added": plateau, "synthetic_compared": top, "settings": settings}
-    return Outcome(metrics, rows(settings, plateau, config, params), claims(settings, plateau, config), [note],
-                   paths, differences(config, note.kind, params))
-
-
-def step_budget(config: Config) -> str:
-    """How long each training is, in words."""
-    if config.max_steps and config.min_steps == config.max_steps:
-        return (f"every training gets the same step budget, {config.max_steps} optimiser steps, whatever the "
-                "number of added samples (so a flat curve is not a cap that only the larger sets hit; larger sets are "
-                "seen fewer times each)")
-    text = f"{config.epochs} epochs per training"
-    if config.min_steps or config.max_steps:
-        text += (f", bounded to {config.min_steps or 'no minimum'}-{config.max_steps or 'no cap'} steps (sets whose "
-                 "epochs reach a bound all get that many steps, so a flat curve there may be the budget)")
-    return text
-
-
-def differences(config: Config, kind: str, params: int) -> list[str]:
-    out = [
-        "Data: " + ("a phantom (synthetic lesions on one real CT), not the paper's 182 private CT lesions; a 'case' is "
-                    "a group of three same-class lesions from the same scan, so keeping cases apart does not keep "
-                    "patients apart as the paper did. The phantom gets declared acquisition variation (contrast "
-                    f"scaled by U({1 - config.contrast_jitter:g}, 1) per case, {config.noise_hu:g} HU noise, lesions up "
-                    f"to {config.offset} px off centre), since the bare phantom is classified almost perfectly "
-                    "without augmentation." if kind == "phantom" else
-                    "the user's ROIs, not the paper's private set."),
-        f"Classifier: widths {config.widths}, {config.kernel}x{config.kernel} kernels, dense {config.dense} "
-        f"({params / 1e6:.2f}M parameters at {config.size} px); the paper gives about 1.3M parameters but not the widths.",
-        f"Training: SGD Nesterov, momentum {config.momentum}, lr {config.lr}, batch {config.batch_size}; "
-        f"{step_budget(config)}; the paper: lr 0.001, 150 epochs (more steps for larger sets).",
-        f"Added samples per fold: classic {config.classic_amounts}, synthetic {config.gan_amounts}; the paper "
-        "plateaus at 5000 classic samples and adds 3000 synthetic.",
-        f"DCGANs: width {config.gan_width} (64 = the paper's), {config.gan_epochs} epochs (paper 70), batch "
-        f"{config.gan_batch}, trained on each class's training lesions plus classic augmentations up to "
-        f"{config.gan_images_per_class} images; only on the fold's training lesions.",
-        f"The plateau amount is chosen by the declared rule (the smallest classic amount within "
-        f"{100 * config.plateau_tolerance:g} points of the best) on the test folds' mean accuracies, with no inner "
-        "validation split, which favours the classic baseline over the single synthetic setting it is compared "
-        "with (the largest synthetic amount, fixed in advance, not the best synthetic point).",
-        "Sensitivity and specificity are unweighted means over the three classes (one class against the rest), "
-        "averaged over folds; the paper's sensitivities equal its total accuracies, which suggests a "
-        "class-weighted mean (that equals accuracy).",
-    ]
-    if config.size != 64:
-        out.append(f"ROIs of {config.size} px (cut at 64 px and averaged down) to fit the profile's time; "
-                   "the paper uses 64x64.")
-    return out
-
+               "plateau_classic_added": plateau, "synthetic_compared": config.gan_amounts[-1], "settings": settings}
+    return Outcome(metrics, report.rows(settings, plateau, config, params), report.claims(settings, plateau, config),
+                   [note], report.figures(settings, extras, plateau, config, note, run), differences(__doc__))
