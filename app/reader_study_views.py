@@ -18,7 +18,7 @@ from pathlib import Path
 from dash import dcc, html
 
 from app import results
-from reproductions import reader_study as rs
+from reproductions.common import reader_study as rs
 
 ENV_STUDIES = "SURVEY_READER_STUDIES"
 PAGE = "/reader-study"
@@ -187,7 +187,7 @@ def page_link(study_key: str | None = None, reader: str | None = None, view: str
 
 
 def reproductions_link() -> html.P:
-    """The line the reproductions page shows in paper2's section."""
+    """The line the reproductions page shows in the section of a paper whose results hold a reader study."""
     return html.P([dcc.Link("Run the reader study (visual Turing test) with your own readers", href=PAGE,
                             id="repro-reader-study"),
                    " · FRR, TRR and Cohen's kappa from what readers answer"], className="rs-link")

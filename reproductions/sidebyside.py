@@ -60,6 +60,7 @@ def results_document(outcome: Outcome, info: dict) -> dict:
         "claims": [vars(c) for c in outcome.claims],
         "differences": list(outcome.differences),
         "figures": list(outcome.figures),
+        "reader_study": outcome.reader_study,
     }
 
 

@@ -11,7 +11,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from reproductions import reader_study as rs
+from reproductions.common import reader_study as rs
 from tests.browser import LiveServer, chrome, wait_for
 from tests.conftest import REPO
 

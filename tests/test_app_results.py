@@ -67,3 +67,25 @@ def test_the_report_is_served_when_it_exists(results_root):
     (results_root / "report.html").write_text("<!doctype html><h1>Reproductions</h1>")
     response = client.get(REPORT_URL)
     assert response.status_code == 200 and b"<h1>Reproductions</h1>" in response.data
+
+
+def test_the_reproductions_page_offers_a_reader_study_where_the_results_name_one(results_root, seed_copy):
+    from app.main import create_app
+
+    create_app([seed_copy])  # registers the pages (Dash wants an app first) and sets the corpus
+    from app.pages import reproductions as page
+
+    for name, study in (("paper2", "reader_study"), ("paper10", None)):
+        (results_root / name).mkdir()
+        (results_root / name / "results.json").write_text(json.dumps(record(paper=name, reader_study=study)))
+    sections = {s.id: str(s) for s in page.layout().children if getattr(s, "id", None)}
+    assert "repro-reader-study" in sections["paper2"] and "repro-reader-study" not in sections["paper10"]
+
+
+def test_every_committed_result_says_whether_it_holds_a_reader_study():
+    from reproductions.run import RESULTS_DIR
+
+    for path in RESULTS_DIR.glob("*/results.json"):
+        doc = json.loads(path.read_text())
+        assert "reader_study" in doc, path
+        assert doc["reader_study"] is None or (path.parent / doc["reader_study"] / "study.json").is_file(), path

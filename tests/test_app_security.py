@@ -24,7 +24,7 @@ from selenium.webdriver.common.by import By
 import app.main
 from app import reader_study_views as rv
 from app.security import EXTENSION, MB, Access, start_url
-from reproductions import reader_study as rs
+from reproductions.common import reader_study as rs
 from app.cli import main as survey
 from tests.browser import LiveServer, browser_access, chrome, wait_for
 from tests.conftest import REPO, entry

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from reproductions import reader_study as rs
+from reproductions.common import reader_study as rs
 
 CLASSES = ["benign", "malignant"]
 

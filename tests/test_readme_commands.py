@@ -31,7 +31,9 @@ from click.testing import CliRunner, Result
 import app.main
 from app import runtime
 from reproductions import cli as repro_cli
-from reproductions import reader_study, runner, runs
+from reproductions import run as runs
+from reproductions import runner
+from reproductions.common import reader_study
 from reproductions.data import loaders, offline
 from reproductions.outcome import Outcome
 from reproductions.registry import Reproduction, default_registry

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import reproductions.paper2_dcgan_nodules as paper2
-from reproductions import reader_study
+from reproductions.common import reader_study
 from reproductions.common.docstring import differences
 from reproductions.config import ConfigError, apply_overrides
 from reproductions.paper2_dcgan_nodules import PRESETS, Config

@@ -2,7 +2,7 @@
 
 A reader picks a study and types their name; the page then shows the instructions and one image at a
 time, in an order shuffled for that reader, with two questions (real or generated; which class). Each
-answer is written to the reader's answers file at once (``reproductions.reader_study``), so a reader who
+answer is written to the reader's answers file at once (``reproductions.common.reader_study``), so a reader who
 comes back with the same name continues where they left off. ``?view=results`` shows the scores (FRR, TRR,
 accuracy, Cohen's kappa) of the readers who have finished, and downloads every answer as CSV.
 
@@ -19,7 +19,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from app import reader_study_views as rv
 from app import security
-from reproductions import reader_study as rs
+from reproductions.common import reader_study as rs
 
 dash.register_page(__name__, path=rv.PAGE, title="Reader study", name="Reader study")
 

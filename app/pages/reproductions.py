@@ -16,7 +16,8 @@ def layout(**_query) -> html.Div:
     reviewed = table[table["reproduction"].notna()].sort_values("review_number", na_position="last")
     sections = [views.reproduction_section(row) for row in reviewed.to_dict("records")]
     for section in sections:
-        if section.id == "paper2":  # the paper's visual Turing test, for readers of one's own
+        record = results.load(section.id)
+        if record and record.get("reader_study"):  # a visual Turing test, for readers of one's own
             section.children.insert(2, reader_study_views.reproductions_link())
     if not sections:
         sections = [html.P("No paper of this corpus names a reproduction (field `reproduction`).")]

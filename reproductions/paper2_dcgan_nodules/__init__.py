@@ -10,7 +10,7 @@ question, whether its nodules can be told from real ones, asked in two ways:
   of a set of held-out real and generated patches and tested on the other half. For each observer:
   the false recognition rate FRR (generated judged real / generated), the true recognition rate TRR
   (real judged real / real) and accuracy; between observers, pairwise Cohen's kappa. The scoring is
-  ``reproductions.reader_study.score``, the same code that scores people;
+  ``reproductions.common.reader_study.score``, the same code that scores people;
 - the paper's own protocol for people: a blinded, shuffled visual Turing test of real and generated
   patches (real or generated? benign or malignant?) written into the run folder as
   ``reader_study/``, which the explorer's /reader-study page serves, recording each reader's answers
@@ -122,4 +122,4 @@ def main(config: Config, run: Run) -> Outcome:
     metrics["training"] = {key: values[-1] for key, values in history.items()}
     figures = report.figures(data, fake, fake_labels, history, metrics, run)
     return Outcome(metrics, report.rows(metrics), report.claims(metrics, config), [data.note], figures,
-                   differences(__doc__))
+                   differences(__doc__), reader_study=model.STUDY_FOLDER)
