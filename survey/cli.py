@@ -6,6 +6,7 @@ Commands import what they use (pandas, the corpus, OpenAlex) when they run, so t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import shutil
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from survey.corpus import Corpus
+    from survey.openalex.enrich import EnrichReport
     from survey.query import Query
 
 
@@ -321,7 +323,7 @@ def enrich(ctx, offline: bool, refresh: bool, no_candidates: bool, timeout: floa
     An interrupted run resumes where it stopped.
     """
     from survey.openalex.client import OpenAlexError
-    from survey.openalex.commands import print_enrich_report, run_enrich
+    from survey.openalex.commands import run_enrich
 
     corpus = _corpus(ctx)
     paths = _bib_paths(ctx)
@@ -330,7 +332,52 @@ def enrich(ctx, offline: bool, refresh: bool, no_candidates: bool, timeout: floa
                             timeout=timeout, retries=retries, progress=not as_json)
     except OpenAlexError as err:
         raise click.ClickException(str(err)) from err
-    print_enrich_report(report, as_json)
+    _print_enrich_report(report, as_json)
+
+
+def _print_enrich_report(report: "EnrichReport", as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"requests": report.requests, "works_fetched": report.works_fetched,
+                               "candidates_fetched": report.candidates_fetched,
+                               "papers": [dataclasses.asdict(p) for p in report.papers]}, indent=2, ensure_ascii=False))
+        return
+    for p in report.papers:
+        if p.status == "matched":
+            continue
+        click.echo(f"{p.key}: {p.status}" + (f" (by {p.by})" if p.by else ""))
+        for c in p.candidates:
+            click.echo(f"    confirm? {c['id']} ({c.get('year')}) {c.get('title')}"
+                       + (f" doi:{c['doi']} (add `doi = {{{c['doi']}}}` to the entry)" if c.get("doi") else ""))
+    statuses = {}
+    for p in report.papers:
+        statuses[p.status] = statuses.get(p.status, 0) + 1
+    others = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()) if s != "matched")
+    click.echo(f"{statuses.get('matched', 0)} of {len(report.papers)} papers matched in OpenAlex"
+               + (f" ({others})" if others else "") + f"; {report.requests} request(s), {report.works_fetched} "
+               f"work(s) and {report.candidates_fetched} candidate(s) fetched in {report.seconds:.1f} s")
+
+
+def _suggestion_lines(corpus: Corpus, limit: int, fmt: str) -> list[str]:
+    from survey.graph import corpus_graph, suggestions
+    from survey.records import as_int
+
+    table = suggestions(corpus_graph(corpus)).head(limit)
+    if fmt == "json":
+        records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+        return [json.dumps(records, indent=2, ensure_ascii=False, default=str)]
+    if table.empty:
+        return ["no suggestions: run `survey enrich` first (works outside the corpus appear once two "
+                "corpus papers cite them)"]
+    lines = []
+    for r in table.itertuples(index=False):
+        year = f" ({as_int(r.year)})" if as_int(r.year) else ""
+        lines.append(f"{r.key}{year} {r.title}" + (f"  doi:{r.doi}" if r.doi else ""))
+        if r.cited_by_corpus:
+            lines.append(f"    cited by {len(r.cited_by_corpus)} corpus paper(s): {', '.join(r.cited_by_corpus)}")
+        if r.coupled_with:
+            lines.append("    shares references with: "
+                         + ", ".join(f"{k} ({n})" for k, n in list(r.coupled_with.items())[:5]))
+    return lines
 
 
 @main.command()
@@ -345,9 +392,7 @@ def suggest(ctx, limit: int, fmt: str) -> None:
     Each comes with why: which corpus papers cite it and which share references with it. Reads
     the OpenAlex cache (run `survey enrich` first); add one with `survey add --doi DOI`.
     """
-    from survey.openalex.commands import suggestion_lines
-
-    for line in suggestion_lines(_corpus(ctx), limit, fmt):
+    for line in _suggestion_lines(_corpus(ctx), limit, fmt):
         click.echo(line)
 
 

@@ -93,8 +93,8 @@ class Corpus:
     def tag_categories(self) -> list[str]:
         """Declared categories first, then any others that entries use."""
         seen = list(self.vocabulary.categories)
-        for tags in self.table["tags"]:
-            seen.extend(c for c in tags if c not in seen)
+        for paper_tags in self.table["tags"]:
+            seen.extend(c for c in paper_tags if c not in seen)
         return seen
 
 
