@@ -10,10 +10,10 @@ import dataclasses
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
+from survey.graph import EDGE_MODES
 from survey.query import Query, parse_years
 
 COLOUR_MODES = ("category", "year")
-EDGE_MODES = ("citations", "coupling", "cocitation", "tags")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ import dash
 from dash import ALL, Input, Output, Patch, State, callback, ctx, dash_table, dcc, html, no_update
 
 from app import security, views
-from app.filters import EDGE_MODES, FilterState
+from app.filters import FilterState
 from app.interactions import decode_upload, next_state, render
 from app.runtime import explorer_state
 from survey.export import to_bibtex, to_csv
+from survey.graph import EDGE_MODES
 
 dash.register_page(__name__, path="/", title="Survey explorer", name="Explorer")
 
