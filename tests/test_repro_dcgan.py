@@ -32,7 +32,7 @@ def test_training_and_sampling_shapes(tmp_path, size, classes, auxiliary):
                                epochs=2, batch_size=8)
     images = torch.rand(20, 2, size, size) * 2 - 1
     labels = torch.arange(20) % classes if classes else None
-    G, history = dcgan.train_dcgan(images, labels, config, cpu_run(tmp_path))
+    G, history = dcgan.train_dcgan(images, labels, config, cpu_run(tmp_path), "gan")
     assert set(history) == {"d_loss", "g_loss", "d_real", "d_fake"} and all(len(v) == 2 for v in history.values())
     assert all(0 <= p <= 1 for p in history["d_real"] + history["d_fake"])
     out = dcgan.sample(G, 5, config, "cpu", torch.Generator().manual_seed(1), labels[:5] if classes else None)
@@ -48,6 +48,6 @@ def test_refusals_name_the_problem(tmp_path):
         dcgan.DCGANConfig(auxiliary=True)
     config = dcgan.DCGANConfig(width=4, size=32, num_classes=2, epochs=1)
     with pytest.raises(ValueError, match="needs labels"):
-        dcgan.train_dcgan(torch.zeros(4, 1, 32, 32), None, config, cpu_run(tmp_path))
+        dcgan.train_dcgan(torch.zeros(4, 1, 32, 32), None, config, cpu_run(tmp_path), "gan")
     with pytest.raises(ValueError, match="do not match"):
-        dcgan.train_dcgan(torch.zeros(4, 1, 64, 64), torch.zeros(4, dtype=torch.long), config, cpu_run(tmp_path))
+        dcgan.train_dcgan(torch.zeros(4, 1, 64, 64), torch.zeros(4, dtype=torch.long), config, cpu_run(tmp_path), "gan")

@@ -118,8 +118,11 @@ def noise(n: int, config: DCGANConfig, generator: torch.Generator) -> torch.Tens
     return torch.rand(n, config.z_dim, generator=generator) * 2 - 1
 
 
-def train_dcgan(images: torch.Tensor, labels: torch.Tensor | None, config: DCGANConfig, run, offset: int = 0):
+def train_dcgan(images: torch.Tensor, labels: torch.Tensor | None, config: DCGANConfig, run, stream: str):
     """Train on ``images`` (N, C, H, W) in [-1, 1]; returns (generator in eval mode, per-epoch history).
+
+    Randomness from the run's named streams: the initial weights from "<stream>/init", batch order
+    and noise from "<stream>/batches".
 
     The history holds the mean discriminator and generator losses and the discriminator's mean
     probability on real and on generated batches: the training curves of the figures."""
@@ -128,8 +131,9 @@ def train_dcgan(images: torch.Tensor, labels: torch.Tensor | None, config: DCGAN
                          f"({config.channels}, {config.size}, {config.size})")
     if config.num_classes and labels is None:
         raise ValueError("a class-conditional DCGAN needs labels")
-    device, gen = run.device, run.generator(offset)
-    G, D = Generator(config).to(device), Discriminator(config).to(device)
+    device, gen = run.device, run.torch_generator(f"{stream}/batches")
+    with run.seeded(f"{stream}/init"):
+        G, D = Generator(config).to(device), Discriminator(config).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
     labels = labels if labels is not None else torch.zeros(len(images), dtype=torch.long)

@@ -130,27 +130,10 @@ def gan_config(config: Config) -> dcgan.DCGANConfig:
                              batch_size=config.batch_size, lr=config.lr)
 
 
-class _NamedStream:
-    """``run`` as ``common.dcgan.train_dcgan`` takes it, whose batch order and noise come from
-    ``run.generator(offset)``: here that generator is the named stream ``stream`` instead of an offset.
-    (A workaround until ``common.dcgan.train_dcgan`` takes a stream name or a generator.)"""
-
-    def __init__(self, run: Run, stream: str):
-        self._run, self._stream = run, stream
-
-    def generator(self, offset: int = 0) -> torch.Generator:
-        return self._run.torch_generator(self._stream)
-
-    def __getattr__(self, name: str):
-        return getattr(self._run, name)
-
-
 def train_gan(data: Nodules, config: Config, run: Run) -> tuple[dcgan.Generator, dict]:
     """The class-conditional DCGAN on the training patches; returns (generator, per-epoch history)."""
     images = torch.as_tensor(data.train_x)[:, None] * 2 - 1  # (N, S, S) in [0, 1] -> (N, 1, S, S) in [-1, 1]
-    with run.seeded("gan-init"):  # common.dcgan draws G's and D's initial weights from torch's global generator
-        return dcgan.train_dcgan(images, torch.as_tensor(data.train_y).long(), gan_config(config),
-                                 _NamedStream(run, "gan-batches"))
+    return dcgan.train_dcgan(images, torch.as_tensor(data.train_y).long(), gan_config(config), run, "gan")
 
 
 # ---- 3. sampling --------------------------------------------------------------------------------

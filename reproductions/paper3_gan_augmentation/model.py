@@ -276,28 +276,6 @@ def dcgan_config(config: Config, conditional: bool) -> dcgan.DCGANConfig:
                              auxiliary=conditional)
 
 
-class _NamedStream:
-    """``run`` as ``common.dcgan.train_dcgan`` takes it, whose batch order and noise come from
-    ``run.generator(offset)``: here that generator is the named stream ``stream`` instead of an offset.
-    (A workaround until ``common.dcgan.train_dcgan`` takes a stream name or a generator.)"""
-
-    def __init__(self, run: Run, stream: str):
-        self._run, self._stream = run, stream
-
-    def generator(self, offset: int = 0) -> torch.Generator:
-        return self._run.torch_generator(self._stream)
-
-    def __getattr__(self, name: str):
-        return getattr(self._run, name)
-
-
-def train_gan(images: torch.Tensor, labels: torch.Tensor | None, gan: dcgan.DCGANConfig, run: Run, stream: str):
-    """``common.dcgan.train_dcgan`` with initial weights from "<stream>/init" (it draws them from torch's
-    global generator) and batch order and noise from "<stream>/batches"."""
-    with run.seeded(f"{stream}/init"):
-        return dcgan.train_dcgan(images, labels, gan, _NamedStream(run, f"{stream}/batches"))
-
-
 def train_generators(x: torch.Tensor, y: torch.Tensor, fold: int, config: Config, run: Run):
     """One DCGAN per class on its training lesions + classic augmentations (and an ACGAN on all three
     when asked); returns the synthetic pool per kind {kind: [per-class images]} and the histories."""
@@ -308,13 +286,14 @@ def train_generators(x: torch.Tensor, y: torch.Tensor, fold: int, config: Config
         extra, _ = classic_augment(real, max(0, config.gan_images_per_class - len(real)), config,
                                    run.torch_generator(f"gan-augment/fold-{fold}/{name}"))
         gan_sets.append(torch.cat([real, extra]))
-        G, histories[name] = train_gan(gan_sets[c], None, dcgan_config(config, False), run, f"dcgan/fold-{fold}/{name}")
+        G, histories[name] = dcgan.train_dcgan(gan_sets[c], None, dcgan_config(config, False), run,
+                                               f"dcgan/fold-{fold}/{name}")
         pools["DCGAN"].append(dcgan.sample(G, need[c], G.config, run.device,
                                            run.torch_generator(f"dcgan-samples/fold-{fold}/{name}")))
     if config.acgan:
         labels = torch.cat([torch.full((len(s),), c) for c, s in enumerate(gan_sets)])
-        G, histories["ACGAN"] = train_gan(torch.cat(gan_sets), labels, dcgan_config(config, True), run,
-                                          f"acgan/fold-{fold}")
+        G, histories["ACGAN"] = dcgan.train_dcgan(torch.cat(gan_sets), labels, dcgan_config(config, True), run,
+                                                  f"acgan/fold-{fold}")
         noise = run.torch_generator(f"acgan-samples/fold-{fold}")
         pools["ACGAN"] = [dcgan.sample(G, need[c], G.config, run.device, noise, torch.full((need[c],), c))
                           for c in range(len(CLASSES))]
