@@ -22,7 +22,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from reproductions.common.bibliometrics import OTHERS, TASKS, gan_papers, task_groups
+from reproductions.common.plotting import pyplot, save
 from reproductions.outcome import Claim, DataNote, Outcome, Reported, Row
+from reproductions.run import Run
 
 CATEGORIES = (*TASKS, OTHERS)
 PROXY_SOURCE = ("proxy, not the paper's figure: Yi's companion list at 2019-09-03 (172 entries), "
@@ -77,11 +79,10 @@ def claims(shares: dict[str, float], n: int, config: Config) -> list[Claim]:
                   CLAIM_SOURCE, next_two, evidence)]
 
 
-def plot(counts: dict[str, int], shares: dict[str, float], n: int, run) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot(counts: dict[str, int], shares: dict[str, float], n: int, run: Run) -> list[str]:
     import numpy as np
+
+    plt = pyplot()
 
     colours = dict(zip(CATEGORIES, plt.get_cmap("tab10").colors))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
@@ -97,9 +98,7 @@ def plot(counts: dict[str, int], shares: dict[str, float], n: int, run) -> list[
             ax.axis("off")
         ax.set_title(title, fontsize=10)
     fig.suptitle("GAN papers by task (shape of Yi et al. 2019, Fig. 4); right: a proxy, not the paper's figure")
-    pie, pie_rel = run.figure("task_shares.png")
-    fig.savefig(pie, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    pie = save(fig, run, "task_shares.png")
 
     fig, ax = plt.subplots(figsize=(8, 4))
     y = np.arange(len(CATEGORIES))
@@ -111,13 +110,10 @@ def plot(counts: dict[str, int], shares: dict[str, float], n: int, run) -> list[
     ax.invert_yaxis()
     ax.set_xlabel("share of GAN papers (%); numbers: papers tagged with the task")
     ax.legend(fontsize=8)
-    bars, bars_rel = run.figure("task_shares_vs_proxy.png")
-    fig.savefig(bars, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return [pie_rel, bars_rel]
+    return [pie, save(fig, run, "task_shares_vs_proxy.png")]
 
 
-def run(config: Config, run) -> Outcome:
+def main(config: Config, run: Run) -> Outcome:
     selection = gan_papers(config.bib, config.include_surveys)
     task_lists = [task_groups(tags) for tags in selection.papers["tags"]]
     tagged = [tasks for tasks in task_lists if tasks]

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from reproductions.common.bibliometrics import OTHERS, TASKS, gan_papers, task_groups
+from reproductions.common.plotting import pyplot, save
 from reproductions.outcome import Claim, Outcome, Reported, Row
+from reproductions.run import Run
 from survey.corpus import tags_in
 from survey.tags import MISSING as UNTAGGED  # a paper without a tag in a category
 
@@ -94,11 +96,10 @@ def markdown_tables(cells: Counter, per_task: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(cells: Counter, tasks: list[str], n: int, run) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot(cells: Counter, tasks: list[str], n: int, run: Run) -> str:
     import numpy as np
+
+    plt = pyplot()
 
     modalities = sorted({m for _, m, _ in cells}, key=lambda m: (m == UNTAGGED, m)) or [UNTAGGED]
     total = np.array([[sum(cells[t, m, c] for c in CODE_STATES) for m in modalities] for t in tasks])
@@ -114,13 +115,10 @@ def plot(cells: Counter, tasks: list[str], n: int, run) -> str:
     ax.set_yticks(range(len(tasks)), tasks)
     ax.set_title(f"{n} GAN papers of the knowledge base: task x modality (in brackets: with official code)",
                  fontsize=9)
-    path, rel = run.figure("task_modality_code.png")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return rel
+    return save(fig, run, "task_modality_code.png")
 
 
-def run(config: Config, run) -> Outcome:
+def main(config: Config, run: Run) -> Outcome:
     selection = gan_papers(config.bib, config.include_surveys)
     papers = selection.papers
     cells = cross_table(papers)

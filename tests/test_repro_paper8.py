@@ -11,10 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from reproductions import paper8_scene_graph_transformer as paper8
+from reproductions.common.docstring import differences
 from reproductions.config import ConfigError, apply_overrides
-from reproductions.paper8_scene_graph_transformer import PRESETS, Config, choose_edits, evaluate, models
+from reproductions.metrics.images import FidFeatures, fid_kid
+from reproductions.paper8_scene_graph_transformer import PRESETS, Config, model, report, scenes
 from reproductions.paper8_scene_graph_transformer.scenes import (COLOUR_NAMES, PREDICATES, SceneObject, colour_map,
                                                                  edit_relation, make_scenes, relations_of, render)
+from reproductions.run import Run
 from tests.conftest import needs_data, smoke_run
 
 
@@ -25,6 +29,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def cpu_run(tmp_path):
+    """A real ``Run`` on the CPU for the pieces that take one (named streams, autocast, progress)."""
+    return Run("paper8", "smoke", 0, torch.device("cpu"), tmp_path, {})
 
 
 @pytest.mark.slow
@@ -42,29 +52,30 @@ def test_paper8_smoke_run_writes_a_complete_run_folder(tmp_path, one_thread):
     assert metrics["images"]["colour_in_box"]["real (true boxes)"] > 0.95  # the read-back works on real scenes
     assert metrics["images"]["relations_read"]["real"] > 0.95
     fid = metrics["fid"]
-    assert all(np.isfinite(v["fid"]) and v["fid"] >= 0 for v in fid.values())
+    assert set(fid) == {"generated", "VQ reconstructions", "second real set"}
+    assert all(np.isfinite(v["fid"]) and v["fid"] >= 0 and np.isfinite(v["kid_mean"]) for v in fid.values())
     assert fid["second real set"]["fid"] < fid["generated"]["fid"]  # smoke models are far from real
     assert metrics["edits"]["n"] == PRESETS["smoke"].edits
     assert {len(h["train"]) for h in metrics["training"].values()} == {12, 2, 3}
+    assert metrics["counts"]["eval_images"] == PRESETS["smoke"].eval_images
 
     doc = json.loads((folder / "results.json").read_text())
-    assert doc["status"] == "completed" and doc["data"][0]["kind"] == "synthetic"
-    context = [r for r in doc["rows"] if "not a like-for-like target" in r["setting"]]
-    assert {(r["metric"], r["setting"].split(" (")[0], r["paper"]) for r in context} == {
-        ("IS", "COCO", 13.7), ("FID", "COCO", 52.3), ("IS", "Visual Genome", 12.8), ("FID", "Visual Genome", 60.3)}
+    assert doc["status"] == "completed" and doc["profile"] == "smoke" and doc["data"][0]["kind"] == "synthetic"
+    context = [r for r in doc["rows"] if r["paper"] is not None]  # the paper's COCO / VG numbers, not measured here
+    assert sorted((r["metric"], r["paper"]) for r in context) == [
+        ("FID", 52.3), ("FID", 60.3), ("IS", 12.8), ("IS", 13.7)]
     assert all(r["ours"] is None for r in context)
-    ours = [r for r in doc["rows"] if r not in context]
-    assert {r["paper_text"] for r in ours} == {"not reported"}
+    ours = [r for r in doc["rows"] if r["paper"] is None]
     assert any(r["metric"] == "Layout mIoU" and r["ours"] is not None for r in ours)
     assert [r["ours"] for r in ours if r["metric"] == "IS"] == [None]  # Inception Score not measured
-    assert len(doc["claims"]) == 4 and all(c["evidence"] for c in doc["claims"])
-    assert [c["held"] for c in doc["claims"]][3] is None  # COCO / VG comparison: not testable here
+    assert len(doc["claims"]) == 4
+    assert [c["held"] for c in doc["claims"]] == [c.held for c in report.claims(metrics)]  # the rules decide
+    assert doc["claims"][3]["held"] is None  # COCO / VG comparison: not testable here
     assert {c["held"] for c in doc["claims"][:3]} <= {True, False}
+    assert doc["differences"] == differences(paper8.__doc__) and doc["differences"]
     assert len(doc["figures"]) == 3
     for figure in doc["figures"]:
         assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
-    md = (folder / "results.md").read_text()
-    assert "smoke run" in md and "synthetic" in md
 
 
 # ---- scenes -------------------------------------------------------------------------------------
@@ -82,7 +93,7 @@ def test_scenes_are_seeded_non_overlapping_and_their_relations_follow_the_positi
                 assert p[2] < q[0] or q[2] < p[0] or p[3] < q[1] or q[3] < p[1]
         for s, pred, o in scene.relations:
             (sx, sy), (ox, oy) = scene.objects[s].centre, scene.objects[o].centre
-            assert evaluate.holds((sx, sy), (ox, oy), pred)
+            assert scenes.holds((sx, sy), (ox, oy), pred)
             horizontal = PREDICATES[pred] in ("left of", "right of")
             assert horizontal == (abs(sx - ox) >= abs(sy - oy))
 
@@ -99,24 +110,24 @@ def test_colour_read_back_finds_each_rendered_object_where_it_was_drawn():
     image = render(objects, 32)[None]
     colours = colour_map(image)
     assert set(np.unique(colours)) == {-1, COLOUR_NAMES.index("red"), COLOUR_NAMES.index("blue")}
-    found = evaluate.colour_centroids(colours[0])
+    found = scenes.colour_centroids(colours[0])
     assert found[COLOUR_NAMES.index("red")][0] < 0.3 and found[COLOUR_NAMES.index("blue")][1] > 0.7
-    scenes = make_scenes(10, 32, np.random.default_rng(1), 2, 5)
-    assert evaluate.colour_in_box(scenes.images, scenes.scenes, scenes.graphs.boxes) == 1.0
-    assert evaluate.image_relations(scenes.images, scenes.scenes)[0] == 1.0
-    blank = np.full_like(scenes.images, 0.45)  # nothing drawn: no colour, no relation
-    assert evaluate.colour_in_box(blank, scenes.scenes, scenes.graphs.boxes) == 0.0
-    assert evaluate.image_relations(blank, scenes.scenes)[0] == 0.0
+    drawn = make_scenes(10, 32, np.random.default_rng(1), 2, 5)
+    assert scenes.colour_in_box(drawn.images, drawn.scenes, drawn.graphs.boxes) == 1.0
+    assert scenes.image_relations(drawn.images, drawn.scenes)[0] == 1.0
+    blank = np.full_like(drawn.images, 0.45)  # nothing drawn: no colour, no relation
+    assert scenes.colour_in_box(blank, drawn.scenes, drawn.graphs.boxes) == 0.0
+    assert scenes.image_relations(blank, drawn.scenes)[0] == 0.0
 
 
 def test_edit_flips_one_relation_and_edits_are_readable():
-    scenes = make_scenes(20, 32, np.random.default_rng(2), 3, 5).scenes
-    edited = edit_relation(scenes[0], 1)
-    assert edited.relations[0] == scenes[0].relations[0] and edited.relations[2:] == scenes[0].relations[2:]
-    (s, p, o), (s2, p2, o2) = scenes[0].relations[1], edited.relations[1]
+    drawn = make_scenes(20, 32, np.random.default_rng(2), 3, 5).scenes
+    edited = edit_relation(drawn[0], 1)
+    assert edited.relations[0] == drawn[0].relations[0] and edited.relations[2:] == drawn[0].relations[2:]
+    (s, p, o), (s2, p2, o2) = drawn[0].relations[1], edited.relations[1]
     assert (s, o) == (s2, o2) and {PREDICATES[p], PREDICATES[p2]} in ({"left of", "right of"}, {"above", "below"})
-    chosen = choose_edits(scenes, 5, np.random.default_rng(0))
-    assert len(chosen) == 5 and all(evaluate.checkable(scenes[i], k) for i, k in chosen)
+    chosen = model.choose_edits(drawn, 5, np.random.default_rng(0))
+    assert len(chosen) == 5 and all(scenes.checkable(drawn[i], k) for i, k in chosen)
 
 
 # ---- boxes and layouts --------------------------------------------------------------------------
@@ -125,15 +136,15 @@ def test_box_iou_against_its_formula():
     a = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.2, 0.2], [0.1, 0.1, 0.3, 0.4]])
     b = torch.tensor([[0.25, 0.25, 0.75, 0.75], [0.5, 0.5, 0.7, 0.7], [0.1, 0.1, 0.3, 0.4]])
     expected = torch.tensor([0.0625 / (0.25 + 0.25 - 0.0625), 0.0, 1.0])
-    assert torch.allclose(models.box_iou(a, b), expected)
+    assert torch.allclose(model.box_iou(a, b), expected)
 
 
 def test_baselines_and_relation_satisfaction():
     sets = make_scenes(40, 32, np.random.default_rng(3), 2, 5)
     g = sets.graphs
-    assert evaluate.relation_satisfaction(g.boxes, g) == 1.0 and evaluate.miou(g.boxes, g) == pytest.approx(1.0)
-    base = evaluate.baseline_layouts(g, g, np.random.default_rng(0))
-    assert evaluate.relation_satisfaction(base["mean position"], g) == 0.0
+    assert model.relation_satisfaction(g.boxes, g) == 1.0 and model.miou(g.boxes, g) == pytest.approx(1.0)
+    base = model.baseline_layouts(g, g, np.random.default_rng(0))
+    assert model.relation_satisfaction(base["mean position"], g) == 0.0
     widths = base["random position"][..., 2] - base["random position"][..., 0]
     assert torch.allclose(widths[g.obj_mask], (g.boxes[..., 2] - g.boxes[..., 0])[g.obj_mask], atol=1e-5)
     assert base["random position"][g.obj_mask].min() >= 0 and base["random position"][g.obj_mask].max() <= 1
@@ -141,93 +152,136 @@ def test_baselines_and_relation_satisfaction():
 
 def test_layout_model_gives_valid_boxes_for_padded_graphs():
     sets = make_scenes(6, 32, np.random.default_rng(4), 2, 5)
-    model = models.GraphToLayout(5, 32, 2, 4, 0.0)
-    boxes = model(sets.graphs)
+    layout = model.GraphToLayout(5, 32, 2, 4, 0.0)
+    boxes = layout(sets.graphs)
     assert boxes.shape == (6, 5, 4)
     assert (boxes[..., 2] >= boxes[..., 0]).all() and (boxes[..., 3] >= boxes[..., 1]).all()
-    loss = models.layout_loss(boxes, sets.graphs)
+    loss = model.layout_loss(boxes, sets.graphs)
     loss.backward()
-    assert torch.isfinite(loss) and model.predicate.weight.grad.abs().sum() > 0  # relations reach the boxes
+    assert torch.isfinite(loss) and layout.predicate.weight.grad.abs().sum() > 0  # relations reach the boxes
 
 
 def test_cell_coverage_is_the_fraction_of_each_cell_a_box_covers():
     boxes = torch.tensor([[[0.0, 0.0, 0.5, 0.25], [0.125, 0.125, 0.375, 0.375]]])
-    cover = models.cell_coverage(boxes, 4).reshape(1, 2, 4, 4)
+    cover = model.cell_coverage(boxes, 4).reshape(1, 2, 4, 4)
     assert torch.allclose(cover[0, 0], torch.tensor([[1.0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]))
     assert torch.allclose(cover[0, 1][:2, :2], torch.full((2, 2), 0.25)) and cover[0, 1].sum() == pytest.approx(1.0)
 
 
 # ---- the image transformer ------------------------------------------------------------------------
 
-def _tiny_ar(codes=16, grid=4):
-    torch.manual_seed(0)
-    return models.LayoutToTokens(codes, grid, 32, 2, 4, 0.0).eval()
+def _tiny_ar(run, codes=16, grid=4):
+    with run.seeded("ar-init"):
+        return model.LayoutToTokens(codes, grid, 32, 2, 4, 0.0).eval()
 
 
-def test_image_transformer_is_causal():
-    model = _tiny_ar()
+def test_image_transformer_is_causal(cpu_run):
+    ar = _tiny_ar(cpu_run)
     g = make_scenes(2, 32, np.random.default_rng(5), 2, 5).graphs
-    memory, layout_map = model.condition(g.attrs, g.boxes, g.obj_mask)
+    memory, layout_map = ar.condition(g.attrs, g.boxes, g.obj_mask)
     tokens = torch.randint(0, 16, (2, 16), generator=torch.Generator().manual_seed(0))
     changed = tokens.clone()
     changed[:, 9:] = (changed[:, 9:] + 1) % 16
     with torch.no_grad():
-        a, b = (model(t, memory, layout_map, g.obj_mask) for t in (tokens, changed))
+        a, b = (ar(t, memory, layout_map, g.obj_mask) for t in (tokens, changed))
     assert a.shape == (2, 16, 16)
     assert torch.allclose(a[:, :10], b[:, :10], atol=1e-5)  # position i sees tokens < i only
     assert not torch.allclose(a[:, 10:], b[:, 10:])
 
 
-def test_sampling_is_seeded_and_respects_top_k():
-    model = _tiny_ar()
+def test_sampling_is_seeded_and_respects_top_k(cpu_run):
+    ar = _tiny_ar(cpu_run)
     with torch.no_grad():  # make code 3 by far the likeliest, then 5: top_k=1 must always pick 3
-        model.head[1].bias.zero_()
-        model.head[1].bias[3], model.head[1].bias[5] = 50.0, 40.0
+        ar.head[1].bias.zero_()
+        ar.head[1].bias[3], ar.head[1].bias[5] = 50.0, 40.0
     g = make_scenes(3, 32, np.random.default_rng(6), 2, 5).graphs
-    run = type("R", (), {"device": torch.device("cpu"), "autocast": lambda self: torch.autocast("cpu", enabled=False)})()
     config = dataclasses.replace(PRESETS["smoke"], top_k=1, temperature=1.0)
-    only = models.sample_tokens(model, g.attrs, g.boxes, g.obj_mask, config, run, torch.Generator().manual_seed(0))
+    only = model.sample_tokens(ar, g.attrs, g.boxes, g.obj_mask, config, cpu_run, cpu_run.torch_generator("sampling"))
     assert only.shape == (3, 16) and (only == 3).all()
     free = dataclasses.replace(config, top_k=0, temperature=30.0)
-    x, y = (models.sample_tokens(model, g.attrs, g.boxes, g.obj_mask, free, run, torch.Generator().manual_seed(1))
+    x, y = (model.sample_tokens(ar, g.attrs, g.boxes, g.obj_mask, free, cpu_run, cpu_run.torch_generator("sampling"))
             for _ in range(2))
-    assert torch.equal(x, y) and len(x.unique()) > 2
+    other = model.sample_tokens(ar, g.attrs, g.boxes, g.obj_mask, free, cpu_run, cpu_run.torch_generator("edit-sampling"))
+    assert torch.equal(x, y) and len(x.unique()) > 2  # one stream, the same draws
+    assert not torch.equal(x, other)  # another stream, other draws
 
 
-def test_vq_model_round_trips_token_grids():
+def test_networks_start_from_their_named_streams(cpu_run):
+    config = PRESETS["smoke"]
+    first, second = model.build_layout(config, cpu_run), model.build_layout(config, cpu_run)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    other = Run("paper8", "smoke", 1, torch.device("cpu"), cpu_run.folder, {})
+    assert not torch.equal(model.build_layout(config, other).head[1].weight, first.head[1].weight)
+
+
+def test_vq_model_round_trips_token_grids(cpu_run):
     config = dataclasses.replace(PRESETS["smoke"], vq_codes=32)
-    vq = models.vq_model(config).eval()
+    vq = model.build_vq(config, cpu_run).eval()
     images = make_scenes(4, 32, np.random.default_rng(8), 2, 5).images
-    run = type("R", (), {"device": torch.device("cpu"), "autocast": lambda self: torch.autocast("cpu", enabled=False)})()
-    tokens = models.encode_tokens(vq, images, run)
+    tokens = model.encode_tokens(vq, images, cpu_run)
     assert tokens.shape == (4, config.grid ** 2) and tokens.max() < 32
-    decoded = models.decode_tokens(vq, tokens, config.grid, run)
+    decoded = model.decode_tokens(vq, tokens, config.grid, cpu_run)
     assert decoded.shape == images.shape
-    assert np.allclose(decoded, models.reconstruct(vq, images, run), atol=1e-5)
+    assert np.allclose(decoded, model.reconstruct(vq, images, cpu_run), atol=1e-5)
 
 
-def test_fid_from_precomputed_features_equals_fid_kid_on_images():
-    from reproductions.metrics.images import fid_kid
+class _FeatureNet(torch.nn.Module):
+    """A small fixed feature network standing in for the FID Inception."""
 
-    class Net(torch.nn.Module):  # a small fixed feature network standing in for the Inception
-        num_features = 8
-
-        def __init__(self):
-            super().__init__()
+    def __init__(self):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
             self.conv = torch.nn.Conv2d(3, 8, 3)
 
-        def forward(self, x):
-            return self.conv(x.float()).mean(dim=(2, 3))
+    def forward(self, x):
+        return self.conv(x.float()).mean(dim=(2, 3))
 
-    torch.manual_seed(0)
-    net = Net().eval()
+
+def test_fid_scores_take_channel_last_images_and_equal_fid_kid():
+    net = _FeatureNet().eval()
     rng = np.random.default_rng(0)
-    real, fake = rng.random((20, 3, 8, 8), dtype=np.float32), rng.random((20, 3, 8, 8), dtype=np.float32) ** 2
-    direct = fid_kid(real, fake, features=net, kid_subset=10)
-    with torch.no_grad():
-        feats = {"real": net(torch.as_tensor(real)), "fake": net(torch.as_tensor(fake))}
-    via = fid_kid(feats["real"].numpy(), feats["fake"].numpy(), features=evaluate.Precomputed(8), kid_subset=10)
-    assert via["fid"] == pytest.approx(direct["fid"], rel=1e-4) and via["fid"] > 0
+    real, fake = rng.random((20, 8, 8, 3), dtype=np.float32), rng.random((20, 8, 8, 3), dtype=np.float32) ** 2
+    extractor = FidFeatures("cpu", 8, net, weights="a test network")
+    scores = model.fid_scores(extractor, real, {"fake": fake, "same": real.copy()}, torch.Generator().manual_seed(0))
+    direct = fid_kid(real.transpose(0, 3, 1, 2), fake.transpose(0, 3, 1, 2), features=net, kid_subset=20)
+    assert scores["fake"]["fid"] == pytest.approx(direct["fid"], rel=1e-4) and scores["fake"]["fid"] > 0
+    assert abs(scores["same"]["fid"]) < 1e-3 and set(scores["same"]) == {"fid", "kid_mean", "kid_std"}
+    assert set(extractor.memo) == {"real"}  # the real set was embedded once
+
+
+# ---- claims: the rules decide -------------------------------------------------------------------
+
+def _metrics(miou=0.6, relations=0.9, colour=0.8, read=0.8, after=0.9, moved=0.8, edits=8):
+    """Toy metrics: the baselines, the mismatched control and the before-edit numbers stay fixed."""
+    base = {"miou": 0.3, "relations_satisfied": 0.5}
+    return {"layout": {"SG transformer": {"miou": miou, "relations_satisfied": relations},
+                       "mean position": {**base, "relations_satisfied": 0.0}, "random position": base},
+            "images": {"colour_in_box": {"generated": colour, "mismatched": 0.3, "real (true boxes)": 1.0},
+                       "relations_read": {"generated": read, "mismatched": 0.4, "real": 1.0}, "relations_checked": 40},
+            "edits": {"n": edits, "image_new_relation_before": 0.2, "image_new_relation_after": after,
+                      "image_subject_moved": moved, "layout_new_relation_before": 0.1, "layout_new_relation_after": 0.9},
+            "fid": {"generated": {"fid": 80.0}}, "counts": {"eval_images": 16}}
+
+
+def test_claims_follow_their_margins():
+    assert [c.held for c in report.claims(_metrics())] == [True, True, True, None]
+    just = report.LAYOUT_MIOU_MARGIN
+    assert report.claims(_metrics(miou=0.3 + just + 1e-9))[0].held is True
+    assert report.claims(_metrics(miou=0.3 + just - 1e-3))[0].held is False
+    assert report.claims(_metrics(relations=0.5 + report.LAYOUT_RELATION_MARGIN - 1e-3))[0].held is False
+    assert report.claims(_metrics(read=0.4 + report.IMAGE_MARGIN - 1e-3))[1].held is False
+    assert report.claims(_metrics(after=0.2 + report.EDIT_MARGIN - 1e-3))[2].held is False
+    assert report.claims(_metrics(moved=report.EDIT_MOVED - 1e-3))[2].held is False
+    assert report.claims(_metrics(edits=0))[2].held is None  # no readable relation to edit: not testable
+
+
+def test_rows_put_the_papers_numbers_beside_none_of_ours():
+    rows = report.rows(_metrics() | {"vq": {"psnr_db": 20.0, "codes_used": 50},
+                                     "fid": {k: {"fid": 1.0} for k in report.FID_NOTES}}, PRESETS["smoke"])
+    given = [r for r in rows if r.paper.value is not None]
+    assert sorted(r.paper.value for r in given) == [12.8, 13.7, 52.3, 60.3] and all(r.ours is None for r in given)
+    assert all(r.paper.value is None for r in rows if r.ours is not None)
 
 
 # ---- configuration --------------------------------------------------------------------------------

@@ -1,10 +1,16 @@
-"""CLEVR-like synthetic scenes: 2-5 flat shapes on a grey background, and their scene graphs.
+"""Paper 8's data set: CLEVR-like synthetic scenes, their scene graphs, and reading them back from pixels.
 
 A scene is a list of objects (shape, colour, size, box) placed without overlap; its scene graph
 is the objects' attributes plus one relation for every pair of objects, read off the positions:
 the axis along which the two centres differ most decides between left of / right of and
 above / below. Images are drawn with Pillow at 4x the size and downsampled (anti-aliased edges).
 Everything is drawn from an explicit ``numpy.random.Generator``.
+
+Reading back: each pixel is given its nearest palette colour (``colour_map``), from which the
+measures of ``model.py`` tell whether an object's colour fills its box, where each colour's centroid
+sits, and so whether a relation holds in an image. A helper module of ``model.py`` rather than a
+part of it: it is a data set of its own (drawing and reading the palette) that knows nothing of the
+networks, and with it inside, model.py would be too long to read in one sitting.
 """
 
 from __future__ import annotations
@@ -167,7 +173,7 @@ def make_scenes(n: int, size: int, rng: np.random.Generator, min_objects: int, m
     return SceneSet(scenes, images, to_batch(scenes, max_objects))
 
 
-# ---- reading colours back from an image ---------------------------------------------------------
+# ---- reading scenes back from an image ----------------------------------------------------------
 
 def colour_map(images: np.ndarray, threshold: float = 0.25) -> np.ndarray:
     """Per pixel, the index of the nearest palette colour, or -1 for background / unclear pixels.
@@ -180,3 +186,87 @@ def colour_map(images: np.ndarray, threshold: float = 0.25) -> np.ndarray:
     best = dist.min(-1)
     background = np.linalg.norm(images - np.array(BACKGROUND, np.float32), axis=-1)
     return np.where((best < threshold) & (best < background), nearest, -1)
+
+
+TIE = 1e-6  # centres closer than this along an axis are level: equal centres differ by float rounding alone
+
+
+def holds(sub, obj, predicate: int) -> bool:
+    """Whether centre ``sub`` stands in ``predicate`` to centre ``obj`` (x right, y down), strictly:
+    centres level to within ``TIE`` satisfy no relation."""
+    name = PREDICATES[predicate]
+    if name == "left of":
+        return sub[0] < obj[0] - TIE
+    if name == "right of":
+        return sub[0] > obj[0] + TIE
+    if name == "above":
+        return sub[1] < obj[1] - TIE
+    return sub[1] > obj[1] + TIE
+
+
+def colour_in_box(images: np.ndarray, scenes: list[Scene], boxes: torch.Tensor) -> float:
+    """Fraction of objects whose box (here: the predicted one) holds mostly the object's colour.
+
+    The most frequent palette colour among the coloured pixels inside the box must be the object's."""
+    colours = colour_map(images)  # (N, H, W)
+    size = images.shape[1]
+    hits = []
+    for i, scene in enumerate(scenes):
+        for j, obj in enumerate(scene.objects):
+            x0, y0, x1, y1 = (int(round(float(v) * size)) for v in boxes[i, j].clamp(0, 1))
+            patch = colours[i, y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+            found = patch[patch >= 0]
+            hits.append(bool(len(found)) and np.bincount(found).argmax() == obj.colour)
+    return float(np.mean(hits))
+
+
+def colour_centroids(colours: np.ndarray) -> dict[int, tuple[float, float]]:
+    """Centre (x, y) in [0, 1] of the pixels of each palette colour present in one image's colour map."""
+    size = colours.shape[0]
+    out = {}
+    for c in np.unique(colours[colours >= 0]):
+        ys, xs = np.nonzero(colours == c)
+        if len(xs) >= 2:  # a stray pixel is not an object
+            out[int(c)] = ((xs.mean() + 0.5) / size, (ys.mean() + 0.5) / size)
+    return out
+
+
+def checkable(scene: Scene, k: int) -> bool:
+    """Relation k can be read from an image when its subject's and object's colours are unique in the scene."""
+    s, _, o = scene.relations[k]
+    colours = [obj.colour for obj in scene.objects]
+    return colours.count(colours[s]) == 1 and colours.count(colours[o]) == 1
+
+
+def image_relations(images: np.ndarray, scenes: list[Scene], pairs=None) -> tuple[float, int]:
+    """(fraction satisfied, count) of the checkable relations read back from the images by the
+    centroids of the subject's and object's colours; a colour missing from the image counts as not
+    satisfied. ``pairs`` (image index, scene, relation index) restricts the check."""
+    colours = colour_map(images)
+    if pairs is None:
+        pairs = [(i, s, k) for i, s in enumerate(scenes) for k in range(len(s.relations)) if checkable(s, k)]
+    ok = []
+    for i, scene, k in pairs:
+        s, p, o = scene.relations[k]
+        found = colour_centroids(colours[i])
+        a, b = found.get(scene.objects[s].colour), found.get(scene.objects[o].colour)
+        ok.append(a is not None and b is not None and holds(a, b, p))
+    return (float(np.mean(ok)) if ok else float("nan")), len(ok)
+
+
+def edit_moves(before: np.ndarray, after: np.ndarray, edited: list[Scene], ks: list[int]) -> float:
+    """Fraction of edits after which the subject sits further in the new predicate's direction,
+    relative to the object, than before (read from the colour centroids of the two images)."""
+    sign = {"left of": (0, -1), "right of": (0, 1), "above": (1, -1), "below": (1, 1)}
+    cb, ca = colour_map(before), colour_map(after)
+    moved = []
+    for i, (scene, k) in enumerate(zip(edited, ks)):
+        s, p, o = scene.relations[k]
+        axis, direction = sign[PREDICATES[p]]
+        fb, fa = colour_centroids(cb[i]), colour_centroids(ca[i])
+        cs, co = scene.objects[s].colour, scene.objects[o].colour
+        if not all(c in f for c in (cs, co) for f in (fb, fa)):
+            moved.append(False)
+            continue
+        moved.append(direction * ((fa[cs][axis] - fa[co][axis]) - (fb[cs][axis] - fb[co][axis])) > 0)
+    return float(np.mean(moved)) if moved else float("nan")
