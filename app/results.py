@@ -39,6 +39,12 @@ def report_path() -> Path:
     return RESULTS / "report.html"
 
 
+def has_reader_study(name: str | float | None) -> bool:
+    """Whether the committed results of ``name`` hold a blinded reader study (results.json names it)."""
+    record = load(name)
+    return bool(record) and "error" not in record and bool(record.get("reader_study"))
+
+
 def has_results(name: str | float | None) -> bool:
     record = load(name)
     return bool(record) and "error" not in record

@@ -69,17 +69,12 @@ def test_the_report_is_served_when_it_exists(results_root):
     assert response.status_code == 200 and b"<h1>Reproductions</h1>" in response.data
 
 
-def test_the_reproductions_page_offers_a_reader_study_where_the_results_name_one(results_root, seed_copy):
-    from app.main import create_app
-
-    create_app([seed_copy])  # registers the pages (Dash wants an app first) and sets the corpus
-    from app.pages import reproductions as page
-
+def test_a_reader_study_is_offered_where_the_results_name_one(results_root):
     for name, study in (("paper2", "reader_study"), ("paper10", None)):
         (results_root / name).mkdir()
         (results_root / name / "results.json").write_text(json.dumps(record(paper=name, reader_study=study)))
-    sections = {s.id: str(s) for s in page.layout().children if getattr(s, "id", None)}
-    assert "repro-reader-study" in sections["paper2"] and "repro-reader-study" not in sections["paper10"]
+    assert results.has_reader_study("paper2") and not results.has_reader_study("paper10")
+    assert not results.has_reader_study("paper3")  # no results at all
 
 
 def test_every_committed_result_says_whether_it_holds_a_reader_study():

@@ -16,8 +16,7 @@ def layout(**_query) -> html.Div:
     reviewed = table[table["reproduction"].notna()].sort_values("review_number", na_position="last")
     sections = [views.reproduction_section(row) for row in reviewed.to_dict("records")]
     for section in sections:
-        record = results.load(section.id)
-        if record and record.get("reader_study"):  # a visual Turing test, for readers of one's own
+        if results.has_reader_study(section.id):  # a visual Turing test, for readers of one's own
             section.children.insert(2, reader_study_views.reproductions_link())
     if not sections:
         sections = [html.P("No paper of this corpus names a reproduction (field `reproduction`).")]
