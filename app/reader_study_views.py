@@ -14,6 +14,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from dash import dcc, html
 
@@ -180,8 +181,6 @@ def results_view(study: rs.Study, answers: dict, problems: list[str]) -> list:
 
 
 def page_link(study_key: str | None = None, reader: str | None = None, view: str | None = None) -> str:
-    from urllib.parse import urlencode
-
     query = {k: v for k, v in (("study", study_key), ("reader", reader), ("view", view)) if v}
     return PAGE + (("?" + urlencode(query)) if query else "")
 

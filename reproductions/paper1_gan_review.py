@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
 from reproductions.common.bibliometrics import OTHERS, TASKS, gan_papers, task_groups
-from reproductions.common.plotting import pyplot, save
+from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, DataNote, Outcome, Reported, Row
 from reproductions.run import Run
 
@@ -80,10 +82,6 @@ def claims(shares: dict[str, float], n: int, config: Config) -> list[Claim]:
 
 
 def plot(counts: dict[str, int], shares: dict[str, float], n: int, run: Run) -> list[str]:
-    import numpy as np
-
-    plt = pyplot()
-
     colours = dict(zip(CATEGORIES, plt.get_cmap("tab10").colors))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     for ax, (title, part) in zip(axes, ((f"Knowledge base: {n} GAN papers", shares),

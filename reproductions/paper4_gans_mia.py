@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from reproductions.common.bibliometrics import OTHERS, TASKS, gan_papers, task_groups
-from reproductions.common.plotting import pyplot, save
+from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, Outcome, Reported, Row
 from reproductions.run import Run
 from survey.corpus import tags_in
@@ -97,10 +98,6 @@ def markdown_tables(cells: Counter, per_task: dict[str, list[dict]]) -> str:
 
 
 def plot(cells: Counter, tasks: list[str], n: int, run: Run) -> str:
-    import numpy as np
-
-    plt = pyplot()
-
     modalities = sorted({m for _, m, _ in cells}, key=lambda m: (m == UNTAGGED, m)) or [UNTAGGED]
     total = np.array([[sum(cells[t, m, c] for c in CODE_STATES) for m in modalities] for t in tasks])
     code = np.array([[cells[t, m, "official"] for m in modalities] for t in tasks])

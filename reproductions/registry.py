@@ -29,16 +29,11 @@ class Reproduction:
     def load(self) -> ModuleType:
         module = importlib.import_module(self.module)
         missing = [what for what, found in (("PRESETS", hasattr(module, "PRESETS")),
-                                            ("main(config, run)", hasattr(module, "main") or hasattr(module, "run")))
+                                            ("main(config, run)", hasattr(module, "main")))
                    if not found]
         if missing:
             raise RegistryError(f"{self.module} lacks {', '.join(missing)}")
         return module
-
-
-def entry_point(module: ModuleType):
-    """The function a run calls: ``main(config, run)``."""
-    return module.main if hasattr(module, "main") else module.run  # phase B removes the old name, run
 
 
 class Registry:

@@ -64,21 +64,15 @@ class RunError(RuntimeError):
 
 # ---- random streams ------------------------------------------------------------------------------
 
-def stream_name(stream: str | int) -> str:
-    if isinstance(stream, int):  # phase B removes int offsets: run.rng(3) is the stream "offset-3"
-        return f"offset-{stream}"
-    return stream
-
-
-def stream_sequence(seed: int, stream: str | int) -> np.random.SeedSequence:
+def stream_sequence(seed: int, stream: str) -> np.random.SeedSequence:
     """The seed sequence of ``stream`` in a run seeded ``seed``. The name is hashed with SHA-256, not
     Python's ``hash()``, which changes from one process to the next."""
-    digest = hashlib.sha256(stream_name(stream).encode()).digest()
+    digest = hashlib.sha256(stream.encode()).digest()
     key = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))  # 128 bits as 4 words
     return np.random.SeedSequence(seed, spawn_key=key)
 
 
-def stream_seed(seed: int, stream: str | int) -> int:
+def stream_seed(seed: int, stream: str) -> int:
     """A 64-bit seed for torch drawn from the same sequence."""
     return int(stream_sequence(seed, stream).generate_state(1, np.uint64)[0])
 
@@ -113,18 +107,19 @@ class Run:
             return torch.autocast("cuda", dtype=self.dtype)
         return contextlib.nullcontext()
 
-    def rng(self, stream: str | int) -> np.random.Generator:
+    def rng(self, stream: str) -> np.random.Generator:
         """A NumPy generator for stream ``stream`` ("gan-init"); each call starts the stream afresh."""
         return np.random.default_rng(stream_sequence(self.seed, stream))
 
-    def torch_generator(self, stream: str | int) -> torch.Generator:
+    def int_seed(self, stream: str) -> int:
+        """An int seed from stream ``stream``, for what takes one (scikit-learn's ``random_state``, the
+        phantoms); below 2**31, as some of them demand."""
+        return int(self.rng(stream).integers(2**31))
+
+    def torch_generator(self, stream: str) -> torch.Generator:
         """A CPU torch generator for stream ``stream``; draw on the CPU and move the tensor to the device."""
         import torch
         return torch.Generator().manual_seed(stream_seed(self.seed, stream))
-
-    def generator(self, offset: int) -> torch.Generator:
-        # phase B removes int offsets: papers call torch_generator("name") instead
-        return self.torch_generator(offset)
 
     @contextlib.contextmanager
     def seeded(self, stream: str):

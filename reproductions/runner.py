@@ -12,7 +12,7 @@ from pathlib import Path
 
 from reproductions import sidebyside
 from reproductions.config import ConfigError, apply_overrides, as_dict
-from reproductions.registry import Reproduction, entry_point
+from reproductions.registry import Reproduction
 from reproductions.run import (PROFILES, PUBLISHED, Run, choose_device, device_name, git_commit, new_run_folder,
                                publish, recorded, seed_everything, versions, write_json)
 
@@ -37,7 +37,7 @@ def execute(reproduction: Reproduction, profile: str = "smoke", device: str = "a
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     with recorded(folder, info):
         seed_everything(seed)  # the safety net for libraries that draw globally; papers use run.rng(name)
-        outcome = entry_point(module)(config, Run(reproduction.name, profile, seed, torch_device, folder, info))
+        outcome = module.main(config, Run(reproduction.name, profile, seed, torch_device, folder, info))
         write_json(folder / "metrics.json", outcome.metrics)
     sidebyside.write(folder, outcome, info)  # after recorded(): the status reads "completed"
     if publish_results and profile in PUBLISHED and out is None:

@@ -103,8 +103,7 @@ class Workspace:
 
         def load_untrained(reproduction):
             module = load(reproduction)
-            # main(config, run); papers not yet in the three-part layout still call it run
-            self.monkeypatch.setattr(module, "main" if hasattr(module, "main") else "run", record)
+            self.monkeypatch.setattr(module, "main", record)
             return module
 
         self.monkeypatch.setattr(Reproduction, "load", load_untrained)

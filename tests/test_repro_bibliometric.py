@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from reproductions import cli, report
 from reproductions.cli import main as reproduce
 from reproductions.registry import build
-from reproductions.runs import RESULTS_DIR
+from reproductions.run import RESULTS_DIR
 from tests.conftest import REPO, entry
 
 # (key, method, task tags, code, modality): 12 GAN papers, one GAN survey, one diffusion paper.

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from reproductions import cli as repro_cli
-from reproductions import run as runs, sidebyside
+from reproductions import run, sidebyside
 from reproductions.cli import main as reproduce
 from reproductions.config import ConfigError, apply_overrides
 from reproductions.outcome import Claim, DataNote, Outcome, Reported, Row
@@ -49,7 +49,7 @@ def test_run_info_marks_interrupted_and_failed_runs(tmp_path):
     for error, status in ((KeyboardInterrupt(), "interrupted"), (ValueError("boom"), "failed")):
         info = {"paper": "paperX"}
         with pytest.raises(type(error)):
-            with runs.recorded(tmp_path, info):
+            with run.recorded(tmp_path, info):
                 assert json.loads((tmp_path / "run_info.json").read_text())["status"] == "running"
                 raise error
         written = json.loads((tmp_path / "run_info.json").read_text())
@@ -58,31 +58,31 @@ def test_run_info_marks_interrupted_and_failed_runs(tmp_path):
 
 
 def test_smoke_runs_never_write_or_publish_into_results(tmp_path, monkeypatch):
-    with pytest.raises(runs.RunError, match="smoke runs never write"):
-        runs.new_run_folder(runs.RESULTS_DIR / "paper10", "paper10", "smoke", 0)
-    folder = runs.new_run_folder(tmp_path / "out", "paper10", "smoke", 3)
+    with pytest.raises(run.RunError, match="smoke runs never write"):
+        run.new_run_folder(run.RESULTS_DIR / "paper10", "paper10", "smoke", 0)
+    folder = run.new_run_folder(tmp_path / "out", "paper10", "smoke", 3)
     assert folder.name.endswith("-smoke-seed3") and folder.parent.name == "paper10"
-    runs.write_json(folder / "run_info.json", {"profile": "smoke", "status": "completed"})
+    run.write_json(folder / "run_info.json", {"profile": "smoke", "status": "completed"})
     results = tmp_path / "results"
-    with pytest.raises(runs.RunError, match="only a completed cpu or full run"):
-        runs.publish(folder, "paper10", results)
-    runs.write_json(folder / "run_info.json", {"profile": "full", "status": "completed"})
+    with pytest.raises(run.RunError, match="only a completed cpu or full run"):
+        run.publish(folder, "paper10", results)
+    run.write_json(folder / "run_info.json", {"profile": "full", "status": "completed"})
     (results / "paper10").mkdir(parents=True)
     (results / "paper10" / "stale.txt").write_text("old")
-    target = runs.publish(folder, "paper10", results)
+    target = run.publish(folder, "paper10", results)
     assert (target / "run_info.json").exists() and not (target / "stale.txt").exists()
     assert sorted(p.name for p in results.iterdir()) == ["paper10"]
-    runs.write_json(folder / "run_info.json", {"profile": "cpu", "status": "completed"})
-    with pytest.raises(runs.RunError, match="does not replace"):
-        runs.publish(folder, "paper10", results)  # the committed full result stays
+    run.write_json(folder / "run_info.json", {"profile": "cpu", "status": "completed"})
+    with pytest.raises(run.RunError, match="does not replace"):
+        run.publish(folder, "paper10", results)  # the committed full result stays
     assert json.loads((results / "paper10" / "run_info.json").read_text())["profile"] == "full"
 
 
 def test_device_choice_is_explicit():
-    assert runs.choose_device("cpu").type == "cpu"
+    assert run.choose_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
-        with pytest.raises(runs.RunError, match="no CUDA device"):
-            runs.choose_device("cuda")
+        with pytest.raises(run.RunError, match="no CUDA device"):
+            run.choose_device("cuda")
 
 
 def test_side_by_side_writes_not_reported_and_names_phantoms(tmp_path):
@@ -118,7 +118,7 @@ def test_reproduce_list_and_refusals(tmp_path, monkeypatch):
     assert "not implemented yet" in lines["paper3"]
     bad = CliRunner().invoke(reproduce, ["paper10", "--set", "nope=1", "--out", str(tmp_path)])
     assert bad.exit_code == 1 and "known keys" in bad.output
-    smoke_in_results = CliRunner().invoke(reproduce, ["paper10", "--out", str(runs.RESULTS_DIR)])
+    smoke_in_results = CliRunner().invoke(reproduce, ["paper10", "--out", str(run.RESULTS_DIR)])
     assert smoke_in_results.exit_code == 1 and "smoke runs never write" in smoke_in_results.output
 
 

@@ -1,7 +1,7 @@
 """paper9 (LoRA + ORPO report generation): the smoke profile end to end through the CLI, and its pieces:
 ORPO's loss against a hand computation of its formula, the response log-likelihoods, the finding
-extractor, the rejected reports, the simulated stage 1, the real stage-1 image model on files the test
-writes, and the config's validation."""
+extractor, the rejected reports, the simulated stage 1, the named streams they draw from, the real
+stage-1 image model on files the test writes, the claims' rules and the config's validation."""
 
 from __future__ import annotations
 
@@ -14,12 +14,18 @@ import torch
 from PIL import Image
 
 from reproductions.config import ConfigError, apply_overrides
-from reproductions.paper9_lora_orpo_reports import MIN_CORRECT_FINDINGS, PRESETS, Config, claims, differences
+from reproductions.paper9_lora_orpo_reports import PRESETS, Config, model
 from reproductions.paper9_lora_orpo_reports.findings import extract, finding_scores, mentions
+from reproductions.paper9_lora_orpo_reports.model import (Example, donor_sentences, encode, orpo_loss, rejected_report,
+                                                          token_logps)
+from reproductions.paper9_lora_orpo_reports.report import MIN_CORRECT_FINDINGS, claims, orpo_is_short
 from reproductions.paper9_lora_orpo_reports.stage1 import image_stage1, noisy_tags, tag_errors, tag_text
-from reproductions.paper9_lora_orpo_reports.stage2 import (Example, donor_sentences, encode, orpo_loss,
-                                                           rejected_report, token_logps)
+from reproductions.run import Run
 from tests.conftest import needs_data, smoke_run
+
+
+def cpu_run(tmp_path, seed: int = 0) -> Run:
+    return Run("paper9", "smoke", seed, torch.device("cpu"), tmp_path, {})
 
 
 @pytest.mark.slow
@@ -46,28 +52,26 @@ def test_paper9_smoke_run_writes_a_complete_run_folder(tmp_path):
     orpo = "IU X-ray FINDINGS, SFT + ORPO"
     assert paper[("BLEU (mean of BLEU-1..4)", orpo)]["paper"] == 0.375
     assert paper[("METEOR", orpo)]["paper"] == 0.495 and paper[("ROUGE-L", orpo)]["paper"] == 0.483
-    f1 = paper[("finding-level F1 (paper: F1-RadGraph, not like for like)", orpo)]
-    assert f1["paper"] == 0.488 and "F1-RadGraph" in f1["source"]
-    assert paper[("BLEU-4", orpo)]["paper_text"] == "not reported"
-    assert paper[("METEOR", "IU X-ray FINDINGS, SFT")]["paper_text"] == "not reported"
+    assert paper[("finding-level F1 (paper: F1-RadGraph, not like for like)", orpo)]["paper"] == 0.488
+    assert paper[("BLEU-4", orpo)]["paper"] is None and paper[("METEOR", "IU X-ray FINDINGS, SFT")]["paper"] is None
+    assert sum(r["paper"] is not None for r in doc["rows"]) == 4 + 3 * 3  # 4 IU-Xray averages, 3 parameter rows
     rank64 = [r for r in doc["rows"] if r["setting"].startswith("stage 2, LoRA rank 64")]
     assert {r["metric"]: r["paper"] for r in rank64} == {"total parameters (M)": 3800, "trainable parameters (M)": 100,
                                                           "trainable % of total": 2.63}
     assert abs({r["metric"]: r["ours"] for r in rank64}["trainable % of total"] - 14.52) < 0.01
     stage1 = [r for r in doc["rows"] if r["setting"].startswith("stage 1 (")]
     assert [r["paper"] for r in stage1] == [321, 18, 5.61] and all(r["ours"] is None for r in stage1)
-    assert len(doc["claims"]) == 3 and all(c["evidence"] for c in doc["claims"])
-    assert {c["held"] for c in doc["claims"]} <= {True, False, None}
+    assert len(doc["claims"]) == 3 and {c["held"] for c in doc["claims"]} <= {True, False, None}
     few = min(metrics[s]["correct_findings"] for s in ("sft", "orpo")) < MIN_CORRECT_FINDINGS
     for claim in doc["claims"][:2]:  # too few correct findings: not testable
-        assert (claim["held"] is None) == few and "precision" in claim["evidence"]
+        assert (claim["held"] is None) == few
+    assert doc["claims"][2]["held"] is not None  # the continual rule falls back on ROUGE-L, so it always decides
     kinds = {d["name"]: d["kind"] for d in doc["data"]}
-    assert kinds["stage-1 findings (simulated)"] == "synthetic" and kinds["SmolLM2-135M-Instruct"] == "substitute"
-    assert kinds["IU X-ray reports"] == "real" and kinds["ORPO rejected reports"] == "synthetic"
-    assert any("dequantised" in d["detail"] for d in doc["data"])
+    assert kinds == {"stage-1 findings (simulated)": "synthetic", "IU X-ray reports": "real",
+                     "SmolLM2-135M-Instruct": "substitute", "ORPO rejected reports": "synthetic"}
+    assert doc["differences"] and len(doc["figures"]) == 2
     for figure in doc["figures"]:
         assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
-    assert "smoke run" in (folder / "results.md").read_text()
 
 
 def test_orpo_loss_matches_a_hand_computation_of_its_formula():
@@ -135,36 +139,34 @@ def _metrics(sft: dict, orpo: dict, after: dict, sft_steps: int = 40, orpo_steps
 def test_finding_claims_are_not_testable_when_the_models_affirm_too_few_correct_findings():
     # the collapse the cpu profile showed: generic normal reports, 1 hit for SFT and none for ORPO
     collapsed = _metrics(_scores(1, 4, 45, 0.26), _scores(0, 1, 46, 0.30), _scores(0, 0, 46, 0.29))
-    hallucination, f1, continual = claims(collapsed, PRESETS["cpu"])
+    assert collapsed["sft"]["finding_precision"] == pytest.approx(0.2)  # 1 correct, 4 false
+    hallucination, f1, continual = claims(collapsed)
     assert hallucination.held is None and f1.held is None
-    for claim in (hallucination, f1):
-        assert "Not testable here" in claim.evidence and "1 correct and 4 false" in claim.evidence
-        assert "precision 0.200" in claim.evidence and "recall" in claim.evidence
-        assert "ORPO ran 12 steps" in claim.evidence  # 12 ORPO steps after 40 SFT steps
-    # the continual rule falls back on ROUGE-L: kept here (0.29 >= 0.9 * 0.30), lost when ROUGE-L drops
-    assert continual.held is True and "ROUGE-L alone" in continual.evidence
+    # the continual rule falls back on ROUGE-L: kept here (0.29 >= 0.9 * 0.30) although the F1 fell to 0,
+    # lost when ROUGE-L drops
+    assert continual.held is True
     forgot = _metrics(_scores(1, 4, 45, 0.26), _scores(0, 1, 46, 0.30), _scores(0, 0, 46, 0.1))
-    assert claims(forgot, PRESETS["cpu"])[2].held is False
+    assert claims(forgot)[2].held is False
 
 
 def test_finding_claims_are_decided_when_both_models_affirm_enough_correct_findings():
     n = MIN_CORRECT_FINDINGS
     better = _metrics(_scores(n, 6, 20, 0.3), _scores(n + 6, 1, 14, 0.3), _scores(n + 6, 1, 14, 0.3),
                       orpo_steps=40)
-    hallucination, f1, continual = claims(better, PRESETS["cpu"])
+    hallucination, f1, continual = claims(better)
     assert (hallucination.held, f1.held, continual.held) == (True, True, True)
-    assert "Not testable" not in hallucination.evidence and "ORPO ran" not in hallucination.evidence
-    assert "finding F1 and ROUGE-L" in continual.evidence
     worse = _metrics(better["orpo"], better["sft"], better["sft"], orpo_steps=40)
-    assert [c.held for c in claims(worse, PRESETS["cpu"])[:2]] == [False, False]
+    assert [c.held for c in claims(worse)[:2]] == [False, False]
     # with enough findings before, the F1 half counts: ROUGE-L kept but the findings forgotten
     forgot = _metrics(better["sft"], better["orpo"], _scores(1, 0, 24, 0.3))
-    assert claims(forgot, PRESETS["cpu"])[2].held is False
+    assert claims(forgot)[2].held is False
 
 
-def test_differences_say_when_orpo_trains_few_steps_next_to_sft():
-    assert any("SFT plus a few more steps" in d for d in differences(PRESETS["cpu"]))  # 48 pairs after 160 reports
-    assert not any("SFT plus a few more steps" in d for d in differences(Config(train_reports=40, orpo_reports=40)))
+def test_orpo_counts_as_short_below_half_of_the_sft_steps():
+    sft, orpo = _scores(5, 1, 5, 0.3), _scores(5, 1, 5, 0.3)
+    assert orpo_is_short(_metrics(sft, orpo, orpo, sft_steps=40, orpo_steps=12))  # the cpu profile: 12 after 40
+    assert not orpo_is_short(_metrics(sft, orpo, orpo, sft_steps=40, orpo_steps=20))
+    assert not orpo_is_short(_metrics(sft, orpo, orpo, sft_steps=0, orpo_steps=0))
 
 
 def test_rejected_reports_add_or_drop_a_finding():
@@ -192,6 +194,22 @@ def test_simulated_stage1_misses_and_adds_tags_at_the_configured_rates():
     errors = tag_errors([tags] * 2000, many)
     assert errors["missed_per_report"] == pytest.approx(0.6, abs=0.06) and errors["added_per_report"] == 0
     assert tag_text(tags) == "cardiomegaly (mild); opacity (lung, base, left)" and tag_text(("normal",)) == "normal"
+
+
+def test_stage1_errors_and_rejected_reports_come_from_named_streams(tmp_path):
+    from types import SimpleNamespace
+
+    reports = [SimpleNamespace(id=f"CXR{i}", mesh=("Cardiomegaly/mild", "Nodule/lung/right") if i % 2 else ("normal",))
+               for i in range(40)]
+    config = Config(stage1_miss_rate=0.5, stage1_false_rate=0.5, orpo_reports=4)
+    runs = cpu_run(tmp_path), cpu_run(tmp_path), cpu_run(tmp_path, seed=1)
+    tags = [model.stage1(config, run, reports[:20], reports[20:])[1] for run in runs]
+    assert tags[0] == tags[1] and tags[0] != tags[2] and len(tags[0]) == 20
+    texts = ["Mild cardiomegaly. The lungs are clear. No pneumothorax.", "The lungs are clear.",
+             "There is a large right pleural effusion. No pneumothorax.", "Calcified granuloma in the left apex."]
+    train = [Example(f"CXR{i}", "normal", text, "findings") for i, text in enumerate(texts)]
+    pairs = [model.preference_pairs(config, run, train) for run in runs[:2]]
+    assert pairs[0] == pairs[1] and len(pairs[0][1]) == 4 and set(pairs[0][2]) <= {"add", "drop"}
 
 
 def test_config_validation_names_the_field():
@@ -248,8 +266,8 @@ def test_the_real_stage1_image_model_trains_and_predicts_tags(tmp_path):
         (reports / f"{n}.xml").write_text(REPORT_XML.format(n=n, findings="Heart.", mesh=mesh))
         Image.fromarray(rng.integers(0, 255, (40, 40), dtype=np.uint8)).save(images / f"CXR{n}_IM-0001-1001.png")
     train, test = [f"CXR{n}" for n in range(1, 7)], ["CXR7", "CXR8", "CXR99"]
-    predicted, counts = image_stage1(train, test, images, reports, size=32, epochs=1, n_tags=5, device="cpu",
-                                     gen=torch.Generator().manual_seed(0), progress=lambda it, desc: it)
+    predicted, counts = image_stage1(train, test, images, reports, size=32, epochs=1, n_tags=5,
+                                     run=cpu_run(tmp_path))
     assert set(predicted) == {"CXR7", "CXR8"}  # CXR99 has no image
     assert all(tags in {("normal",), ("Cardiomegaly/mild",)} for tags in predicted.values())
     assert counts["tags"] == 1 and counts["total"] == counts["trainable"] > 1e6

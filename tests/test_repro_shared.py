@@ -96,7 +96,7 @@ def test_the_small_cnn_learns_a_separable_toy_set_on_cpu(tmp_path):
 
 def test_the_saver_writes_the_named_figure_and_refuses_other_formats(tmp_path):
     run = Run("paperX", "smoke", 0, torch.device("cpu"), tmp_path, {})
-    plt = plotting.pyplot()
+    plt = plotting.plt
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     assert plotting.save(fig, run, "curve.png") == "figures/curve.png"

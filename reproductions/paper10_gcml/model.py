@@ -21,6 +21,7 @@ from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
 from reproductions.data import loaders
+from reproductions.data.anatomy import chest_ct, organ_patches
 from reproductions.metrics.clustering import cluster_accuracy, nmi, structure_scores
 from reproductions.outcome import DataNote
 from reproductions.run import Run
@@ -28,11 +29,6 @@ from reproductions.run import Run
 LOSSES = ("clustering", "isometric", "ranking", "alignment")
 FASHION_CLASSES = ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                    "ankle boot")
-
-
-def sklearn_seed(run: Run, stream: str) -> int:
-    """An int ``random_state`` for scikit-learn, drawn from the named stream."""
-    return int(run.rng(stream).integers(2**31))
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -62,10 +58,8 @@ def load(name: str, config, run: Run) -> Dataset:
         x, y, classes = np.concatenate(xs), np.concatenate(ys), FASHION_CLASSES
         note = DataNote("fashion-mnist", "real", "Fashion-MNIST 70k 28x28 (Debian dataset-fashion-mnist)")
     else:
-        from reproductions.data.anatomy import chest_ct, organ_patches
-
         patches = organ_patches(chest_ct(), config.organ_patches, config.organ_patch_size,
-                                sklearn_seed(run, f"{name}/patches"))  # takes an int seed, not a generator
+                                run.int_seed(f"{name}/patches"))  # takes an int seed, not a generator
         x = patches.images.reshape(len(patches.images), -1)  # (N, size, size) -> (N, size * size)
         y, classes = patches.labels, patches.classes
         note = DataNote("organs", "real", f"{len(x)} {patches.source.removeprefix('real: ')}, "
@@ -190,7 +184,7 @@ def train_clustering(base: Autoencoder, data: Dataset, method: str, weights: dic
     model = copy.deepcopy(base)
     z0 = embed(model, x, run.device).numpy()
     # every variant starts from the same centres (one stream): the comparison between them is paired
-    kmeans = KMeans(k, n_init=10, random_state=sklearn_seed(run, f"{data.name}/centres")).fit(z0)
+    kmeans = KMeans(k, n_init=10, random_state=run.int_seed(f"{data.name}/centres")).fit(z0)
     centres = nn.Parameter(torch.tensor(kmeans.cluster_centers_, dtype=torch.float32, device=run.device))
     optimiser = torch.optim.Adam([*model.parameters(), centres], lr=config.lr)
     neighbours = torch.as_tensor(NearestNeighbors(n_neighbors=config.knn + 1).fit(data.x).kneighbors(data.x)[1][:, 1:])
@@ -248,8 +242,8 @@ def scores(data: Dataset, clusters: np.ndarray, embedding: np.ndarray | None) ->
 def baselines(data: Dataset, base: Autoencoder, config, run: Run) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
     """k-means on the inputs, on their PCA and on the pretrained autoencoder's embedding (one k-means
     seed for all three); returns their scores and the autoencoder's embedding."""
-    kmeans = KMeans(data.n_clusters, n_init=10, random_state=sklearn_seed(run, f"{data.name}/kmeans"))
-    pca = PCA(config.latent_dim, random_state=sklearn_seed(run, f"{data.name}/pca")).fit_transform(data.x)
+    kmeans = KMeans(data.n_clusters, n_init=10, random_state=run.int_seed(f"{data.name}/kmeans"))
+    pca = PCA(config.latent_dim, random_state=run.int_seed(f"{data.name}/pca")).fit_transform(data.x)
     z = embed(base, torch.as_tensor(data.x), run.device).numpy()
     results = {"k-means": scores(data, kmeans.fit_predict(data.x), None),
                "PCA + k-means": scores(data, kmeans.fit_predict(pca), pca),

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.decomposition import PCA
 
-from reproductions.common.plotting import pyplot, save
+from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, Reported, Row
-from reproductions.paper10_gcml.model import LOSSES, Dataset, sklearn_seed
+from reproductions.paper10_gcml.model import LOSSES, Dataset
 from reproductions.run import Run
 
 PAPER_SOURCE = "reported-results.md, Paper 10: per-data-set numbers not found"
@@ -81,10 +81,9 @@ def rows(metrics: dict) -> list[Row]:
 
 def embeddings_figure(data: Dataset, embeddings: dict[str, np.ndarray], run: Run) -> str:
     """The first two principal components of the AE, DEC and GCML embeddings, coloured by true class."""
-    plt = pyplot()
     methods = [m for m in ("AE + k-means", "DEC", "GCML") if m in embeddings]
     fig, axes = plt.subplots(1, len(methods), figsize=(4 * len(methods), 4))
-    seed = sklearn_seed(run, f"{data.name}/plot-pca")
+    seed = run.int_seed(f"{data.name}/plot-pca")
     for ax, method in zip(np.atleast_1d(axes), methods):
         xy = PCA(2, random_state=seed).fit_transform(embeddings[method])  # (N, latent) -> (N, 2)
         for label, name in enumerate(data.classes):

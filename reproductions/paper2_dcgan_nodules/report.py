@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reproductions.common.plotting import pyplot, save
+from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, Reported, Row
 from reproductions.paper2_dcgan_nodules.model import CLASSES, Nodules
 from reproductions.run import Run
@@ -99,7 +99,6 @@ def mosaic(images: np.ndarray, columns: int) -> np.ndarray:
 
 
 def plot_samples(real, real_labels, fake, fake_labels, data_kind: str, run: Run, columns: int = 6) -> str:
-    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     for row, name in enumerate(CLASSES):
         for col, (title, images, labels) in enumerate((("real (held out)", real, real_labels),
@@ -113,7 +112,6 @@ def plot_samples(real, real_labels, fake, fake_labels, data_kind: str, run: Run,
 
 
 def plot_training(history: dict, run: Run) -> str:
-    plt = pyplot()
     epochs = np.arange(1, len(history["d_loss"]) + 1)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(epochs, history["d_loss"], label="discriminator")
@@ -130,7 +128,6 @@ def plot_training(history: dict, run: Run) -> str:
 
 
 def plot_observers(panel: dict, data_kind: str, run: Run) -> str:
-    plt = pyplot()
     names = list(panel["readers"])
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(10, 4.5))

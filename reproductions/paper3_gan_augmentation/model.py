@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from scipy import ndimage
 from sklearn.model_selection import StratifiedGroupKFold
 from torch import nn
 from torch.nn import functional as F
 
 from reproductions.common import dcgan
 from reproductions.common.classifier import predict
-from reproductions.data.phantoms import LIVER_CLASSES, PatchSet
+from reproductions.data.loaders import class_folders
+from reproductions.data.phantoms import LIVER_CLASSES, LIVER_WINDOW, PatchSet, liver_phantom
 from reproductions.metrics.classification import classification_scores
 from reproductions.outcome import DataNote
 from reproductions.run import Run
@@ -35,26 +37,18 @@ if TYPE_CHECKING:
 CLASSES = LIVER_CLASSES  # ("cyst", "metastasis", "hemangioma")
 
 
-def seed_from(run: Run, stream: str) -> int:
-    """An int seed drawn from the named stream, for code that takes one (scikit-learn, the phantom)."""
-    return int(run.rng(stream).integers(2**31))
-
-
 # ---- 1. data ------------------------------------------------------------------------------------
 
 def load_lesions(config: Config, run: Run) -> tuple[PatchSet, DataNote]:
     """ROIs (N, size, size) in [0, 1], labels, case ids, and a note saying what they are."""
     if config.roi_folder:
-        from reproductions.data.loaders import class_folders
-
         rois = class_folders(Path(config.roi_folder), CLASSES, config.size)
         counts = ", ".join(f"{(rois.labels == c).sum()} {name}" for c, name in enumerate(CLASSES))
         return rois, DataNote("liver lesion ROIs", "real", f"the user's ROIs in {config.roi_folder}: {counts}, "
                               f"{len(np.unique(rois.cases))} cases (file-name prefix), resized to {config.size} px")
-    from reproductions.data.phantoms import LIVER_WINDOW, liver_phantom
 
     # 64 px ROIs + room to shift the lesion off centre
-    rois = liver_phantom(config.lesions_per_class, 64 + 2 * config.offset, seed_from(run, "phantom"))
+    rois = liver_phantom(config.lesions_per_class, 64 + 2 * config.offset, run.int_seed("phantom"))
     images = acquisition_variation(rois.images, rois.cases, config, LIVER_WINDOW[1] - LIVER_WINDOW[0],
                                    run.rng("scan-variation"))
     corner = run.rng("lesion-offset").integers(0, 2 * config.offset + 1, (len(images), 2))
@@ -79,7 +73,6 @@ def acquisition_variation(images: np.ndarray, cases: np.ndarray, config: Config,
     """Phantom ROIs (N, H, W) in window units [0, 1] as scans would vary them: per case, the lesion's
     contrast against the liver (the ROI's median) scaled by U(1 - jitter, 1), as contrast timing varies
     between scans; then Gaussian CT noise of ``noise_hu`` HU, correlated over about a pixel."""
-    from scipy import ndimage
 
     gain = dict(zip(np.unique(cases), rng.uniform(1 - config.contrast_jitter, 1, len(np.unique(cases)))))
     liver = np.median(images, axis=(1, 2), keepdims=True)  # (N, 1, 1)

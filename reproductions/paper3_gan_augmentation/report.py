@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reproductions.common.plotting import pyplot, save
+from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, DataNote, Reported, Row
 from reproductions.paper3_gan_augmentation.model import CLASSES, name_of
 from reproductions.run import Run
@@ -133,7 +133,6 @@ def figures(settings: dict, extras: dict, plateau: int, config: Config, note: Da
 
 
 def plot_curve(settings: dict, plateau: int, label: str, run: Run) -> str:
-    plt = pyplot()
     fig, (ax, ref) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
     styles = {"classic": ("tab:blue", "classic augmentation"), "DCGAN": ("tab:red", "classic plateau + DCGAN"),
               "ACGAN": ("tab:orange", "classic plateau + ACGAN")}
@@ -171,7 +170,6 @@ def plot_curve(settings: dict, plateau: int, label: str, run: Run) -> str:
 
 
 def plot_confusions(settings: dict, names: list[str], label: str, run: Run) -> str:
-    plt = pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.8))
     for ax, name in zip(np.atleast_1d(axes), names):
         matrix = np.array(settings[name]["pooled"]["confusion_matrix"])
@@ -191,7 +189,6 @@ def plot_confusions(settings: dict, names: list[str], label: str, run: Run) -> s
 
 
 def plot_sens_spec(settings: dict, names: list[str], label: str, run: Run) -> str:
-    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     width = 0.8 / len(names)
     for ax, metric in zip(axes, ("sensitivity", "specificity")):
@@ -210,7 +207,6 @@ def plot_sens_spec(settings: dict, names: list[str], label: str, run: Run) -> st
 
 
 def plot_samples(extras: dict, label: str, run: Run, n: int = 6) -> str:
-    plt = pyplot()
     kinds = list(extras["samples"])
     fig, axes = plt.subplots(len(CLASSES), n * (1 + len(kinds)), figsize=(1.1 * n * (1 + len(kinds)), 3.6),
                              squeeze=False)
@@ -230,7 +226,6 @@ def plot_samples(extras: dict, label: str, run: Run, n: int = 6) -> str:
 
 
 def plot_gan_training(extras: dict, run: Run) -> str:
-    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     colours = dict(zip([*CLASSES, "ACGAN"], ["tab:blue", "tab:green", "tab:red", "tab:orange"]))
     for fold, histories in enumerate(extras["histories"]):

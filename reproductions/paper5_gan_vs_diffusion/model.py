@@ -17,11 +17,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from monai.losses import DiceCELoss
+from monai.networks.nets import UNet
+from skimage.transform import resize
 from torch.nn import functional as F
 
 from reproductions.common import dcgan
 from reproductions.common.batches import in_batches
+from reproductions.data.loaders import brats
 from reproductions.data.offline import DataError
+from reproductions.data.phantoms import brain_phantom
 from reproductions.metrics.images import FidFeatures
 from reproductions.metrics.memorisation import max_correlation
 from reproductions.metrics.segmentation import segmentation_scores
@@ -71,9 +77,7 @@ class Pairs:
 
 def load_brats(folder: str, size: int) -> tuple[Pairs, np.ndarray, DataNote]:
     """Real BraTS slices with tumour at ``size`` px, their subject of each slice (N,), and the data note."""
-    from skimage.transform import resize
 
-    from reproductions.data.loaders import brats
 
     if not Path(folder).is_dir():
         raise DataError(f"brats: {folder} is not a folder of BraTS subject folders")
@@ -87,7 +91,6 @@ def load_brats(folder: str, size: int) -> tuple[Pairs, np.ndarray, DataNote]:
 
 def load_phantom(config: Config, run: Run) -> tuple[Pairs, np.ndarray, DataNote]:
     """Phantom pairs (tumours drawn on MNI152 slices); every slice is its own group."""
-    from reproductions.data.phantoms import brain_phantom
 
     seed = int(run.rng("phantom").integers(2**31))  # the phantom module takes an int seed
     phantom = brain_phantom(config.n_train + config.n_test, config.size, seed)
@@ -135,8 +138,6 @@ def train_gan(x: torch.Tensor, config: Config, run: Run, stream: str):
 # ---- the DDPM -----------------------------------------------------------------------------------
 
 def ddpm_network(config: Config, channels: int):
-    from diffusers import UNet2DModel
-
     levels = len(config.ddpm_channels)
     attention = config.ddpm_attention
     down = tuple("AttnDownBlock2D" if attention and i == levels - 1 else "DownBlock2D" for i in range(levels))
@@ -147,8 +148,6 @@ def ddpm_network(config: Config, channels: int):
 
 
 def noise_schedule(config: Config):
-    from diffusers import DDPMScheduler
-
     # cosine betas reach pure noise at any chain length (linear betas need about 1000 steps)
     return DDPMScheduler(num_train_timesteps=config.timesteps, beta_schedule="squaredcos_cap_v2",
                          prediction_type=config.ddpm_prediction)
@@ -182,7 +181,6 @@ def train_ddpm(x: torch.Tensor, config: Config, run: Run, stream: str):
 def sample_ddpm(model, n: int, steps: int | None, config: Config, run: Run, gen: torch.Generator,
                 batch: int = 256) -> torch.Tensor:
     """``n`` pairs (n, C, H, W) in [-1, 1] on the CPU: the full DDPM chain (``steps`` None) or DDIM (eta 0)."""
-    from diffusers import DDIMScheduler
 
     schedule = noise_schedule(config)
     if steps is not None:  # trailing spacing starts DDIM at the last timestep, which few steps need
@@ -251,15 +249,12 @@ def compare_samplers(model, n: int, config: Config, run: Run) -> dict[str, tuple
 # ---- the segmenter ------------------------------------------------------------------------------
 
 def segmenter(config: Config, in_channels: int):
-    from monai.networks.nets import UNet
-
     return UNet(spatial_dims=2, in_channels=in_channels, out_channels=1, channels=config.seg_channels,
                 strides=(2,) * (len(config.seg_channels) - 1), num_res_units=1)
 
 
 def train_segmenter(pairs: Pairs, config: Config, run: Run, init: str, gen: torch.Generator):
     """The U-Net (initialised from the stream ``init``: the same weights for every source) with Dice + BCE."""
-    from monai.losses import DiceCELoss
 
     with run.seeded(init):
         model = segmenter(config, pairs.images.shape[1]).to(run.device)

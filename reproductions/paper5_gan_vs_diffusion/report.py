@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reproductions.common.numbers import is_missing
-from reproductions.common.plotting import pyplot, save
+from reproductions.common.plotting import plt, save
 from reproductions.metrics.segmentation import diagonal
 from reproductions.outcome import Claim, DataNote, Reported, Row
 from reproductions.paper5_gan_vs_diffusion.model import GENERATORS, SOURCES, Pairs, fid_images
@@ -161,7 +161,6 @@ def figures(train: Pairs, synthetic: dict, seg: dict, mem: dict, models: dict, s
 
 
 def plot_samples(sets: dict[str, Pairs], kind: str, run: Run) -> str:
-    plt = pyplot()
     n = 6
     fig, axes = plt.subplots(len(sets), n, figsize=(1.6 * n, 1.75 * len(sets)), squeeze=False)
     for row, (name, pairs) in zip(axes, sets.items()):
@@ -178,7 +177,6 @@ def plot_samples(sets: dict[str, Pairs], kind: str, run: Run) -> str:
 
 def plot_dice(seg: dict, kind: str, run: Run) -> str:
     """The counterpart of the paper's Figure 8: Dice of the same U-Net per training source."""
-    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     colours = ["#444444", "#d95f02", "#1b9e77", "#fc8d62", "#66c2a5"]
     means = [seg[s]["dice"] for s in SOURCES]
@@ -197,7 +195,6 @@ def plot_dice(seg: dict, kind: str, run: Run) -> str:
 
 
 def plot_memorisation(mem: dict, sizes: dict, kind: str, run: Run) -> str:
-    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
     bins = np.linspace(min(min(m["values"] + m["real_values"]) for g in mem.values() for m in g.values()), 1, 30)
     for ax, label in zip(axes, ("small", "large")):
@@ -220,7 +217,6 @@ def smoothed(values, window: int) -> np.ndarray:
 
 
 def plot_curves(models: dict, seg_curves: dict, sampling: dict, run: Run) -> str:
-    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     for label, style in (("large", "-"), ("small", ":")):
         history = models["GAN", label][1]

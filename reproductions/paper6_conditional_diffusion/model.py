@@ -33,13 +33,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from peft import LoraConfig, get_peft_model
 from torch import nn
 from torch.nn import functional as F
 
 from reproductions.metrics.images import FidFeatures, psnr, ssim
 from reproductions.outcome import DataNote
-from reproductions.paper6_conditional_diffusion.patches import (BRAIN_BACKGROUND, BRAIN_TASKS, Pairs, cut_patches,
-                                                                make_pairs, sources)
+from reproductions.paper6_conditional_diffusion.patches import (
+    BRAIN_BACKGROUND,
+    BRAIN_TASKS,
+    Pairs,
+    cut_patches,
+    make_pairs,
+    sources,
+)
 from reproductions.run import Run
 
 if TYPE_CHECKING:
@@ -344,7 +351,6 @@ def variant_stream(variant: str) -> str:
 
 def with_lora(model, rank: int, targets: tuple[str, ...]):
     """A peft ``PeftModel`` around ``model`` with rank-``rank`` adapters (alpha = rank) on ``targets``."""
-    from peft import LoraConfig, get_peft_model
 
     return get_peft_model(model, LoraConfig(r=rank, lora_alpha=rank, target_modules=list(targets), lora_dropout=0.0))
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from skimage.transform import resize
 
 from reproductions.data import anatomy, phantoms
 from reproductions.outcome import DataNote
@@ -73,8 +74,6 @@ def int_seed(rng: np.random.Generator) -> int:
 
 
 def downscale(image: np.ndarray, factor: int) -> np.ndarray:
-    from skimage.transform import resize
-
     if factor == 1:
         return image.astype(np.float32)
     h, w = image.shape

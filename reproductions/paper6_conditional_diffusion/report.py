@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reproductions.common.numbers import is_missing
-from reproductions.common.plotting import pyplot, save
+from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, DataNote, Reported, Row
 from reproductions.paper6_conditional_diffusion.model import BASE, FULL, METHODS, lora_name, variants
 from reproductions.run import Run
@@ -154,7 +154,6 @@ def claims(metrics: dict, config: Config) -> list[Claim]:
 def sample_grid(setting: str, columns: dict[str, np.ndarray], clean: np.ndarray, scores: dict, note: DataNote,
                 config: Config, run: Run) -> str:
     """Rows: test examples; columns: the condition, each method's output and the target."""
-    plt = pyplot()
     title = f"{TITLES[setting]}: {note.name} ({note.kind}), DDPM with {max(config.sampling_steps)} DDIM steps"
     panels = {**columns, "target": clean}
     n = min(config.grid_examples, len(clean))
@@ -173,7 +172,6 @@ def sample_grid(setting: str, columns: dict[str, np.ndarray], clean: np.ndarray,
 
 def steps_curves(sampling: dict, run: Run) -> str:
     """PSNR, SSIM and time per sample against the number of DDIM steps, one line per task setting."""
-    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for setting, by_steps in sampling.items():
         ddim = {int(k.split("_")[1]): v for k, v in by_steps.items() if k.startswith("ddim_")}
@@ -196,7 +194,6 @@ def steps_curves(sampling: dict, run: Run) -> str:
 
 def lora_panel(results: dict, note: DataNote, config: Config, run: Run) -> str:
     """Trainable parameters, quality (PSNR, SSIM) and wall time of each adaptation variant."""
-    plt = pyplot()
     shown = variants(config)
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
     x = np.arange(len(shown))

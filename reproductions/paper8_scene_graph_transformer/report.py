@@ -5,11 +5,19 @@ data as synthetic)."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.patches import Rectangle
 
-from reproductions.common.plotting import pyplot, save
+from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, DataNote, Reported, Row
-from reproductions.paper8_scene_graph_transformer.scenes import (BACKGROUND, COLOUR_NAMES, COLOURS, PREDICATES, SHAPES,
-                                                                 SIZES, Scene)
+from reproductions.paper8_scene_graph_transformer.scenes import (
+    BACKGROUND,
+    COLOUR_NAMES,
+    COLOURS,
+    PREDICATES,
+    SHAPES,
+    SIZES,
+    Scene,
+)
 
 SOURCE = "reported-results.md, Paper 8"
 CONTEXT = "context: different data set; not a like-for-like target"
@@ -142,7 +150,6 @@ def _image(ax, image, title: str):
 
 def _layout(ax, scene: Scene, boxes, title: str):
     """Boxes drawn in each object's colour, labelled with its index and shape."""
-    from matplotlib.patches import Rectangle
 
     ax.imshow(np.ones((8, 8, 3)) * np.array(BACKGROUND), extent=(0, 1, 1, 0))
     for j, obj in enumerate(scene.objects):
@@ -172,7 +179,6 @@ def _graph_text(ax, lines: list[str], highlight: str | None = None):
 
 def samples_figure(evaluated, pred_boxes, recon, generated, run, rows: int = 6) -> str:
     """Per held-out scene: its graph, the true image, true and predicted layouts, VQ reconstruction, generated."""
-    plt = pyplot()
     rows = min(rows, len(evaluated.scenes))
     titles = ("true image", "true layout", "predicted layout", "VQ reconstruction", "generated")
     fig, axes = plt.subplots(rows, 6, figsize=(11, 1.8 * rows), gridspec_kw={"width_ratios": [2.2, 1, 1, 1, 1, 1]})
@@ -195,7 +201,6 @@ def edits_figure(items: list[dict], run, rows: int = 6) -> str | None:
     rows = min(rows, len(items))
     if rows == 0:
         return None
-    plt = pyplot()
     fig, axes = plt.subplots(rows, 5, figsize=(8.5, 1.75 * rows), gridspec_kw={"width_ratios": [1.7, 1, 1, 1, 1]})
     axes = np.atleast_2d(axes)
     for i, item in enumerate(items[:rows]):
@@ -212,7 +217,6 @@ def edits_figure(items: list[dict], run, rows: int = 6) -> str | None:
 
 
 def curves_figure(histories: dict[str, dict[str, list]], run) -> str:
-    plt = pyplot()
     labels = {"layout": "graph -> layout: L1 + (1 - IoU)", "vq": "VQ-VAE: reconstruction MSE (images in [-1, 1])",
               "ar": "layout -> tokens: cross-entropy"}
     fig, axes = plt.subplots(1, len(histories), figsize=(4 * len(histories), 3))

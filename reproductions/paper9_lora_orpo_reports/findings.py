@@ -1,13 +1,16 @@
 """A small rule-based finding extractor for chest X-ray report text, and finding-level scores.
 
+A helper of ``model.py``, kept apart because it is a metric with a vocabulary of its own (some 30
+findings as regular expressions and a negation rule), used both to score the generated reports and
+to build ORPO's rejected reports; nothing in it is specific to this paper's model, and it is a
+candidate for ``reproductions/metrics/`` once a second paper needs a finding-level score.
+
 Each finding is a canonical name with a regular expression over the lower-cased text (MeSH-like
 terms and their usual wordings in the IU X-ray reports). A mention is negated when a negation cue
 ("no", "without", "clear of", ...) comes before it in the same sentence with no contrast word
 ("but", "however", ...) in between, NegEx-style; negated mentions are not findings. The same
 extractor runs on the generated and the reference text, so the F1 compares like with like; it is a
 finding-level F1, not RadGraph's entity-and-relation F1.
-
-Reusable beyond paper 9: ``extract(text)`` -> positive findings, ``finding_scores(refs, cands)``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
-"""Stage 1: the findings (MeSH tags) that stage 2 writes a report from.
+"""Stage 1: the findings (MeSH tags) that stage 2 writes a report from, simulated or predicted from
+the images by an image model.
 
-The paper's stage 1 is PKATransNet, an image model. IU X-ray's images are not obtainable offline,
-so by default stage 1 is simulated: each report's reference MeSH tags, with controlled errors of
-the two kinds an image model makes, a missed tag (each dropped with probability ``miss_rate``) and a
-false one (with probability ``false_rate`` per report, one tag of another training report whose
-finding this report lacks). Where a user has the images, ``image_stage1`` trains a real multi-label
-image model (MONAI's DenseNet-121) on the training reports' images and predicts the test tags.
+A helper of ``model.py``, kept apart because stage 1 is a model of its own (the paper's
+PKATransNet; here a simulation of its errors, or a DenseNet-121 for users with the images) that
+the report writer in ``model.py`` only reads the output of; ``model.stage1`` chooses between the
+two and gives them the run's named streams.
+
+IU X-ray's images are not obtainable offline, so by default stage 1 is simulated: each report's
+reference MeSH tags, with controlled errors of the two kinds an image model makes, a missed tag
+(each dropped with probability ``miss_rate``) and a false one (with probability ``false_rate`` per
+report, one tag of another training report whose finding this report lacks). ``image_stage1``
+trains a real multi-label image model (MONAI's DenseNet-121) on the training reports' images and
+predicts the test tags.
 """
 
 from __future__ import annotations
@@ -15,6 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from monai.networks.nets import DenseNet121
+
+from reproductions.data import loaders
+from reproductions.data.offline import DataError
+from reproductions.run import Run
 
 NORMAL = "normal"
 UNINDEXED = {"normal", "no indexing"}
@@ -70,47 +82,43 @@ def tag_errors(reference: list[tuple[str, ...]], predicted: list[tuple[str, ...]
             "tag_f1": 2 * hit / (2 * hit + missed + added) if hit + missed + added else 1.0}
 
 
-# ---- a real stage 1, for users with the IU X-ray images ---------------------------------------------
-
 def image_stage1(train_ids: list[str], test_ids: list[str], images: Path, archive: Path, size: int, epochs: int,
-                 n_tags: int, device, gen: torch.Generator, progress) -> tuple[dict[str, tuple[str, ...]], dict]:
-    """Train a multi-label DenseNet-121 (from scratch) on the images of the training reports, over the
-    ``n_tags`` most frequent MeSH tags, and return predicted tags for the test reports with an image,
-    and the model's parameter counts. Reports without an image are left out of the result."""
-    from monai.networks.nets import DenseNet121
+                 n_tags: int, run: Run) -> tuple[dict[str, tuple[str, ...]], dict]:
+    """Train a multi-label DenseNet-121 (from scratch, initialised in the stream "stage1-cnn/init",
+    batches from "stage1-cnn/batches") on the images of the training reports, over the ``n_tags`` most
+    frequent MeSH tags, and return predicted tags for the test reports with an image, and the model's
+    parameter counts. Reports without an image are left out of the result."""
 
-    from reproductions.data import loaders
 
     found, pixels = loaders.iu_xray(archive, images, size=size)
     index = {r.id: i for i, r in enumerate(found)}
     train = [index[i] for i in train_ids if i in index]
     test = [index[i] for i in test_ids if i in index]
     if not train or not test:
-        from reproductions.data.offline import DataError
         raise DataError(f"images={images}: need images of both training and test reports "
                         f"(found {len(train)} and {len(test)})")
     counts = Counter(t for i in train for t in found[i].mesh if finding_of(t) not in UNINDEXED)
     vocab = [t for t, _ in counts.most_common(n_tags)]
     if not vocab:
-        from reproductions.data.offline import DataError
         raise DataError(f"images={images}: the training reports with images carry no abnormal tag")
     targets = torch.tensor([[t in found[i].mesh for t in vocab] for i in range(len(found))], dtype=torch.float32)
-    x = torch.as_tensor(pixels)[:, None]
-    model = DenseNet121(spatial_dims=2, in_channels=1, out_channels=len(vocab)).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.as_tensor(pixels)[:, None]  # (N, S, S) -> (N, 1, S, S)
+    with run.seeded("stage1-cnn/init"):
+        net = DenseNet121(spatial_dims=2, in_channels=1, out_channels=len(vocab)).to(run.device)
+    gen = run.torch_generator("stage1-cnn/batches")
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
     train_t = torch.tensor(train)
-    model.train()
-    for _ in progress(range(epochs), "stage 1 image model"):
+    net.train()
+    for _ in run.progress(range(epochs), "stage 1 image model"):
         for batch in train_t[torch.randperm(len(train_t), generator=gen)].split(16):
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[batch].to(device)),
-                                                                         targets[batch].to(device))
+            loss = F.binary_cross_entropy_with_logits(net(x[batch].to(run.device)), targets[batch].to(run.device))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    model.eval()
+    net.eval()
     with torch.no_grad():
-        probs = torch.cat([torch.sigmoid(model(x[b].to(device))).cpu() for b in torch.tensor(test).split(32)])
+        probs = torch.cat([torch.sigmoid(net(x[b].to(run.device))).cpu() for b in torch.tensor(test).split(32)])
     predicted = {found[i].id: tuple(t for t, p in zip(vocab, row) if p > 0.5) or (NORMAL,)
                  for i, row in zip(test, probs.tolist())}
-    total = sum(p.numel() for p in model.parameters())
+    total = sum(p.numel() for p in net.parameters())
     return predicted, {"total": total, "trainable": total, "tags": len(vocab)}
