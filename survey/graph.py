@@ -59,17 +59,19 @@ class CorpusGraph:
         id_to_key = {short_id(w["id"]): key for key, (_, w) in matched.items()}
         refs: dict[str, list[str]] = {}  # node -> what it cites (node keys, or OpenAlex ids outside)
         for key, listed in zip(papers, table["references"]):
-            out = [r for r in listed if r != key]
+            out = list(listed)
             if key in matched:
                 out += [id_to_key.get(short_id(r), short_id(r)) for r in matched[key][1].get("referenced_works") or []]
-            refs[key] = list(dict.fromkeys(out))
+            refs[key] = [r for r in dict.fromkeys(out) if r != key]  # OpenAlex records can list themselves
         known = set(papers)
         citing = pd.Series([r for key in papers for r in refs[key] if r not in known]).value_counts()
         candidates = sorted(citing[citing >= MIN_CITING].index, key=lambda w: (-citing[w], w))
         for wid in candidates:  # a candidate's own references count for coupling and co-citation
             record = cache.works.get(wid) or {}
-            refs[wid] = [id_to_key.get(short_id(r), short_id(r)) for r in record.get("referenced_works") or []]
+            cited = [id_to_key.get(short_id(r), short_id(r)) for r in record.get("referenced_works") or []]
+            refs[wid] = [r for r in dict.fromkeys(cited) if r != wid]
         self.keys = papers + candidates
+        self.paper_works = matched  # corpus key -> (how it was matched, its OpenAlex record)
         self._index = {k: i for i, k in enumerate(self.keys)}
         self._refs = refs
         self._table = table
@@ -77,6 +79,11 @@ class CorpusGraph:
         self._edges: dict[str, pd.DataFrame] = {}
         self._positions: dict[str, dict[str, tuple[float, float]]] = {}
         self.nodes = self._node_table(table, matched, cache, candidates)
+
+    def references(self, node: str) -> list[str]:
+        """What ``node`` cites, as the edges count it: node keys, or OpenAlex ids of works outside the
+        graph (and any ``references`` key that names no entry); empty for what is not a node."""
+        return list(self._refs.get(node, ()))
 
     # --- edges -------------------------------------------------------------------------------
     def edges(self, mode: str) -> pd.DataFrame:
@@ -194,15 +201,19 @@ class CorpusGraph:
         path = cache_dir() / f"layout-{digest.hexdigest()[:32]}.npy"
         xy = _read_positions(path, len(self.keys))
         if xy is None:
-            xy = layout(len(self.keys), source, target, weight)
-            buffer = io.BytesIO()
-            np.save(buffer, xy.astype(np.float64))
-            try:
-                atomic_write(path, buffer.getvalue(), backup=False)
-            except Exception as err:  # a read-only cache folder must not stop the explorer
-                log.info("could not cache positions in %s: %s", path, err)
+            links = _link_signatures(len(self.keys), source, target)
+            last = cache_dir() / f"layout-last-{self._identity()}-{mode}.npz"
+            xy = layout(len(self.keys), source, target, weight, start=_kept_positions(last, self.keys, links))
+            _save(path, lambda buffer: np.save(buffer, xy.astype(np.float64)))
+            _save(last, lambda buffer: np.savez(buffer, keys=np.array(self.keys, dtype=str),
+                                                xy=xy.astype(np.float64), links=links))
         self._positions[mode] = {k: (float(x), float(y)) for k, (x, y) in zip(self.keys, xy)}
         return self._positions[mode]
+
+    def _identity(self) -> str:
+        """The corpus's files, by path: where the previous layout of the same corpus is kept."""
+        files = sorted({str(f) for f in self._table["file"]}) if "file" in self._table else []
+        return hashlib.sha256("\0".join(files).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def tag_neighbours(tagsets: list[frozenset], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -343,6 +354,43 @@ def _as_cache(corpus: Corpus, works) -> WorksCache:
     return cache
 
 
+def _link_signatures(n: int, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per node, a 64-bit digest of the set of nodes it is linked to (either direction): a node
+    whose digest is unchanged since the last layout keeps its place."""
+    ends = np.r_[source, target].astype(np.uint64)
+    others = np.r_[target, source].astype(np.uint64)
+    # an order-free set digest: the sum of a mixing of each neighbour index (wraps around mod 2**64)
+    mixed = (others + np.uint64(0x9E3779B97F4A7C15)) * np.uint64(0xBF58476D1CE4E5B9)
+    mixed ^= mixed >> np.uint64(31)
+    sums = np.zeros(n, dtype=np.uint64)
+    np.add.at(sums, ends.astype(np.int64), mixed)
+    return sums
+
+
+def _kept_positions(path: Path, keys: list[str], links: np.ndarray) -> np.ndarray | None:
+    """(n, 2) start for ``layout``: the previous position of each node whose links are unchanged,
+    NaN for the others; None when there is no previous layout."""
+    try:
+        with np.load(path, allow_pickle=False) as last:
+            old = {k: (xy, sig) for k, xy, sig in zip(last["keys"].tolist(), last["xy"], last["links"])}
+    except (OSError, ValueError, KeyError):
+        return None
+    start = np.full((len(keys), 2), np.nan)
+    for i, key in enumerate(keys):
+        if key in old and old[key][1] == links[i]:
+            start[i] = old[key][0]
+    return start
+
+
+def _save(path: Path, write) -> None:
+    buffer = io.BytesIO()
+    write(buffer)
+    try:
+        atomic_write(path, buffer.getvalue(), backup=False)
+    except Exception as err:  # a read-only cache folder must not stop the explorer
+        log.info("could not cache positions in %s: %s", path, err)
+
+
 def _read_positions(path: Path, n: int) -> np.ndarray | None:
     try:
         xy = np.load(path, allow_pickle=False)
@@ -354,11 +402,15 @@ def _read_positions(path: Path, n: int) -> np.ndarray | None:
     return xy if xy.shape == (n, 2) else None
 
 
-def suggestions(graph: CorpusGraph) -> pd.DataFrame:
+def suggestions(graph: CorpusGraph, among: Iterable[str] | None = None) -> pd.DataFrame:
     """The candidates, most cited by the corpus first, then most coupled to it, with why: which
-    corpus papers cite each, and which share references with it (and how many)."""
+    corpus papers cite each, and which share references with it (and how many). ``among``: only
+    these corpus papers count (those a filter keeps, for one question of the review), and a
+    candidate that none of them cites or shares a reference with is left out."""
     citations = graph.edges("citations")
     papers = set(graph.nodes.loc[graph.nodes["kind"] == "paper", "key"])
+    if among is not None:
+        papers &= set(among)
     citing = citations[citations["source"].isin(papers)].groupby("target")["source"].apply(list)
     coupling = graph.edges("coupling")
     rows = []
@@ -366,6 +418,8 @@ def suggestions(graph: CorpusGraph) -> pd.DataFrame:
         links = coupling[(coupling["source"] == node.key) | (coupling["target"] == node.key)]
         shared = {(s if t == node.key else t): int(w) for s, t, w in links.itertuples(index=False)}
         shared = {k: n for k, n in sorted(shared.items(), key=lambda kv: (-kv[1], kv[0])) if k in papers}
+        if among is not None and not shared and node.key not in citing.index:
+            continue
         doi = normalise_doi((graph.cache.works.get(node.key) or {}).get("doi") or "")
         rows.append({"key": node.key, "title": node.title, "year": node.year, "doi": doi,
                      "cited_by_corpus": sorted(citing.get(node.key, [])), "coupled_with": shared,

@@ -13,6 +13,10 @@ networkx's spring_layout computes all n^2 repulsions each step in Python-level l
    coarse Barnes-Hut.
 
 Deterministic: the only randomness is a seeded generator.
+
+Stable: given the previous positions (``start``), the nodes that kept their place stay where they
+were and only the others (new nodes, nodes whose links changed) are moved, from the mean of their
+placed neighbours, by the same forces, so that adding or editing a paper does not redraw the map.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ GRAVITY = 1.0
 
 
 def layout(n: int, source: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
-           seed: int = 0, iterations: int = ITERATIONS) -> np.ndarray:
-    """Positions ``(n, 2)`` in [-1, 1] for an undirected graph given as index arrays."""
+           seed: int = 0, iterations: int = ITERATIONS, start: np.ndarray | None = None) -> np.ndarray:
+    """Positions ``(n, 2)`` in [-1, 1] for an undirected graph given as index arrays. ``start``:
+    ``(n, 2)`` previous positions, NaN for the nodes to place; the others do not move."""
     rng = np.random.default_rng(seed)
     if n == 0:
         return np.zeros((0, 2))
+    if start is not None and not np.isnan(start).all():
+        return _place_new(np.asarray(start, dtype=float), source, target, weight, rng, iterations)
     if n <= 3:
         angle = 2 * np.pi * np.arange(n) / n
         return np.column_stack([np.cos(angle), np.sin(angle)]) * (0.5 if n > 1 else 0.0)
@@ -45,6 +52,27 @@ def layout(n: int, source: np.ndarray, target: np.ndarray, weight: np.ndarray | 
     pos = spectral_start(adjacency, rng)
     pos = _forces(pos, source, target, w / w.max() if len(w) else w, rng, iterations)
     return _normalise(pos)
+
+
+def _place_new(start: np.ndarray, source, target, weight, rng, iterations: int) -> np.ndarray:
+    """Move only the NaN rows of ``start`` (n, 2): each begins at the mean of its placed
+    neighbours (near the centre when it has none) and feels the forces of all nodes, while the
+    placed ones stay fixed; the result is clipped to the box, never rescaled (which would move all)."""
+    free = np.isnan(start).any(axis=1)
+    source, target = np.asarray(source, dtype=np.int64), np.asarray(target, dtype=np.int64)
+    w = np.ones(len(source)) if weight is None else np.asarray(weight, dtype=float)
+    keep = source != target
+    source, target, w = source[keep], target[keep], w[keep]
+    pos = np.where(free[:, None], 0.0, start)
+    placed_end = np.r_[~free[target], ~free[source]]  # each edge seen from both ends
+    ends, others = np.r_[source, target][placed_end], np.r_[target, source][placed_end]
+    counts = np.bincount(ends, minlength=len(pos))
+    for axis in range(2):
+        sums = np.bincount(ends, pos[others, axis], minlength=len(pos))
+        pos[:, axis] = np.where(free & (counts > 0), sums / np.maximum(counts, 1), pos[:, axis])
+    pos[free] += rng.normal(scale=0.02, size=(int(free.sum()), 2))
+    pos = _forces(pos, source, target, w / w.max() if len(w) else w, rng, iterations, movable=free)
+    return np.clip(pos, -1.0, 1.0)
 
 
 def spectral_start(adjacency: sp.csr_matrix, rng: np.random.Generator) -> np.ndarray:
@@ -71,7 +99,9 @@ def spectral_start(adjacency: sp.csr_matrix, rng: np.random.Generator) -> np.nda
     return pos + rng.normal(scale=0.01, size=pos.shape)
 
 
-def _forces(pos: np.ndarray, source, target, w, rng, iterations: int) -> np.ndarray:
+def _forces(pos: np.ndarray, source, target, w, rng, iterations: int,
+            movable: np.ndarray | None = None) -> np.ndarray:
+    """``iterations`` cooling steps; only the ``movable`` nodes (bool (n,), default all) move."""
     n = len(pos)
     k = 2.0 / np.sqrt(n)  # ideal edge length when n nodes share a 2 x 2 box
     kernel = _unit_kernel()
@@ -88,7 +118,8 @@ def _forces(pos: np.ndarray, source, target, w, rng, iterations: int) -> np.ndar
         force -= GRAVITY * k * k * n * pos
         length = np.sqrt((force ** 2).sum(axis=1)) + 1e-12
         limit = STEP * (1 - i / iterations) + 1e-3  # linear cooling
-        pos = pos + force * (np.minimum(length, limit) / length)[:, None]
+        step = force * (np.minimum(length, limit) / length)[:, None]
+        pos = pos + (step if movable is None else step * movable[:, None])
     return pos
 
 

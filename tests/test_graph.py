@@ -84,6 +84,33 @@ def test_positions_are_in_the_box_and_cached_by_content(cited):
     assert set(cache_dir().glob("layout-*.npy")) - before == written  # read back, not computed anew
 
 
+def test_adding_a_paper_moves_only_what_it_touches(tmp_path):
+    """The map a user knows stays: after an addition, papers whose links did not change keep their
+    exact places; the new paper lands beside what it cites."""
+    bib = tmp_path / "growing.bib"
+    papers = [entry(f"P{i}", f"Paper {i}", references="{" + f"P{(i + 1) % 30} P{(i + 7) % 30}" + "}")
+              for i in range(30)]
+    bib.write_text("".join(papers))
+    before = corpus_graph(load_corpus([bib]), works=[]).positions("citations")
+    bib.write_text("".join(papers) + entry("NEW", "New paper", references="{P3}"))
+    after = corpus_graph(load_corpus([bib]), works=[]).positions("citations")
+    moved = {k for k in before if after[k] != before[k]}
+    assert moved <= {"P3"}  # P3 gained a citing paper; no other paper's links changed
+    assert np.hypot(after["NEW"][0] - after["P3"][0], after["NEW"][1] - after["P3"][1]) < 0.5
+    assert all(abs(c) <= 1 for xy in after.values() for c in xy)
+
+
+def test_layout_places_only_the_missing_nodes_of_a_start():
+    rng = np.random.default_rng(2)
+    source, target = rng.integers(0, 100, 300), rng.integers(0, 100, 300)
+    xy = layout(100, source, target)
+    start = xy.copy()
+    start[[4, 40]] = np.nan
+    again = layout(100, source, target, start=start)
+    assert np.array_equal(np.delete(again, [4, 40], axis=0), np.delete(xy, [4, 40], axis=0))
+    assert not np.isnan(again).any() and np.abs(again).max() <= 1
+
+
 def test_layout_separates_two_clusters():
     rng = np.random.default_rng(1)
     half = 200
