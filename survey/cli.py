@@ -91,8 +91,10 @@ def filter_options(func):
         click.option("--exclude", "excludes", multiple=True, metavar="CAT:VALUE",
                      help="Drop papers with this tag (repeatable)."),
         click.option("--years", metavar="FROM-TO", help="Year range, e.g. 2018-2020, 2020- or 2019."),
-        click.option("--search", default="", help="Words that must all occur in key, title, authors, "
-                                                   "venue, keywords or abstract."),
+        click.option("--search", default="", metavar="QUERY",
+                     help="Papers that match a search: words at word starts in key, title, authors, venue, "
+                          "year, tags or abstract (accents, case and hyphens do not matter: unet finds U-Net), "
+                          '"a phrase", a OR b, -not, and author:, title:, venue:, year:2018-2020, tag:, key:.'),
     ]
     for option in reversed(options):
         func = option(func)
@@ -357,42 +359,118 @@ def _print_enrich_report(report: "EnrichReport", as_json: bool) -> None:
                f"work(s) and {report.candidates_fetched} candidate(s) fetched in {report.seconds:.1f} s")
 
 
-def _suggestion_lines(corpus: Corpus, limit: int, fmt: str) -> list[str]:
-    from survey.graph import corpus_graph, suggestions
+def _suggestion_lines(corpus: Corpus, limit: int, fmt: str, among: list[str] | None = None) -> list[str]:
+    """The works outside the corpus, ranked (the corpus papers citing each, then a tenth of its
+    coupling), with why; ``among``: only these corpus papers count."""
+    from survey.graph import corpus_graph
+    from survey.neighbourhood import outside_works
     from survey.records import as_int
 
-    table = suggestions(corpus_graph(corpus)).head(limit)
+    graph = corpus_graph(corpus)
+    table = outside_works(graph, among).head(limit)
     if fmt == "json":
         records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
         return [json.dumps(records, indent=2, ensure_ascii=False, default=str)]
     if table.empty:
+        candidates = bool((graph.nodes["kind"] == "candidate").any()) if len(graph.nodes) else False
+        if among is not None and candidates:
+            return [f"no suggestions among the {len(among)} paper(s) the filter keeps: none of them cites a work "
+                    "outside the corpus that two corpus papers cite, nor shares references with one"]
+        if graph.cache.lookups or candidates:
+            return ["no suggestions: `survey enrich` ran, but no work outside the corpus is cited by two or more "
+                    "of its papers"]
         return ["no suggestions: run `survey enrich` first (works outside the corpus appear once two "
                 "corpus papers cite them)"]
     lines = []
-    for r in table.itertuples(index=False):
+    for rank, r in enumerate(table.itertuples(index=False), 1):
         year = f" ({as_int(r.year)})" if as_int(r.year) else ""
-        lines.append(f"{r.key}{year} {r.title}" + (f"  doi:{r.doi}" if r.doi else ""))
+        lines.append(f"{rank}. {r.key}{year} {r.title}" + (f"  doi:{r.doi}" if r.doi else ""))
         if r.cited_by_corpus:
-            lines.append(f"    cited by {len(r.cited_by_corpus)} corpus paper(s): {', '.join(r.cited_by_corpus)}")
+            lines.append(f"    cited by {r.cited_by_n} corpus paper(s): {', '.join(r.cited_by_corpus)}")
         if r.coupled_with:
-            lines.append("    shares references with: "
-                         + ", ".join(f"{k} ({n})" for k, n in list(r.coupled_with.items())[:5]))
+            shown = ", ".join(f"{k} ({n})" for k, n in list(r.coupled_with.items())[:5])
+            more = f" and {len(r.coupled_with) - 5} more" if len(r.coupled_with) > 5 else ""
+            lines.append(f"    shares references with {len(r.coupled_with)} corpus paper(s), coupling "
+                         f"{r.coupling}: {shown}{more}")
     return lines
 
 
 @main.command()
+@filter_options
 @click.option("--limit", type=int, default=20, show_default=True, help="How many to show.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @bib_option
 @click.pass_context
 @_user_errors
-def suggest(ctx, limit: int, fmt: str) -> None:
+def suggest(ctx, tags, excludes, years, search, limit: int, fmt: str) -> None:
     """Works outside the corpus that its papers cite together, or that share references with them.
 
-    Each comes with why: which corpus papers cite it and which share references with it. Reads
+    Ranked by how many corpus papers cite each (then by coupling: the references it shares with
+    them), each with why: which corpus papers cite it and which share references with it, and how
+    many. The filter options count only the papers they keep (one question of the review). Reads
     the OpenAlex cache (run `survey enrich` first); add one with `survey add --doi DOI`.
     """
-    for line in _suggestion_lines(_corpus(ctx), limit, fmt):
+    corpus, table = _filtered(ctx, tags, excludes, years, search)
+    among = list(table["key"]) if (tags or excludes or years or search) else None
+    if among is not None:
+        click.echo(f"counting the {len(among)} of {len(corpus)} papers the filter keeps", err=True)
+    for line in _suggestion_lines(corpus, limit, fmt, among):
+        click.echo(line)
+
+
+def _gap_lines(gaps, include_surveys: bool) -> list[str]:
+    """The counts as a table (rows x columns) and the empty combinations, one a line."""
+    counts = gaps.counts
+    corner = f"{gaps.rows} \\ {gaps.columns}"
+    first = max([len(corner)] + [len(str(v)) for v in counts.index])
+    widths = [max(len(str(c)), len(str(int(counts[c].max()))) if len(counts) else 1) for c in counts.columns]
+    surveys = ("surveys included" if include_surveys
+               else "surveys (type:survey) not counted, --include-surveys counts them")
+    lines = [f"Papers per {gaps.rows} × {gaps.columns}: {gaps.papers} paper(s) counted, {surveys}"
+             + (f"; {gaps.untagged} of them, with no {gaps.rows} or no {gaps.columns} tag, in no cell"
+                if gaps.untagged else ""), ""]
+    lines.append(f"{corner:<{first}}  " + "  ".join(f"{str(c):>{w}}" for c, w in zip(counts.columns, widths)))
+    for value, row in counts.iterrows():
+        lines.append(f"{str(value):<{first}}  " + "  ".join(f"{int(n):>{w}}" for n, w in zip(row, widths)))
+    lines += ["", f"{len(gaps.gaps)} of {counts.size} combinations have no paper:"]
+    lines += [f"  no paper on {r} × {c}" for r, c in gaps.gaps]
+    return lines
+
+
+@main.command()
+@click.option("--rows", default="task", show_default=True, metavar="CATEGORY",
+              help="The tag category of the rows (one of the corpus's, e.g. method).")
+@click.option("--columns", default="modality", show_default=True, metavar="CATEGORY",
+              help="The tag category of the columns.")
+@click.option("--include-surveys", is_flag=True,
+              help="Count the surveys too: their tags list everything they cover, not what anyone studied.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@bib_option
+@click.pass_context
+@_user_errors
+def gaps(ctx, rows: str, columns: str, include_surveys: bool, fmt: str) -> None:
+    """Papers per combination of two tag categories, and the combinations no paper has studied.
+
+    The explorer's /gaps page shows the same as a heat map.
+    """
+    from survey.neighbourhood import tag_gaps
+
+    corpus = _corpus(ctx)
+    if len(corpus.tag_categories()) < 2:
+        raise click.UsageError("the corpus has fewer than two tag categories to cross: declare them in tags.toml "
+                               "beside the .bib file, or tag the entries (keywords = {task:synthesis, modality:CT})")
+    try:
+        found = tag_gaps(corpus, rows, columns, exclude=() if include_surveys else ("type:survey",))
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    if fmt == "json":
+        click.echo(json.dumps({"rows": found.rows, "columns": found.columns, "papers": found.papers,
+                               "untagged": found.untagged, "surveys_counted": include_surveys,
+                               "counts": {str(r): {str(c): int(n) for c, n in line.items()}
+                                          for r, line in found.counts.iterrows()},
+                               "gaps": [list(g) for g in found.gaps]}, indent=2, ensure_ascii=False))
+        return
+    for line in _gap_lines(found, include_surveys):
         click.echo(line)
 
 

@@ -152,7 +152,7 @@ def test_the_names_the_server_was_started_for_are_served(server, host):
 def test_any_other_host_gets_403_with_a_reason(server, host):
     port = server.url.rsplit(":", 1)[1]
     host = host.format(port=port)
-    for path in ("/", "/_dash-layout", "/_dash-dependencies", "/reader-study"):
+    for path in ("/", "/_dash-layout", "/_dash-dependencies", "/reader-study", "/gaps"):
         refused = requests.get(server.url + path, headers={"Host": host}, timeout=30)
         assert refused.status_code == 403
         assert host.split(":")[0].strip("[]") in one_line(refused) and "--allow-host" in refused.text
@@ -248,7 +248,8 @@ def test_the_address_with_the_token_sets_a_strict_http_only_cookie_and_leaves_th
 
 def test_off_loopback_every_page_needs_the_token(exposed):
     anonymous, signed_in = Client(exposed, signed_in=False), Client(exposed, signed_in=True)
-    for path in ("/", "/_dash-layout", "/_dash-dependencies", "/assets/style.css", "/reproductions"):
+    for path in ("/", "/_dash-layout", "/_dash-dependencies", "/assets/style.css", "/reproductions", "/gaps",
+                 "/assets/gaps.css"):
         refused = anonymous.get(path)
         assert refused.status_code == 403 and "token" in one_line(refused)
         assert signed_in.get(path).status_code == 200
@@ -424,7 +425,7 @@ def test_the_explorer_works_under_its_content_security_policy(driver, tmp_path_f
         wait_for(lambda: driver.find_element(By.ID, "ex-details-title").text, message="the detail panel")
         assert driver.find_element(By.ID, "ex-tags-save")
         assert driver.execute_script("return window.cspViolations") == []
-        for path, ready in (("/reproductions", "paper10"), ("/reader-study", "rs-tab-read")):
+        for path, ready in (("/reproductions", "paper10"), ("/reader-study", "rs-tab-read"), ("/gaps", "gp-gaps")):
             driver.get(live.url + path)
             wait_for(lambda: driver.find_element(By.ID, ready), message=path)
             assert driver.execute_script("return window.cspViolations") == []

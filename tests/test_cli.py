@@ -40,7 +40,7 @@ def test_every_command_has_help(group):
 
 def test_the_survey_group_has_the_documented_commands():
     names = {" ".join(p) for p, _ in walk(survey)}
-    assert {"add", "list", "stats", "validate", "export", "table1", "figure", "figure years"} <= names
+    assert {"add", "list", "stats", "validate", "export", "table1", "figure", "figure years", "suggest", "gaps"} <= names
 
 
 def run(*args, input=None):

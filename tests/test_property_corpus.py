@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from survey.cli import main
+from survey.corpus import load_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -166,8 +167,14 @@ def test_cli_commands_never_crash(scratch, generated, with_vocabulary):
     result = run(target, "add", str(path), "--confirm-all")  # for real: nothing of the target is lost
     assert result.exit_code in (0, 1) and target.read_bytes().startswith(before.rstrip(b"\n"))
     for args in (["figure", "years", "-o", str(scratch / "figures"), "--format", "svg"], ["enrich", "--offline"],
-                 ["suggest"], ["suggest", "--format", "json"]):
+                 ["suggest"], ["suggest", "--format", "json"], ["suggest", "--tag", tag], ["gaps"],
+                 ["gaps", "--rows", "type", "--columns", "method", "--include-surveys"]):
         run(path, *args)
+    categories = load_corpus([path]).tag_categories()
+    if len(categories) >= 2:
+        parsed = parsed_json(run(path, "gaps", "--rows", categories[0], "--columns", categories[1], "--format", "json"),
+                             "gaps --format json")
+        assert len(parsed["counts"]) == len(set(parsed["counts"])), "a row of `gaps` twice"
 
 
 @CLI
@@ -226,3 +233,16 @@ def test_explorer_views_draw(scratch, generated, with_vocabulary):
     mask = FilterState(text="gan").query().mask(table).to_numpy(dtype=bool)
     figures.years_figure(table, mask, None, None)
     figures.years_figure(table, mask, 2000, 2020)
+    # the gaps and clusters page
+    from app import gaps_views
+
+    rows, columns = gaps_views.default_axes(snap.categories)
+    for include in (False, True):
+        gaps_views.gap_parts(snap, rows, columns, include)
+    for first in snap.categories:
+        for second in snap.categories[:3]:
+            gaps_views.gap_parts(snap, first, second, False)
+    gaps_views.cluster_parts(snap)
+    for state in (FilterState(), FilterState(require=(tag,)), FilterState(text="gan")):
+        for by in gaps_views.RANKINGS:
+            gaps_views.outside_parts(snap, state, by)
