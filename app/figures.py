@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -86,32 +87,67 @@ def year_range_from_selection(selected: dict | None, clicked: dict | None) -> tu
 EDGE_LIMIT = 20_000  # more lines than this only hide the nodes (and slow the browser down)
 # Above this many nodes, hover labels carry the key and year only (titles are half of a 10k map's
 # bytes and a quarter of its load time); the line under the map names the hovered paper instead.
+# Edge hover labels likewise say only the weight, and the line under the map says why.
 HOVER_TITLES_MAX = 3_000
+# A scattergl line trace has one width: the edges go in EDGE_BUCKETS traces by weight third.
+EDGE_BUCKETS = 3
+EDGE_WIDTHS = (0.5, 1.3, 2.6)
+EDGE_COLOURS = ("rgba(120,120,120,0.25)", "rgba(100,100,100,0.4)", "rgba(80,80,80,0.55)")
+# Plotly cannot hover along a line: an invisible marker at the middle of each of the strongest
+# EDGE_HOVER_MAX drawn edges carries its hover label (a few thousand stay light on a 10k map).
+EDGE_HOVER_MAX = 2_000
+EDGE_HOVER_TRACE = EDGE_BUCKETS  # the trace index of those markers
+NODE_TRACES = EDGE_BUCKETS + 1  # the trace index of the first node trace
+# Node labels: all of them on a map of at most LABELS_ALL_MAX nodes; on a larger one the
+# LABELS_TOP papers largest by the size measure, the selected paper and its LABEL_NEIGHBOURS
+# strongest neighbours in the current mode.
+LABELS_ALL_MAX = 60
+LABELS_TOP = 20
+LABEL_NEIGHBOURS = 30
+# The largest clusters get a colour each (the Tableau 10 palette); the rest share OTHER_COLOUR.
+CLUSTER_COLOURS = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7",
+                   "#9C755F", "#79706E")
+OTHER_CLUSTERS = "Other clusters"
+EMPTY_MARGIN = 80  # px above a map without edges, for the note that says why
 
 
 def graph_groups(nodes: pd.DataFrame, colour: str) -> list[tuple[str, pd.DataFrame]]:
-    """The node traces of the map, in order: works outside the corpus, then papers by colour group."""
+    """The node traces of the map, in order: works outside the corpus, then papers by colour group
+    (by cluster: the ``cluster`` column's names, largest cluster first, OTHER_CLUSTERS last)."""
     papers = nodes[nodes["kind"] == "paper"]
     groups = [("Works outside the corpus", nodes[nodes["kind"] != "paper"])]
     if colour == "year":
         return groups + [("Papers", papers)]
+    if colour == "cluster":
+        names = papers["cluster"] if "cluster" in papers else "Cluster " + (papers["community"] + 1).astype(str)
+        first = papers["community"].groupby(names, sort=False).min()
+        order = sorted(first.index, key=lambda name: (name == OTHER_CLUSTERS, first[name], name))
+        return groups + [(name, papers[names == name]) for name in order]
     categories = _category(papers)
     return groups + [(group, papers[categories == group]) for group in [*CATEGORY_COLOURS, NO_CATEGORY]]
 
 
 def graph_figure(nodes: pd.DataFrame, positions: dict[str, tuple[float, float]], edges: pd.DataFrame,
-                 colour: str) -> dict:
-    """The corpus map with every node; the filter and the selection are applied by ``graph_highlight``.
+                 colour: str, hover: list[str] | None = None, empty: str = "") -> dict:
+    """The corpus map with every node; the filter, the selection and the labels are applied by
+    ``graph_highlight``.
 
-    Trace 0 holds the edges, then one trace per group of ``graph_groups``, and last the ring of
-    the selected paper. Coordinates travel as base64 typed arrays, which plotly.js decodes: a
-    tenth of the size of JSON numbers at 10k nodes. ``nodes`` has key, kind, title, year,
-    review_category and size columns.
+    Traces 0 to EDGE_BUCKETS - 1 hold the edges, thin to thick by weight; then the invisible
+    markers at the middle of the strongest edges (``hover_edges``), whose hover labels are
+    ``hover`` (one per such edge, HTML-escaped; None: the weight only); then one trace per group
+    of ``graph_groups``, and last the ring of the selected paper. ``empty``: why there is no edge
+    (shown on the map; ``empty_notes``). Coordinates travel as base64 typed arrays, which
+    plotly.js decodes: a tenth of the size of JSON numbers at 10k nodes. ``nodes`` has key, kind,
+    title, year, review_category and size columns (cluster and community to colour by cluster).
     """
     placed = nodes[nodes["key"].isin(positions.keys())]
-    drawn = edges.nlargest(EDGE_LIMIT, "weight") if len(edges) > EDGE_LIMIT else edges
-    traces = [_edge_trace(drawn, positions)]
+    index, xy = _coordinates(positions)
+    drawn = drawn_edges(edges)
+    bucket = edge_buckets(drawn["weight"].to_numpy(dtype=float))
+    traces = [_edge_trace(drawn[bucket == b], index, xy, EDGE_WIDTHS[b], EDGE_COLOURS[b]) for b in range(EDGE_BUCKETS)]
+    traces.append(_edge_hover_trace(hover_edges(drawn), index, xy, hover))
     titles = len(placed) <= HOVER_TITLES_MAX
+    clusters = 0
     for name, part in graph_groups(placed, colour):
         if name == "Works outside the corpus":
             marker = {"color": FADED, "size": 5, "symbol": "diamond"}
@@ -119,42 +155,137 @@ def graph_figure(nodes: pd.DataFrame, positions: dict[str, tuple[float, float]],
             marker = {"color": _f4(part["year"].astype(float).fillna(np.nan)), "colorscale": "Viridis",
                       "showscale": True, "colorbar": {"title": {"text": "Year"}, "thickness": 10},
                       "size": _f4(part["size"])}
+        elif colour == "cluster":
+            shade = OTHER_COLOUR if name == OTHER_CLUSTERS else CLUSTER_COLOURS[clusters % len(CLUSTER_COLOURS)]
+            clusters += name != OTHER_CLUSTERS
+            marker = {"color": shade, "size": _f4(part["size"])}
         else:
             marker = {"color": CATEGORY_COLOURS.get(name, OTHER_COLOUR), "size": _f4(part["size"])}
         traces.append(_node_trace(part, positions, name, marker, titles))
     traces.append({"type": "scatter", "mode": "markers", "x": [], "y": [], "name": "Selected",
                    "hoverinfo": "skip", "showlegend": False,
                    "marker": {"size": 22, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#d62728"}}})
-    note = f"strongest {len(drawn):,} of {len(edges):,} edges drawn" if len(drawn) < len(edges) else ""
     layout = {**BASE_LAYOUT, "showlegend": True, "hovermode": "closest", "clickmode": "event",
               "dragmode": "pan", "legend": {"orientation": "h", "y": -0.05, "font": {"size": 10}},
               "xaxis": {"visible": False}, "yaxis": {"visible": False, "scaleanchor": "x"},
-              "annotations": [{"text": note, "showarrow": False, "xref": "paper", "yref": "paper", "x": 1,
-                               "y": 1, "xanchor": "right", "font": {"size": 10, "color": "#777"}}] if note else []}
+              "annotations": empty_notes(empty)}
+    if empty:
+        layout["margin"] = {**BASE_LAYOUT["margin"], "t": EMPTY_MARGIN}
     return {"data": traces, "layout": layout}
 
 
+def drawn_edges(edges: pd.DataFrame) -> pd.DataFrame:
+    """The edges the map draws: all, or the strongest EDGE_LIMIT."""
+    return edges.nlargest(EDGE_LIMIT, "weight") if len(edges) > EDGE_LIMIT else edges
+
+
+def hover_edges(drawn: pd.DataFrame) -> pd.DataFrame:
+    """The drawn edges with a hover marker, in the marker trace's order: all, or the strongest EDGE_HOVER_MAX."""
+    return drawn.nlargest(EDGE_HOVER_MAX, "weight") if len(drawn) > EDGE_HOVER_MAX else drawn
+
+
+def edge_buckets(weights: np.ndarray) -> np.ndarray:
+    """Each edge's line trace, 0 (thin) to EDGE_BUCKETS - 1 (thick), by the thirds of the weights;
+    all in the middle one when every weight is the same (citations)."""
+    weights = np.asarray(weights, dtype=float)
+    if len(weights) == 0 or weights.min() == weights.max():
+        return np.full(len(weights), EDGE_BUCKETS // 2, dtype=np.int64)
+    cuts = np.quantile(weights, np.arange(1, EDGE_BUCKETS) / EDGE_BUCKETS)
+    return np.searchsorted(cuts, weights, side="left").astype(np.int64)
+
+
+def empty_notes(message: str) -> list[dict]:
+    """The annotation over a map without edges saying why and what to do (none when ``message`` is
+    ""), in the top margin (``EMPTY_MARGIN``) so that it hides no node."""
+    if not message:
+        return []
+    return [{"text": "<br>".join(html.escape(line, quote=False) for line in textwrap.wrap(message, 90)),
+             "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 1, "yanchor": "bottom",
+             "align": "left", "name": "no-edges", "bgcolor": "#fff8e1", "bordercolor": "#e0c060", "borderpad": 4,
+             "font": {"size": 11, "color": "#444"}}]
+
+
 def graph_highlight(nodes: pd.DataFrame, positions: dict[str, tuple[float, float]], colour: str,
-                    matching: np.ndarray, selected: str | None) -> dict[int, dict]:
-    """Per trace index of ``graph_figure``, what changes with the filter: which points stay lit
-    (``selectedpoints``; None = all) and where the selection ring is."""
+                    matching: np.ndarray, selected: str | None, neighbours: list[str] = (),
+                    notes: list[dict] = ()) -> dict:
+    """Per trace index of ``graph_figure``, what changes with the filter and the selection: which
+    points stay lit (``selectedpoints``; None = all) and where the selection ring is; and under
+    "layout", the annotations: ``notes`` (``empty_notes``), then the labels of ``labelled``
+    (``neighbours``: the selected paper's in the current mode, strongest first; ``neighbour_finder``)."""
     placed = nodes[nodes["key"].isin(positions.keys())]
     lit = placed["key"].isin(matching).to_numpy()
-    changes: dict[int, dict] = {}
-    for i, (name, part) in enumerate(graph_groups(placed, colour), start=1):
+    changes: dict = {}
+    groups = graph_groups(placed, colour)
+    for i, (name, part) in enumerate(groups, start=NODE_TRACES):
         in_part = lit[placed.index.get_indexer(part.index)]
         if name == "Works outside the corpus" or in_part.all():
             changes[i] = {"selectedpoints": None}
         else:
             changes[i] = {"selectedpoints": np.flatnonzero(in_part).tolist()}
     ring = [positions[selected]] if selected in positions else []
-    changes[len(changes) + 1] = {"x": [p[0] for p in ring], "y": [p[1] for p in ring]}
+    changes[NODE_TRACES + len(groups)] = {"x": [p[0] for p in ring], "y": [p[1] for p in ring]}
+    changes["layout"] = {"annotations": [*notes, *label_annotations(placed, positions, selected, neighbours)]}
     return changes
 
 
-def apply_highlight(figure: dict, changes: dict[int, dict]) -> dict:
+def labelled(nodes: pd.DataFrame, selected: str | None, neighbours: list[str] = ()) -> list[str]:
+    """The nodes whose label fits: every node of a map of at most LABELS_ALL_MAX; otherwise the
+    LABELS_TOP papers with the highest ``score`` (the size measure; none when all are equal), the
+    selected node and the first LABEL_NEIGHBOURS of its ``neighbours``."""
+    keys = nodes["key"].to_numpy()
+    if len(nodes) <= LABELS_ALL_MAX:
+        return keys.tolist()
+    score = nodes["score"].to_numpy(dtype=float)
+    papers = np.flatnonzero((nodes["kind"] == "paper").to_numpy() & ~np.isnan(score))
+    top = []
+    if len(np.unique(score[papers])) > 1:
+        top = keys[papers[np.argsort(-score[papers], kind="stable")[:LABELS_TOP]]].tolist()
+    chosen = [selected, *list(neighbours)[:LABEL_NEIGHBOURS]] if selected is not None and (keys == selected).any() else []
+    return list(dict.fromkeys(top + chosen))
+
+
+def neighbour_finder(edges: pd.DataFrame):
+    """A function of a node key to the nodes linked to it in ``edges``, strongest link first; the
+    ends are coded as integers once, so that each question costs a comparison of integers."""
+    ends = pd.concat([edges["source"], edges["target"]], ignore_index=True)
+    codes, names = pd.factorize(ends)
+    source, target = codes[:len(edges)], codes[len(edges):]
+    order = np.argsort(-edges["weight"].to_numpy(dtype=float), kind="stable")
+    source, target = source[order], target[order]
+    position = {name: i for i, name in enumerate(names)}
+
+    def neighbours(key: str) -> list[str]:
+        code = position.get(key)
+        if code is None:
+            return []
+        touching = (source == code) | (target == code)
+        others = np.where(source[touching] == code, target[touching], source[touching])
+        return [names[i] for i in dict.fromkeys(others.tolist())]
+    return neighbours
+
+
+def label_annotations(nodes: pd.DataFrame, positions: dict[str, tuple[float, float]], selected: str | None,
+                      neighbours: list[str] = ()) -> list[dict]:
+    """One annotation per node of ``labelled``: its ``label`` (HTML-escaped) just above it, the
+    selected paper's in bold. Annotations, not a text trace: a few dozen cost nothing to draw."""
+    keys = [k for k in labelled(nodes, selected, neighbours) if k in positions]
+    shown = nodes[nodes["key"].isin(keys)] if len(keys) < len(nodes) else nodes
+    label = dict(zip(shown["key"], shown["label"])) if "label" in nodes else {}
+    out = []
+    for key in keys:
+        text = html.escape(str(label.get(key) or key), quote=False)
+        out.append({"x": positions[key][0], "y": positions[key][1], "xref": "x", "yref": "y", "showarrow": False,
+                    "text": f"<b>{text}</b>" if key == selected else text, "yshift": 11, "name": "label",
+                    "font": {"size": 10, "color": "#333"}})
+    return out
+
+
+def apply_highlight(figure: dict, changes: dict) -> dict:
     for i, change in changes.items():
-        figure["data"][i].update(change)
+        if i == "layout":
+            figure["layout"] = {**figure["layout"], **change}  # the snapshot's layout is shared: not changed in place
+        else:
+            figure["data"][i].update(change)
     return figure
 
 
@@ -163,18 +294,40 @@ def _f4(values) -> dict:
     return {"dtype": "f4", "bdata": base64.b64encode(np.asarray(values, dtype="<f4").tobytes()).decode()}
 
 
-def _edge_trace(edges: pd.DataFrame, positions: dict[str, tuple[float, float]]) -> dict:
-    keys = list(positions)
-    index = {k: i for i, k in enumerate(keys)}
-    xy = np.array([positions[k] for k in keys], dtype=np.float32).reshape(-1, 2)
-    pairs = [(index[s], index[t]) for s, t in zip(edges["source"], edges["target"]) if s in index and t in index]
-    ends = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+def _coordinates(positions: dict[str, tuple[float, float]]) -> tuple[pd.Index, np.ndarray]:
+    """The node keys as an index (their rows), and the (n, 2) float32 coordinates in that order."""
+    return pd.Index(list(positions), dtype=object), np.array(list(positions.values()), dtype=np.float32).reshape(-1, 2)
+
+
+def _edge_ends(edges: pd.DataFrame, index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """(m, 2) rows of the two ends of each edge with both ends placed, and which edges those are."""
+    ends = np.column_stack([index.get_indexer(edges["source"]), index.get_indexer(edges["target"])]).reshape(-1, 2)
+    placed = (ends >= 0).all(axis=1)
+    return ends[placed].astype(np.int64), placed
+
+
+def _edge_trace(edges: pd.DataFrame, index: pd.Index, xy: np.ndarray, width: float, colour: str) -> dict:
+    ends, _ = _edge_ends(edges, index)
     # each edge: start, end, NaN (a gap), so one trace draws them all
     xs = np.stack([xy[ends[:, 0], 0], xy[ends[:, 1], 0], np.full(len(ends), np.nan, np.float32)], axis=1)
     ys = np.stack([xy[ends[:, 0], 1], xy[ends[:, 1], 1], np.full(len(ends), np.nan, np.float32)], axis=1)
     return {"type": "scattergl", "mode": "lines", "x": _f4(xs.ravel()), "y": _f4(ys.ravel()), "name": "Edges",
             "hoverinfo": "skip", "showlegend": False, "connectgaps": False,
-            "line": {"width": 0.5, "color": "rgba(120,120,120,0.35)"}}
+            "line": {"width": width, "color": colour}}
+
+
+def _edge_hover_trace(edges: pd.DataFrame, index: pd.Index, xy: np.ndarray, hover: list[str] | None) -> dict:
+    """Invisible markers at the middle of ``edges`` (``hover_edges``), each with its hover label: a
+    line trace cannot be hovered along. Their text is ``hovertext``, never ``text`` or ``customdata``,
+    which name the nodes."""
+    ends, keep = _edge_ends(edges, index)
+    middle = (xy[ends[:, 0]] + xy[ends[:, 1]]) / 2
+    weights = edges["weight"].to_numpy(dtype=float)[keep]
+    texts = ([t for t, k in zip(hover, keep) if k] if hover is not None
+             else [f"weight {w:.3g}" for w in weights])  # a large map: the line under it says why
+    return {"type": "scattergl", "mode": "markers", "x": _f4(middle[:, 0]), "y": _f4(middle[:, 1]),
+            "name": "Edge labels", "hovertext": texts, "hovertemplate": "%{hovertext}<extra></extra>",
+            "showlegend": False, "marker": {"size": 7, "color": "rgba(0,0,0,0)"}}
 
 
 def _node_trace(part: pd.DataFrame, positions: dict[str, tuple[float, float]], name: str, marker: dict,
@@ -192,5 +345,17 @@ def _node_trace(part: pd.DataFrame, positions: dict[str, tuple[float, float]], n
 def node_sizes(citations: pd.Series) -> pd.Series:
     """Marker sizes from citation counts: a base that shrinks as the map fills (14 px for a review's
     dozen papers, 6 px at thousands), plus a step per order of magnitude of citations."""
-    base = 14 if len(citations) <= 200 else 9 if len(citations) <= 2000 else 6
-    return base + 4 * np.log1p(citations.fillna(0).astype(float))
+    return _base_size(len(citations)) + 4 * np.log1p(citations.fillna(0).astype(float))
+
+
+def spread_sizes(values: pd.Series) -> pd.Series:
+    """Marker sizes from a measure without a natural unit (PageRank): the same base, plus up to 16 px
+    by the square root of the value's place between the smallest and the largest."""
+    values = values.astype(float)
+    low, high = values.min(), values.max()
+    place = (values - low) / (high - low) if high > low else values * 0
+    return _base_size(len(values)) + 16 * np.sqrt(place.fillna(0))
+
+
+def _base_size(n: int) -> int:
+    return 14 if n <= 200 else 9 if n <= 2000 else 6

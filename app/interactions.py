@@ -15,32 +15,73 @@ from app.results import has_results
 from app.state import Snapshot
 from survey.bibfile import decode_bytes
 from survey.export import tag_counts
+from survey.neighbourhood import OPENALEX_ID
+from survey.openalex.bibtex import work_to_bibtex
+from survey.openalex.cache import short_id
 
 
 def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full_graph: bool = True) -> dict:
     """Every view of the page for one filter state.
 
     The map's nodes and edges do not depend on the filter, so unless ``full_graph`` is asked for
-    only what changes (lit points, the selection ring) is returned, as ``graph_changes``.
+    only what changes (lit points, the selection ring, the labels) is returned, as ``graph_changes``.
     """
     table = snap.table
-    mask = state.query().mask(table).to_numpy(dtype=bool)
+    mask = state.query(snap.similar_to).mask(table).to_numpy(dtype=bool)
     filtered = table[mask]
     rows, pages = views.list_page(filtered, sort_by, page)
-    selected = state.paper if state.paper in snap.by_key.index else None
-    changes = figures.graph_highlight(snap.nodes, snap.positions(state.edges), state.colour,
-                                      filtered["key"].to_numpy(), selected)
+    changes = figures.graph_highlight(snap.map_nodes(state.size, state.colour), snap.positions(state.edges),
+                                      state.colour, filtered["key"].to_numpy(), state.paper,
+                                      snap.neighbours(state.edges, state.paper),
+                                      figures.empty_notes(snap.empty_message(state.edges)))
+    graph = snap.graph_figure(state.edges, state.colour, state.size) if full_graph else None
     return {
         "years": figures.years_figure(table, mask, state.year_min, state.year_max),
-        "graph": figures.apply_highlight(snap.graph_figure(state.edges, state.colour), changes) if full_graph else None,
+        "graph": figures.apply_highlight(graph, changes) if full_graph else None,
         "graph_changes": changes,
+        "map_legend": snap.map_legend(state),
         "clouds": views.tag_clouds(snap.tag_counts, tag_counts(filtered, snap.categories), state),
         "chips": views.chips(state),
         "count": f"{mask.sum()} of {len(table)} papers",
         "rows": rows, "pages": pages,
-        "details": views.details(snap.by_key.loc[selected] if selected else None,
-                                 bool(selected) and has_results(snap.by_key.loc[selected]["reproduction"])),
+        "details": detail_panel(snap, state.paper),
     }
+
+
+def detail_panel(snap: Snapshot, paper: str | None) -> list:
+    """The panel of the selected corpus paper or work outside the corpus (an OpenAlex id), with its
+    neighbourhood, computed for it alone; a hint when nothing is selected."""
+    if paper in snap.by_key.index:
+        row = snap.by_key.loc[paper]
+        near = snap.neighbourhood(paper)
+        return views.details(row, has_results(row["reproduction"]), near,
+                             _titles(snap, near.references_in + near.cited_by + near.cited_by_outside))
+    if paper and OPENALEX_ID.match(short_id(paper)):
+        work = snap.outside_work(short_id(paper))
+        return views.outside_details(work, _titles(snap, [*work.cited_by, *work.references_in, work.corpus_key]))
+    if paper:
+        return views.not_found(paper)
+    return views.details(None, False)
+
+
+def _titles(snap: Snapshot, keys) -> dict[str, str]:
+    """Key -> "title (year)" of the corpus papers and cached works outside it among ``keys``."""
+    out = {}
+    for k in dict.fromkeys(keys):
+        if k in snap.by_key.index:
+            out[k] = views.title_year(snap.by_key.at[k, "title"], snap.by_key.at[k, "year"])
+        elif k and (record := snap.graph.cache.works.get(k)):
+            out[k] = views.title_year(record.get("display_name") or record.get("title") or k,
+                                      record.get("publication_year"))
+    return out
+
+
+def work_bibtex(snap: Snapshot, openalex_id: str) -> str | None:
+    """The BibTeX entry of a work outside the corpus, made from its cached OpenAlex record as `survey
+    add --doi` makes it (its key one the corpus has not taken); None when the record is not cached.
+    The explorer never asks OpenAlex itself."""
+    record = snap.graph.cache.works.get(short_id(openalex_id))
+    return work_to_bibtex(record, set(snap.table["key"])) if record else None
 
 
 def next_state(state: FilterState, trigger, value, years_selected=None, years_clicked=None) -> FilterState:
@@ -49,6 +90,10 @@ def next_state(state: FilterState, trigger, value, years_selected=None, years_cl
         return state.cycle_tag(trigger["tag"]) if value else state
     if isinstance(trigger, dict) and trigger.get("type") == "ex-chip":
         return state.without_chip(trigger["chip"]) if value else state
+    if isinstance(trigger, dict) and trigger.get("type") == "ex-open":  # a link of the detail panel
+        return state.replace(paper=trigger["key"]) if value else state
+    if isinstance(trigger, dict) and trigger.get("type") == "ex-select-similar":
+        return state.replace(similar=trigger["key"], paper=trigger["key"]) if value else state
     if trigger == "ex-search":
         return state.replace(text=(value or "").strip())
     if trigger == "ex-years":
@@ -57,15 +102,17 @@ def next_state(state: FilterState, trigger, value, years_selected=None, years_cl
     if trigger == "ex-graph":
         points = (value or {}).get("points") or []
         key = points[0].get("customdata") if points else None
-        return state.replace(paper=key) if key else state
+        return state.replace(paper=key) if isinstance(key, str) and key else state  # not an edge's marker
     if trigger == "ex-list":
         return state.replace(paper=value["row_id"]) if value and value.get("row_id") else state
     if trigger == "ex-colour":
         return state.replace(colour=value)
     if trigger == "ex-edges":
         return state.replace(edges=value)
+    if trigger == "ex-size":
+        return state.replace(size=value)
     if trigger == "ex-clear":
-        return FilterState(colour=state.colour, edges=state.edges)
+        return FilterState(colour=state.colour, edges=state.edges, size=state.size)
     return state
 
 

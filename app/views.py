@@ -1,4 +1,5 @@
-"""Pure builders of the explorer's HTML parts: tag clouds, chips, the paper list, the detail panel.
+"""Pure builders of the explorer's HTML parts: tag clouds, chips, the paper list, the detail panel
+(a corpus paper's or a work outside the corpus's, with its neighbourhood).
 
 Dash components escape text, so a title holding ``<script>`` is shown as those characters.
 """
@@ -10,6 +11,7 @@ from dash import dcc, html
 
 from app import results
 from app.filters import FilterState
+from survey.neighbourhood import TEXT_METHOD, Facts, Neighbourhood, OutsideWork
 from survey.tags import MISSING
 
 CLOUD_SIZE = 40  # tags shown per category; the rest are reachable through the URL and search
@@ -94,8 +96,10 @@ def hover_line(snap, key: str | None) -> str:
     return f"{node['title'].iloc[0]} [{key}, outside the corpus]" if len(node) else ""
 
 
-def details(row: pd.Series | None, has_results: bool) -> list:
-    """The detail panel of the selected paper (or a hint when none is selected)."""
+def details(row: pd.Series | None, has_results: bool, near: Neighbourhood | None = None,
+            titles: dict[str, str] | None = None) -> list:
+    """The detail panel of the selected paper (or a hint when none is selected); with ``near``, its
+    neighbourhood too (``titles``: key -> the label of each corpus paper it names)."""
     if row is None:
         return [html.P("Click a paper in the list or the graph to see its details.", className="muted")]
     parts = [html.H3(row["title"], id="ex-details-title"),
@@ -126,11 +130,169 @@ def details(row: pd.Series | None, has_results: bool) -> list:
     ]
     if row["abstract"]:
         parts.append(html.Details([html.Summary("Abstract"), html.P(row["abstract"])]))
+    if near is not None:
+        parts += neighbourhood_parts(near, titles or {}, row["abstract"])
     parts.append(html.Details([html.Summary("BibTeX"),
                                dcc.Clipboard(target_id="ex-details-bibtex", title="Copy the BibTeX"),
                                html.Pre(row["raw"], id="ex-details-bibtex")], open=False))
     parts.append(html.P(f"{row['file']}:{row['line']}", className="muted small"))
     return parts
+
+
+PANEL_OPEN = 5  # a list of the panel this long or shorter is shown open, a longer one folded
+SIMILARITY_NAMES = {"coupling": "coupling (shared references)", "cocitation": "co-citation (works citing both)",
+                    "tags": "shared tags (cosine of IDF-weighted tags)", "text": f"text ({TEXT_METHOD})"}
+NOTHING_SIMILAR = {"coupling": "no reference in common is known", "cocitation": "no work is known to cite it "
+                   "together with another corpus paper", "tags": "it shares no tag with another paper",
+                   "text": "no word of its title and abstract is shared with another paper"}
+ENRICH_HINT = "run `survey enrich` (or add `references = {KeyA KeyB}` to the entries)"
+
+
+def neighbourhood_parts(near: Neighbourhood, titles: dict[str, str], own_abstract: str = "") -> list:
+    """A corpus paper's references (inside the corpus, outside it), the corpus papers citing it, its
+    most similar papers by each method with their scores, and what OpenAlex says of it. Every paper
+    or work named is a link that opens it in this panel (``paper=`` in the URL); an empty part says
+    so, and what would fill it."""
+    known = bool(near.references_in or len(near.references_out) or near.references_unresolved)
+    if known:
+        refs = [_section("Cites corpus papers", [_paper(k, titles, "cites") for k in near.references_in],
+                         "none of its references is a corpus paper", "ex-nb-refs-in"),
+                _section("Cites works outside the corpus",
+                         [_work(w, "cites-out") for w in near.references_out.itertuples(index=False)],
+                         "none known", "ex-nb-refs-out")]
+    else:
+        refs = [html.P([html.B("References: "), "OpenAlex lists none for it" if near.facts is not None
+                        else f"none known: {ENRICH_HINT}"], className="muted small", id="ex-nb-refs")]
+    if near.references_unresolved:
+        refs.append(html.P(f"Its references field names {len(near.references_unresolved)} key(s) that are no "
+                           f"entry: {', '.join(near.references_unresolved)}", className="muted small",
+                           id="ex-nb-refs-unresolved"))
+    cited = [_section("Cited by corpus papers", [_paper(k, titles, "cited-by") for k in near.cited_by],
+                      "none known", "ex-nb-cited-by")]
+    if near.cited_by_outside:
+        cited.append(_section("Cited by works outside the corpus (on the map)",
+                              [_paper(w, titles, "cited-by-out") for w in near.cited_by_outside], "",
+                              "ex-nb-cited-by-out"))
+    similar = [_section(f"Similar by {SIMILARITY_NAMES[method]}",
+                        [html.Span([_paper(r.key, {r.key: title_year(r.title, r.year)}, f"similar-{method}"),
+                                    html.Span(_score(method, r.score), className="score muted")])
+                         for r in frame.itertuples(index=False)], NOTHING_SIMILAR[method], f"ex-nb-similar-{method}")
+               for method, frame in near.similar.items()]
+    select = html.Button("Select similar", id={"type": "ex-select-similar", "key": near.key}, n_clicks=0,
+                         title="Keep only this paper and its nearest papers (by coupling, co-citation, tags and "
+                               "text) in every view")
+    facts = facts_parts(near.facts, own_abstract, "no record cached for this paper: run `survey enrich` (it "
+                                                  "finds papers by DOI or exact title)")
+    return [html.Section([html.H4("Neighbourhood"), *refs, *cited,
+                          html.Div([html.H5("Most similar"), select], className="row"), *similar, *facts],
+                         id="ex-neighbourhood", className="neighbourhood")]
+
+
+def not_found(paper: str) -> list:
+    return [html.P(f"[{paper}] is neither a paper of the corpus nor an OpenAlex work.", className="muted")]
+
+
+def outside_details(work: OutsideWork, titles: dict[str, str]) -> list:
+    """The detail panel of a work outside the corpus (an OpenAlex id): what is known of it, which
+    corpus papers cite it and share references with it, and a button that takes its BibTeX (from
+    the cached record) to "Add papers" when it has a DOI."""
+    wid = work.openalex_id
+    parts = [html.H3(work.title or f"Work {wid}", id="ex-details-title"),
+             html.P(["Outside the corpus · ", _external(f"OpenAlex {wid}", f"https://openalex.org/{wid}"),
+                     f" · {work.year}" if work.year is not None else "",
+                     " · on the map (cited by two or more corpus papers)" if work.candidate else ""],
+                    className="muted")]
+    if work.doi:
+        parts.append(html.P(["DOI: ", _external(work.doi, f"https://doi.org/{work.doi}")]))
+    if work.corpus_key:  # its neighbourhood is that paper's
+        return parts + [html.P(["This is a corpus paper: ", _paper(work.corpus_key, titles, "self")],
+                               id="ex-nb-in-corpus")]
+    if not work.cached:
+        parts.append(html.P("Not in the OpenAlex cache, so only its id is known: `survey enrich` fetches the "
+                            "works the corpus cites most.", className="muted small", id="ex-nb-not-cached"))
+    parts += [_section("Cited by corpus papers", [_paper(k, titles, "cited-by") for k in work.cited_by],
+                       "none known", "ex-nb-cited-by"),
+              _section("Cites corpus papers", [_paper(k, titles, "cites") for k in work.references_in],
+                       "it cites no corpus paper" if work.cached else "its references are not known",
+                       "ex-nb-refs-in"),
+              _section(f"Similar by {SIMILARITY_NAMES['coupling']}",
+                       [html.Span([_paper(r.key, {r.key: title_year(r.title, r.year)}, "similar-coupling"),
+                                   html.Span(_score("coupling", r.score), className="score muted")])
+                        for r in work.coupled_with.itertuples(index=False)],
+                       NOTHING_SIMILAR["coupling"], "ex-nb-similar-coupling"),
+              *facts_parts(work.facts, "", "no record cached")]
+    if work.addable:
+        parts.append(html.Div([
+            html.Button("Add to the corpus…", id="ex-work-add", n_clicks=0,
+                        title="Preview its BibTeX (made from the cached OpenAlex record) in Add papers"),
+            html.Small(" Its BibTeX, made from the cached OpenAlex record, goes to Add papers for a preview "
+                       "with the duplicate check; confirm there (or `survey add --doi " + work.doi + "`).",
+                       className="muted")], id="ex-work-add-row", className="add-work"))
+    elif work.cached and not work.doi:
+        parts.append(html.P("It has no DOI, so it cannot be added from OpenAlex: paste its BibTeX in Add papers.",
+                            className="muted small"))
+    return parts
+
+
+def facts_parts(facts: Facts | None, own_abstract: str, missing: str) -> list:
+    """What OpenAlex says (cited-by count, open-access link, topics, abstract) and when it was fetched."""
+    if facts is None:
+        return [html.P([html.B("OpenAlex: "), missing], className="muted small", id="ex-nb-openalex")]
+    when = f", fetched {facts.fetched_at[:10]}" if facts.fetched_at else ""
+    how = " (matched by title)" if facts.matched_by == "title" else ""
+    items = [html.Li(f"cited by {facts.cited_by_count:,} works") if facts.cited_by_count is not None else None,
+             html.Li(["open access: ", _external(facts.oa_url, facts.oa_url)]) if facts.oa_url else None,
+             html.Li("topics: " + "; ".join(facts.topics)) if facts.topics else None]
+    parts = [html.P([html.B("OpenAlex"), f"{how}{when}: ",
+                     _external(facts.openalex_id, f"https://openalex.org/{facts.openalex_id}")], className="small"),
+             html.Ul([i for i in items if i is not None], className="small")]
+    if facts.abstract and facts.abstract != (own_abstract or ""):
+        parts.append(html.Details([html.Summary("Abstract (OpenAlex)"), html.P(facts.abstract)]))
+    return [html.Div(parts, id="ex-nb-openalex", className="openalex")]
+
+
+def _section(summary: str, items: list, empty: str, section_id: str):
+    if not items:
+        return html.P([html.B(summary + ": "), empty], className="muted small", id=section_id)
+    return html.Details([html.Summary(f"{summary} ({len(items)})"), html.Ul([html.Li(i) for i in items])],
+                        open=len(items) <= PANEL_OPEN, id=section_id)
+
+
+def _open(key: str, where: str, label: str):
+    """A link that opens ``key`` (a corpus key, or a work's OpenAlex id) in the panel: ``paper=key``
+    in the URL, as a click on the map does; ``where`` keeps two links to one paper apart."""
+    return html.Button(label, id={"type": "ex-open", "key": key, "where": where}, n_clicks=0, className="link",
+                       title=f"Open [{key}] in this panel")
+
+
+def _paper(key: str, titles: dict[str, str], where: str):
+    return _open(key, where, titles.get(key) or key)
+
+
+def _work(work, where: str) -> list:
+    """A work a paper cites: its title and year when the cache has it, else its id; and its DOI."""
+    label = title_year(work.title, work.year) if work.title else work.id
+    doi = [" · ", _external(work.doi, f"https://doi.org/{work.doi}")] if work.doi else []
+    return [_open(work.id, where, label) if work.kind != "unknown" else work.id, *doi]
+
+
+def title_year(title: str, year) -> str:
+    return f"{title or '(no title)'} ({int(year)})" if year is not None and not pd.isna(year) else title or "(no title)"
+
+
+def _score(method: str, score: float) -> str:
+    if method == "coupling":
+        return f" {score:g} shared"
+    if method == "cocitation":
+        return f" cited together {score:g}×"
+    return f" {score:.2f}"
+
+
+def _external(text: str, href: str):
+    """A link that opens in a new tab; a URL of the cache that is not http(s) stays text."""
+    if not href.lower().startswith(("https://", "http://")):
+        return text
+    return html.A(text, href=href, target="_blank", rel="noopener noreferrer")
 
 
 def merge_preview(report, dry_run: bool, note: str = "") -> list:

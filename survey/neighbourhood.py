@@ -19,6 +19,7 @@ with that graph and dropped with it.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import weakref
@@ -136,6 +137,7 @@ class _Derived:
         self.tagsets: dict[str, frozenset] = {}
         self.entries: dict[str, tuple[str, int | None, str]] = {}  # key -> title, year, doi
         self.idf: dict[str, float] = {}
+        self.tag_norms: dict[str, float] = {}  # key -> length of its IDF-weighted tag vector
         self.tag_papers: dict[str, list[str]] = {}
         self.text: tuple[dict[str, int], sp.csr_matrix] | None = None
         self.drawn: dict[str, dict[frozenset, float]] = {}  # mode -> {a, b} -> summed weight of its edges
@@ -151,20 +153,22 @@ class _Derived:
 
     def for_table(self, corpus: Corpus) -> "_Derived":
         table = corpus.table
-        if self.table is not table:
-            self.table = table
-            self.tagsets = dict(zip(table["key"], table["tagset"]))
-            self.entries = {k: (t, _int(y), doi) for k, t, y, doi in zip(table["key"], table["title"], table["year"],
-                                                                          table["doi"])}
-            counts = Counter(t for tags in self.tagsets.values() for t in tags)
+        if self.table is not table:  # built whole, then swapped in: another thread may be reading
+            tagsets = dict(zip(table["key"], table["tagset"]))
+            entries = {k: (t, _int(y), doi) for k, t, y, doi in zip(table["key"], table["title"], table["year"],
+                                                                     table["doi"])}
+            counts = Counter(t for tags in tagsets.values() for t in tags)
             n = len(table)
             # as survey.graph._similar_groups: a tag every paper has still counts a little
-            self.idf = {t: math.log((1 + n) / (1 + c)) + 1 for t, c in counts.items()}
-            self.tag_papers = {}
-            for key, tags in self.tagsets.items():
+            idf = {t: math.log((1 + n) / (1 + c)) + 1 for t, c in counts.items()}
+            tag_papers: dict[str, list[str]] = {}
+            for key, tags in tagsets.items():
                 for t in tags:
-                    self.tag_papers.setdefault(t, []).append(key)
+                    tag_papers.setdefault(t, []).append(key)
+            self.tagsets, self.entries, self.idf, self.tag_papers = tagsets, entries, idf, tag_papers
+            self.tag_norms = {key: math.sqrt(sum(idf[t] ** 2 for t in tags)) for key, tags in tagsets.items()}
             self.text = None
+            self.table = table
         return self
 
 
@@ -205,7 +209,7 @@ def _tag_similar(d: _Derived, key: str) -> Counter:
 
 
 def _tag_norm(d: _Derived, key: str) -> float:
-    return math.sqrt(sum(d.idf[t] ** 2 for t in d.tagsets.get(key, ())))
+    return d.tag_norms.get(key, 0.0)
 
 
 def _tag_cosine(d: _Derived, a: str, b: str) -> float:
@@ -253,11 +257,20 @@ def _similar_scores(corpus: Corpus, graph: CorpusGraph, key: str) -> dict[str, C
 
 
 def _top(d: _Derived, scores: Counter, k: int | None) -> pd.DataFrame:
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], d.order.get(kv[0], 0)))[:k]
+    def rank(kv):
+        return -kv[1], d.order.get(kv[0], 0)
+    # text scores nearly every paper: the k best without sorting them all
+    ranked = sorted(scores.items(), key=rank) if k is None else heapq.nsmallest(k, scores.items(), key=rank)
     return pd.DataFrame({"key": pd.Series([r for r, _ in ranked], dtype=object),
                          "title": pd.Series([d.nodes.at[r, "title"] for r, _ in ranked], dtype=object),
                          "year": pd.array([d.nodes.at[r, "year"] for r, _ in ranked], dtype="Int64"),
                          "score": pd.Series([float(s) for _, s in ranked], dtype=float)}, columns=SIMILAR_COLUMNS)
+
+
+def prepare(corpus: Corpus, graph: CorpusGraph) -> None:
+    """Derive now what every panel of ``graph`` needs (who cites what, the tag and text vectors),
+    e.g. in the background after a load, so that the first paper opened does not wait for it."""
+    _text(_derived(graph, corpus), corpus, graph)
 
 
 # --- one paper, one outside work ---------------------------------------------------------------------
@@ -484,12 +497,13 @@ class Cluster:
 TAG_COLUMNS = ["tag", "count", "share", "corpus_count", "corpus_share", "lift"]
 
 
-def clusters(corpus: Corpus, graph: CorpusGraph, top: int = 5) -> list[Cluster]:
+def clusters(corpus: Corpus, graph: CorpusGraph, top: int = 5, largest: int | None = None) -> list[Cluster]:
     """The graph's communities, largest first, each with its ``top`` most telling tags: those more
     common in its papers than in the corpus (lift > 1), ranked by count x log(lift); a cluster
-    holding every paper, where no tag stands out, gets its most common tags."""
+    holding every paper, where no tag stands out, gets its most common tags. ``largest``: only that
+    many of the largest (a large graph has a thousand communities, most of them a few nodes)."""
     d = _derived(graph, corpus)
-    nodes = graph.nodes
+    nodes = graph.nodes if largest is None else graph.nodes[graph.nodes["community"] < largest]
     n_papers = len(d.papers)
     corpus_counts = Counter(t for k in d.papers for t in d.tagsets.get(k, ()))
     out = []
@@ -572,7 +586,8 @@ def tag_gaps(corpus: Corpus, rows: str = "task", columns: str = "modality",
     if rows == columns:
         raise ValueError("choose two different categories")
     excluded = set(exclude)
-    table = corpus.table[~corpus.table["tagset"].map(lambda tags: bool(tags & excluded))]
+    # a boolean mask even when the table is empty (an empty object Series would select columns)
+    table = corpus.table[~corpus.table["tagset"].map(lambda tags: bool(tags & excluded)).astype(bool)]
 
     def values(category: str) -> list[str]:
         declared = list(corpus.vocabulary.categories.get(category, ()))

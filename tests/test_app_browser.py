@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
@@ -116,6 +117,17 @@ def test_a_tag_click_filters_every_view_and_a_second_excludes(page):
     wait_for(lambda: count(page) == "9 of 11 papers", message="the tag to be excluded")
     page.find_element(By.CSS_SELECTOR, "#ex-chips .chip").click()
     wait_for(lambda: count(page) == "11 of 11 papers", message="the chip to remove the filter")
+
+
+def test_search_runs_as_the_user_types_and_keeps_the_typing(page):
+    search = page.find_element(By.ID, "ex-search")
+    search.send_keys("diffusion ")  # no Enter: the pause runs it
+    wait_for(lambda: "q=diffusion" in page.current_url, message="the search to run without Enter")
+    time.sleep(0.5)  # the server's answer must not strip the trailing space being typed
+    search.send_keys("mri")
+    wait_for(lambda: "q=diffusion+mri" in page.current_url, message="the second word to join the first")
+    assert search.get_attribute("value") == "diffusion mri"
+    assert 0 < len(list_keys(page)) < 11
 
 
 def test_the_url_restores_a_view(driver, server):

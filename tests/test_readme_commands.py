@@ -395,7 +395,8 @@ def reader_study_score(ws, line):
 # --- development ----------------------------------------------------------------------------------------
 
 @case(".venv/bin/python tests/benchmarks/bench_corpus.py", ".venv/bin/python tests/benchmarks/bench_graph.py",
-      ".venv/bin/python tests/benchmarks/bench_enrich.py", ".venv/bin/python tests/benchmarks/bench_explorer.py")
+      ".venv/bin/python tests/benchmarks/bench_enrich.py", ".venv/bin/python tests/benchmarks/bench_explorer.py",
+      ".venv/bin/python tests/benchmarks/bench_neighbourhood.py")
 def benchmark(ws, line):
     assert (REPO / shlex.split(line)[1]).is_file()
 

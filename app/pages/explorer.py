@@ -11,12 +11,13 @@ from urllib.parse import urlencode
 import dash
 from dash import ALL, Input, Output, Patch, State, callback, ctx, dash_table, dcc, html, no_update
 
-from app import security, views
+from app import figures, map_text, security, views
 from app.filters import FilterState
-from app.interactions import decode_upload, next_state, render
+from app.interactions import decode_upload, next_state, render, work_bibtex
 from app.runtime import explorer_state
 from survey.export import to_bibtex, to_csv
 from survey.graph import EDGE_MODES
+from survey.openalex.cache import short_id
 
 dash.register_page(__name__, path="/", title="Survey explorer", name="Explorer")
 
@@ -31,7 +32,8 @@ def layout(**query) -> html.Div:
         dcc.Store(id="ex-rendered", data=state.to_url()),  # the state the views show now
         dcc.Store(id="ex-image-done"),
         html.Div([
-            dcc.Input(id="ex-search", type="search", value=state.text, debounce=True, placeholder="Search titles, "
+            dcc.Input(id="ex-search", type="search", value=state.text, debounce=SEARCH_PAUSE,
+                      placeholder="Search titles, "
                       "authors, venues, tags and abstracts", className="search"),
             html.Span(v["count"], id="ex-count", className="count-label"),
             html.Button("Clear filters", id="ex-clear", n_clicks=0),
@@ -54,14 +56,19 @@ def layout(**query) -> html.Div:
                     html.Div([
                         dcc.RadioItems(id="ex-colour", value=state.colour, inline=True,
                                        options=[{"label": "colour by category", "value": "category"},
-                                                {"label": "by year", "value": "year"}]),
+                                                {"label": "by year", "value": "year"},
+                                                {"label": "by cluster", "value": "cluster"}]),
                         dcc.Dropdown(id="ex-edges", value=state.edges, clearable=False, searchable=False,
                                      options=[{"label": f"edges: {m}", "value": m} for m in EDGE_MODES],
                                      style={"width": "220px"}),
+                        dcc.Dropdown(id="ex-size", value=state.size, clearable=False, searchable=False,
+                                     options=[{"label": label, "value": m} for m, label in map_text.SIZE_CHOICES.items()],
+                                     style={"width": "200px"}),
                         _figure_export_buttons("ex-graph"),
                     ], className="row"),
                     dcc.Graph(id="ex-graph", figure=v["graph"], config={"displaylogo": False, "scrollZoom": True},
                               style={"height": "460px"}),
+                    html.Div(v["map_legend"], id="ex-map-legend", className="muted small"),
                     html.Div("Hover over a paper to see its title; click it for its details.", id="ex-hover",
                              className="muted small"),
                 ], className="panel"),
@@ -98,14 +105,16 @@ def _figure_export_buttons(graph_id: str) -> html.Div:
                                  className="small", title="Download this figure as SVG")], className="image-export")
 
 
+SEARCH_PAUSE = 0.3  # seconds without a keystroke before the search runs (Enter runs it at once)
 TAG_EDITOR = frozenset({"ex-tags-input", "ex-tags-save"})
+PANEL_WRITES = TAG_EDITOR | {"ex-work-add-row", "ex-work-add"}  # and a work outside's "Add to the corpus"
 
 
 def _details(parts: list) -> list:
-    """The detail panel, without the tag editor for a visitor who may not write."""
+    """The detail panel, without the tag editor (or "Add to the corpus") for a visitor who may not write."""
     if security.write_refusal() is None:
         return parts
-    return [part for part in parts if not _holds(part, TAG_EDITOR)]
+    return [part for part in parts if not _holds(part, PANEL_WRITES)]
 
 
 def _holds(component, ids: frozenset[str]) -> bool:
@@ -143,46 +152,59 @@ def _add_papers() -> html.Div:
     Output("ex-chips", "children"), Output("ex-clouds", "children"), Output("ex-years", "figure"),
     Output("ex-graph", "figure"), Output("ex-list", "data"), Output("ex-list", "page_count"),
     Output("ex-list", "page_current"), Output("ex-details", "children"), Output("ex-colour", "value"),
-    Output("ex-edges", "value"), Output("ex-rendered", "data"),
+    Output("ex-edges", "value"), Output("ex-rendered", "data"), Output("ex-size", "value"),
+    Output("ex-map-legend", "children"),
     Input("ex-url", "search"), Input("ex-version", "data"), Input("ex-search", "value"),
     Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
     Input("ex-years", "selectedData"), Input("ex-years", "clickData"), Input("ex-graph", "clickData"),
-    Input("ex-list", "active_cell"), Input("ex-colour", "value"), Input("ex-edges", "value"),
+    Input("ex-list", "active_cell"), Input("ex-colour", "value"), Input("ex-edges", "value"), Input("ex-size", "value"),
     Input("ex-clear", "n_clicks"), Input("ex-list", "sort_by"), Input("ex-list", "page_current"),
     State("ex-rendered", "data"),
     prevent_initial_call=True,
 )
 def update(search, version, text, _tags, _chips, years_selected, years_clicked, graph_click, cell, colour, edges,
-           _clear, sort_by, page, rendered):
+           size, _clear, sort_by, page, rendered):
     trigger = ctx.triggered_id
     if trigger == "ex-url" and FilterState.from_url(search).to_url() == rendered:
         raise dash.exceptions.PreventUpdate  # the location reporting the URL the page was drawn from
     value = ctx.triggered[0]["value"] if ctx.triggered else None
     state = FilterState.from_url(search)
-    inputs = {"ex-search": text, "ex-graph": graph_click, "ex-list": cell, "ex-colour": colour, "ex-edges": edges}
+    inputs = {"ex-search": text, "ex-graph": graph_click, "ex-list": cell, "ex-colour": colour, "ex-edges": edges,
+              "ex-size": size}
     new = next_state(state, trigger, inputs.get(trigger, value) if isinstance(trigger, str) else value,
                      years_selected, years_clicked)
     # paging and picking a row keep the page; any other change starts the list again
     keep_page = bool({"ex-list.page_current", "ex-list.active_cell"} & set(ctx.triggered_prop_ids))
     # the whole map only when its nodes or edges change; otherwise a patch of what is lit
-    full = trigger in ("ex-url", "ex-version") or (new.colour, new.edges) != (state.colour, state.edges)
+    # (a new URL: the map the page holds is that of the state it was drawn for)
+    drawn = FilterState.from_url(rendered) if trigger == "ex-url" else state
+    full = trigger == "ex-version" or (new.colour, new.edges, new.size) != (drawn.colour, drawn.edges, drawn.size)
     v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0, full_graph=full)
     graph = v["graph"] if full else _patch(v["graph_changes"])
-    return (new.to_url(), new.text, v["count"], v["chips"], v["clouds"], v["years"], graph, v["rows"],
-            v["pages"], page if keep_page else 0, _details(v["details"]), new.colour, new.edges, new.to_url())
+    # the box keeps what is being typed (a trailing space included); other changes set it
+    typed = no_update if trigger == "ex-search" else new.text
+    return (new.to_url(), typed, v["count"], v["chips"], v["clouds"], v["years"], graph, v["rows"],
+            v["pages"], page if keep_page else 0, _details(v["details"]), new.colour, new.edges, new.to_url(),
+            new.size, v["map_legend"])
 
 
-def _patch(changes: dict[int, dict]) -> Patch:
+def _patch(changes: dict) -> Patch:
     patch = Patch()
     for i, change in changes.items():
         for name, value in change.items():
-            patch["data"][i][name] = value
+            if i == "layout":
+                patch["layout"][name] = value
+            else:
+                patch["data"][i][name] = value
     return patch
 
 
-@callback(Output("ex-hover", "children"), Input("ex-graph", "hoverData"), prevent_initial_call=True)
-def hovered(hover):
+@callback(Output("ex-hover", "children"), Input("ex-graph", "hoverData"), State("ex-url", "search"),
+          prevent_initial_call=True)
+def hovered(hover, search):
     points = (hover or {}).get("points") or []
+    if points and points[0].get("curveNumber") == figures.EDGE_HOVER_TRACE:  # the middle of an edge
+        return explorer_state().snapshot().edge_line(FilterState.from_url(search).edges, points[0].get("pointNumber"))
     return views.hover_line(explorer_state().snapshot(), points[0].get("customdata") if points else None)
 
 
@@ -190,7 +212,7 @@ def hovered(hover):
           State("ex-url", "search"), prevent_initial_call=True)
 def export(_bib, _csv, search):
     snap = explorer_state().snapshot()
-    filtered = FilterState.from_url(search).query().apply(snap.table)
+    filtered = FilterState.from_url(search).query(snap.similar_to).apply(snap.table)
     if ctx.triggered_id == "ex-export-csv":
         return dcc.send_string(to_csv(filtered), "papers.csv")
     return dcc.send_string(to_bibtex(snap.corpus, filtered), "papers.bib")
@@ -244,6 +266,33 @@ def save_tags(clicks, keywords, search):
     except (OSError, ValueError, KeyError) as err:
         return html.Span(str(err), className="error"), no_update
     return html.Span(f"Saved the tags of [{paper}].", className="ok"), explorer_state().snapshot().version
+
+
+@callback(Output("ex-url", "search", allow_duplicate=True),
+          Input({"type": "ex-open", "key": ALL, "where": ALL}, "n_clicks"),
+          Input({"type": "ex-select-similar", "key": ALL}, "n_clicks"), State("ex-url", "search"),
+          prevent_initial_call=True)
+def panel_link(_opened, _similar, search):
+    """A link of the detail panel (a paper or a work to open) or its "Select similar": the new URL,
+    which ``update`` then draws, as it draws any URL."""
+    value = ctx.triggered[0]["value"] if ctx.triggered else None
+    if not value:  # the panel was redrawn, nothing was clicked
+        raise dash.exceptions.PreventUpdate
+    return next_state(FilterState.from_url(search), ctx.triggered_id, value).to_url()
+
+
+@callback(Output("ex-paste", "value", allow_duplicate=True), Output("ex-upload-source", "data", allow_duplicate=True),
+          Output("ex-preview", "n_clicks"), Input("ex-work-add", "n_clicks"), State("ex-url", "search"),
+          State("ex-preview", "n_clicks"), prevent_initial_call=True)
+def add_work(clicks, search, previews):
+    """"Add to the corpus" in the panel of a work outside: its BibTeX, made from the cached OpenAlex
+    record, goes into the paste box and is previewed there (``add_papers``, with the duplicate check),
+    and is added when the user confirms: one path for every write."""
+    work = FilterState.from_url(search).paper
+    text = work_bibtex(explorer_state().snapshot(), work) if clicks and work else None
+    if text is None:
+        raise dash.exceptions.PreventUpdate
+    return text, {"name": f"OpenAlex {short_id(work)}", "text": text, "note": ""}, (previews or 0) + 1
 
 
 # The server refuses an upload over the limit with 413, which Dash shows nowhere: the page says why itself.
