@@ -29,7 +29,7 @@ def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full
     table = snap.table
     mask = state.query(snap.similar_to).mask(table).to_numpy(dtype=bool)
     filtered = table[mask]
-    rows, pages = views.list_page(filtered, sort_by, page)
+    rows, pages = views.list_page(filtered, sort_by, page, state.text)
     changes = figures.graph_highlight(snap.map_nodes(state.size, state.colour), snap.positions(state.edges),
                                       state.colour, filtered["key"].to_numpy(), state.paper,
                                       snap.neighbours(state.edges, state.paper),

@@ -6,16 +6,19 @@ Dash components escape text, so a title holding ``<script>`` is shown as those c
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from dash import dcc, html
 
 from app import results
 from app.filters import FilterState
 from survey.neighbourhood import TEXT_METHOD, Facts, Neighbourhood, OutsideWork
+from survey.search import highlight_spans
 from survey.tags import MISSING
 
 CLOUD_SIZE = 40  # tags shown per category; the rest are reachable through the URL and search
-LIST_COLUMNS = [{"id": "year", "name": "Year"}, {"id": "title", "name": "Title"},
+LIST_COLUMNS = [{"id": "year", "name": "Year"}, {"id": "title", "name": "Title", "presentation": "markdown"},
                 {"id": "first_author", "name": "First author"}, {"id": "venue", "name": "Venue"},
                 {"id": "category", "name": "Review category"}, {"id": "key", "name": "Key"}]
 PAGE_SIZE = 25
@@ -66,8 +69,10 @@ def chips(state: FilterState) -> list:
             for chip, label in state.chips()]
 
 
-def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int) -> tuple[list[dict], int]:
-    """One page of the (filtered) paper list, sorted as the user asked; and the page count."""
+def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int,
+              search: str = "") -> tuple[list[dict], int]:
+    """One page of the (filtered) paper list, sorted as the user asked, with the words ``search``
+    matched in each title in bold; and the page count."""
     rows = pd.DataFrame({
         "id": table["key"], "key": table["key"], "year": table["year"], "title": table["title"],
         "first_author": table["authors"].map(lambda a: a[0] + (" et al." if len(a) > 1 else "") if a else ""),
@@ -82,7 +87,23 @@ def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int) -> tup
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(max(page or 0, 0), pages - 1)
     part = rows.iloc[page * PAGE_SIZE:(page + 1) * PAGE_SIZE].drop(columns="number").astype(object)
+    part["title"] = part["title"].map(lambda title: marked_title(title, search))
     return part.where(part.notna(), None).to_dict("records"), pages
+
+
+def marked_title(title, search: str) -> str:
+    """``title`` as Markdown text (every character literal), its words matched by ``search`` bold."""
+    if not isinstance(title, str):
+        return ""
+    return "".join(f"**{_literal(piece)}**" if hit and piece.strip() else _literal(piece)
+                   for piece, hit in highlight_spans(title, search))
+
+
+def _literal(text: str) -> str:
+    """Markdown that shows ``text`` as it is: punctuation backslash-escaped, markup characters as
+    entities (the list renders Markdown without HTML)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text)
 
 
 def hover_line(snap, key: str | None) -> str:

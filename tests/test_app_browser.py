@@ -128,6 +128,9 @@ def test_search_runs_as_the_user_types_and_keeps_the_typing(page):
     wait_for(lambda: "q=diffusion+mri" in page.current_url, message="the second word to join the first")
     assert search.get_attribute("value") == "diffusion mri"
     assert 0 < len(list_keys(page)) < 11
+    titles = '#ex-list td[data-dash-column="title"] strong'
+    bold = {b.text.lower() for b in page.find_elements(By.CSS_SELECTOR, titles)}
+    assert "diffusion" in bold  # the matched words are marked in the list
 
 
 def test_the_url_restores_a_view(driver, server):

@@ -116,3 +116,11 @@ def test_large_maps_leave_titles_out_of_hover_labels(snap, monkeypatch):
     fig = figures.graph_figure(snap.nodes, snap.positions("tags"), snap.graph.edges("tags"), "category")
     labels = [t for trace in fig["data"] for t in trace.get("text", [])]
     assert labels and all("<br>" not in t for t in labels) and "Yi2019GANReview (2019)" in labels
+
+
+def test_the_list_marks_the_searched_words_and_shows_every_character_literally():
+    marked_title = views.marked_title
+    assert marked_title("U-Net GANs for organ images", "unet gan") == r"**U\-Net** **GANs** for organ images"
+    assert marked_title("Müller's review", "muller") == "**Müller**'s review"
+    assert marked_title("<b>[1]</b> *x*", "") == r"&lt;b&gt;\[1\]&lt;/b&gt; \*x\*"
+    assert marked_title(None, "gan") == ""
