@@ -93,6 +93,8 @@ def bench(n: int, folder: Path) -> dict:
     rng = random.Random(1)
     picked = rng.sample(keys, 61)
     render(snap, FilterState(), full_graph=False)  # the page's own first draw (search index, clouds)
+    # anchor: the same update with no paper selected, measured in this run (what a panel adds to it)
+    bare = statistics.median(timed(lambda: render(snap, FilterState(), full_graph=False))[0] for _ in range(10))
     first, _ = timed(lambda: render(snap, FilterState(paper=picked[0]), full_graph=False))
     opens = [timed(lambda k=k: render(snap, FilterState(paper=k), full_graph=False))[0] for k in picked[1:31]]
     panels = [timed(lambda k=k: detail_panel(snap, k))[0] for k in picked[31:]]
@@ -104,12 +106,15 @@ def bench(n: int, folder: Path) -> dict:
            "first_open_s": first, "open_median_s": statistics.median(opens), "open_max_s": max(opens),
            "panel_median_s": statistics.median(panels), "panel_max_s": max(panels),
            "work_median_s": statistics.median(works) if works else None,
-           "similar_median_s": statistics.median(similar)}
+           "similar_median_s": statistics.median(similar), "anchor_bare_update_s": bare}
+    row["open_ratio_to_anchor"] = row["open_median_s"] / bare
     print(f"{n:>6} papers, {row['candidates']} candidates: load {load:.1f} s; prepare {prepare:.1f} s; first open {first * 1000:.0f} ms; "
           f"open median {row['open_median_s'] * 1000:.0f} ms (max {row['open_max_s'] * 1000:.0f}); "
           f"panel median {row['panel_median_s'] * 1000:.0f} ms (max {row['panel_max_s'] * 1000:.0f}); "
           f"work {row['work_median_s'] * 1000 if works else float('nan'):.0f} ms; "
-          f"select similar {row['similar_median_s'] * 1000:.0f} ms")
+          f"select similar {row['similar_median_s'] * 1000:.0f} ms\n"
+          f"        anchor: the same update with no paper selected {bare * 1000:.0f} ms median; "
+          f"opening a paper / anchor {row['open_ratio_to_anchor']:.2f}")
     return row
 
 
