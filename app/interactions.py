@@ -17,7 +17,7 @@ from survey.bibfile import decode_bytes
 from survey.export import tag_counts
 from survey.neighbourhood import OPENALEX_ID
 from survey.openalex.bibtex import work_to_bibtex
-from survey.openalex.cache import short_id
+from survey.openalex.cache import short_id, work_title
 
 
 def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full_graph: bool = True) -> dict:
@@ -71,8 +71,7 @@ def _titles(snap: Snapshot, keys) -> dict[str, str]:
         if k in snap.by_key.index:
             out[k] = views.title_year(snap.by_key.at[k, "title"], snap.by_key.at[k, "year"])
         elif k and (record := snap.graph.cache.works.get(k)):
-            out[k] = views.title_year(record.get("display_name") or record.get("title") or k,
-                                      record.get("publication_year"))
+            out[k] = views.title_year(work_title(record) or k, record.get("publication_year"))
     return out
 
 

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from survey.corpus import Corpus, cache_dir
 from survey.layout import layout
-from survey.openalex.cache import WorksCache, cache_folder, short_id
+from survey.openalex.cache import WorksCache, cache_folder, short_id, work_title
 from survey.openalex.enrich import MIN_CITING, paper_works
 from survey.records import normalise_doi
 from survey.storage import atomic_write
@@ -151,7 +151,7 @@ class CorpusGraph:
         return pd.DataFrame({
             "key": pd.Series(self.keys, dtype=object),  # object even when empty, as the corpus table's
             "kind": pd.Series(["paper"] * len(table) + ["candidate"] * len(candidates), dtype=object),
-            "title": pd.Series(list(table["title"]) + [w.get("display_name") or w.get("title") or "" for w in outside],
+            "title": pd.Series(list(table["title"]) + [work_title(w) for w in outside],
                                dtype=object),
             "year": pd.array(list(table["year"]) + [w.get("publication_year") for w in outside], dtype="Int64"),
             "in_degree": in_degree.astype(int),
@@ -255,13 +255,19 @@ def tag_neighbours(tagsets: list[frozenset], k: int) -> tuple[np.ndarray, np.nda
     return strongest(np.minimum(source, target), np.maximum(source, target), weight, None)
 
 
+def tag_idf(papers: int, papers_with):
+    """The weight of a tag that ``papers_with`` of ``papers`` papers have (a number or an array);
+    a tag every paper has still counts a little."""
+    return np.log((1 + papers) / (1 + papers_with)) + 1
+
+
 def _similar_groups(sets: list[frozenset], size: np.ndarray, n: int, top: int):
     """For each tag set, its ``top`` most similar other sets with a positive similarity."""
     vocabulary = {t: j for j, t in enumerate(sorted({t for s in sets for t in s}))}
     rows = np.repeat(np.arange(len(sets)), [len(s) for s in sets])
     cols = np.array([vocabulary[t] for s in sets for t in sorted(s)])
     papers_with = np.bincount(cols, weights=size[rows], minlength=len(vocabulary))
-    idf = np.log((1 + n) / (1 + papers_with)) + 1  # a tag every paper has still counts a little
+    idf = tag_idf(n, papers_with)
     vectors = sp.csr_matrix((idf[cols], (rows, cols)), shape=(len(sets), len(vocabulary)))
     norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
     vectors = (sp.diags(1 / norms) @ vectors).tocsr().astype(np.float32)

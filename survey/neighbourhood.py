@@ -33,11 +33,11 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from survey.corpus import Corpus
-from survey.graph import CorpusGraph, suggestions
+from survey.graph import CorpusGraph, suggestions, tag_idf
 from survey.openalex.bibtex import abstract_of, open_access_url
-from survey.openalex.cache import WorksCache, short_id
+from survey.openalex.cache import WorksCache, short_id, work_title
 from survey.openalex.enrich import doi_key, title_key
-from survey.records import normalise_doi
+from survey.records import as_int, normalise_doi
 
 TEXT_METHOD = "TF-IDF of title and abstract"
 SIMILARITY_METHODS = ("coupling", "cocitation", "tags", "text")
@@ -155,12 +155,11 @@ class _Derived:
         table = corpus.table
         if self.table is not table:  # built whole, then swapped in: another thread may be reading
             tagsets = dict(zip(table["key"], table["tagset"]))
-            entries = {k: (t, _int(y), doi) for k, t, y, doi in zip(table["key"], table["title"], table["year"],
+            entries = {k: (t, as_int(y), doi) for k, t, y, doi in zip(table["key"], table["title"], table["year"],
                                                                      table["doi"])}
             counts = Counter(t for tags in tagsets.values() for t in tags)
             n = len(table)
-            # as survey.graph._similar_groups: a tag every paper has still counts a little
-            idf = {t: math.log((1 + n) / (1 + c)) + 1 for t, c in counts.items()}
+            idf = {t: float(tag_idf(n, c)) for t, c in counts.items()}
             tag_papers: dict[str, list[str]] = {}
             for key, tags in tagsets.items():
                 for t in tags:
@@ -301,7 +300,7 @@ def neighbourhood(corpus: Corpus, graph: CorpusGraph, key: str, k: int = 10) -> 
     outside = [r for r in cited if r not in d.paper_set and (r in d.order or OPENALEX_ID.match(r))]
     citing = sorted(d.citers.get(key, ()), key=d.order.get)
     return Neighbourhood(
-        key=key, title=row["title"], year=_int(row["year"]), doi=row["doi"],
+        key=key, title=row["title"], year=as_int(row["year"]), doi=row["doi"],
         references_in=inside, references_out=works_frame(corpus, graph, outside),
         references_unresolved=[r for r in cited if r not in inside and r not in outside],
         cited_by=[c for c in citing if c in d.paper_set], cited_by_outside=[c for c in citing if c not in d.paper_set],
@@ -338,8 +337,8 @@ def outside_work(corpus: Corpus, graph: CorpusGraph, openalex_id: str, k: int | 
     facts = work_facts(graph.cache, wid)
     doi = normalise_doi((record or {}).get("doi") or "")
     return OutsideWork(
-        openalex_id=wid, title=(record or {}).get("display_name") or (record or {}).get("title") or "",
-        year=_int((record or {}).get("publication_year")), doi=doi, cached=record is not None,
+        openalex_id=wid, title=work_title(record or {}),
+        year=as_int((record or {}).get("publication_year")), doi=doi, cached=record is not None,
         candidate=wid in d.order, corpus_key=d.id_to_key.get(wid), addable=bool(doi),
         cited_by=sorted((c for c in d.citers.get(wid, ()) if c in d.paper_set), key=d.order.get),
         references_in=sorted((r for r in refs if r in d.paper_set), key=d.order.get),
@@ -359,7 +358,7 @@ def works_frame(corpus: Corpus, graph: CorpusGraph, ids: Iterable[str]) -> pd.Da
             rows.append((i, "paper", title, year, doi, i in graph.paper_works))
         elif record is not None:
             rows.append((i, "candidate" if i in d.order else "outside",
-                         record.get("display_name") or record.get("title") or "", record.get("publication_year"),
+                         work_title(record), record.get("publication_year"),
                          normalise_doi(record.get("doi") or ""), True))
         else:
             rows.append((i, "candidate" if i in d.order else "outside" if OPENALEX_ID.match(i) else "unknown",
@@ -615,6 +614,3 @@ def _row(corpus: Corpus, key: str) -> pd.Series:
         raise ValueError(f"no paper '{key}' in the corpus")
     return table.loc[found[0]]
 
-
-def _int(value) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)

@@ -36,6 +36,11 @@ def short_id(openalex_id: str) -> str:
     return str(openalex_id).rsplit("/", 1)[-1]
 
 
+def work_title(record: dict) -> str:
+    """A raw OpenAlex record's title ("" when it has none): ``display_name``, else ``title``."""
+    return record.get("display_name") or record.get("title") or ""
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 

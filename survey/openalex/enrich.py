@@ -20,7 +20,7 @@ from pyalex import invert_abstract
 from tqdm import tqdm
 
 from survey.corpus import Corpus
-from survey.openalex.cache import WorksCache, now, short_id
+from survey.openalex.cache import WorksCache, now, short_id, work_title
 from survey.openalex.client import BATCH, Client
 from survey.records import normalise_doi
 from survey.validate import normalise_title
@@ -135,7 +135,7 @@ def _fetch_ids(ids: list[str], cache: WorksCache, client: Client, bar) -> int:
 def title_decision(title: str, year, answers: list[dict]) -> dict:
     """Matched only when exactly one answer has the same normalised title and a year within one."""
     wanted = normalise_title(title)
-    same = [w for w in answers if normalise_title(w.get("display_name") or w.get("title") or "") == wanted
+    same = [w for w in answers if normalise_title(work_title(w)) == wanted
             and not pd.isna(year) and w.get("publication_year") is not None
             and abs(int(w["publication_year"]) - int(year)) <= 1]
     if len(same) == 1:
