@@ -18,7 +18,6 @@ from survey import edit, merge
 from survey.corpus import Corpus, bib_paths, load_corpus
 from survey.graph import CorpusGraph, corpus_graph
 from survey import neighbourhood as nb
-from survey.search import SearchIndex, index_for
 
 from app import figures, map_text
 from app.filters import DEFAULT_SIZE, FilterState
@@ -90,12 +89,6 @@ class Snapshot:
     @functools.cached_property
     def by_key(self) -> pd.DataFrame:
         return self.table.set_index("key", drop=False)
-
-    @functools.cached_property
-    def search_index(self) -> SearchIndex:
-        """The full-text index of this version's table, built at the first search (the one that
-        ``Query.mask`` finds for ``self.table``)."""
-        return index_for(self.table)
 
     @functools.cached_property
     def categories(self) -> list[str]:

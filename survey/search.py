@@ -47,6 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from survey.records import as_int
+
 log = logging.getLogger(__name__)
 
 __all__ = ["SearchIndex", "SearchUnavailable", "index_for", "parse", "to_match", "highlight_terms",
@@ -311,11 +313,8 @@ def to_match(query: str | ParsedQuery) -> str | None:
 def highlight_terms(query: str, field: str = "title") -> list[str]:
     """The words a query looks for in ``field`` (title, author, venue, tag, abstract, key), folded,
     a phrase as one string: what the list can show as matched. Negated terms are not matched."""
-    wanted = FIELD_NAMES.get(field, field)
     seen: list[str] = []
-    for term in parse(query).terms():
-        if term.negated or term.years is not None or term.field not in (None, wanted):
-            continue
+    for term in _shown_terms(query, field):
         words = " ".join(term.parts)
         if words not in seen:
             seen.append(words)
@@ -326,9 +325,7 @@ def highlight_spans(text: str, query: str, field: str = "title") -> list[tuple[s
     """``text`` cut into ``(piece, matched)`` spans, in order (the pieces join to ``text``): which
     words of it the query's terms for ``field`` match, by the index's rules (word starts, joined
     compounds, phrases, exact quoted words)."""
-    wanted = FIELD_NAMES.get(field, field)
-    terms = [t for t in parse(query).terms()
-             if not t.negated and t.years is None and t.field in (None, wanted)]
+    terms = _shown_terms(query, field)
     if not text or not terms:
         return [(text, False)] if text else []
     tokens = [(m.start(), m.end(), "".join(_WORD.findall(fold(m.group())))) for m in _RAW_TOKEN.finditer(text)]
@@ -342,6 +339,13 @@ def highlight_spans(text: str, query: str, field: str = "title") -> list[tuple[s
             spans.append((text[start:i], marked[start]))
             start = i
     return spans
+
+
+def _shown_terms(query: str, field: str) -> list[Term]:
+    """The terms of ``query`` that a match in ``field`` shows: not negated, no year range, for
+    that field or any."""
+    wanted = FIELD_NAMES.get(field, field)
+    return [t for t in parse(query).terms() if not t.negated and t.years is None and t.field in (None, wanted)]
 
 
 def _link(separator: str) -> str:
@@ -537,10 +541,8 @@ def _text(value) -> str:
 
 
 def _year(value) -> str:
-    try:
-        return str(int(value)).zfill(4)
-    except (TypeError, ValueError):
-        return ""
+    year = as_int(value)
+    return "" if year is None else str(year).zfill(4)
 
 
 # one index per table object, for as long as the table lives
