@@ -12,6 +12,7 @@ import html
 import textwrap
 
 import pandas as pd
+from bibtexparser.middlewares.names import parse_single_name_into_parts
 
 from app.filters import DEFAULT_SIZE
 from survey import latex
@@ -49,28 +50,13 @@ WORKS_LISTED = 5  # shared references (or citing works) the line under the map n
 
 # --- labels ------------------------------------------------------------------------------------------
 def family_name(author_field: str) -> str:
-    """The first author's family name as BibTeX reads the ``author`` field: the part before the comma
-    of "Last, First", else the last word of "First Last" (a braced group is one word)."""
+    """The first author's family name as BibTeX reads the ``author`` field (bibtexparser's name
+    parts): its von and last parts ("van Ginneken" of "van Ginneken, Bram"; a braced group is one word)."""
     names = split_authors(author_field or "")
     if not names:
         return ""
-    parts = _top_level_split(names[0], ",")
-    family = parts[0] if len(parts) > 1 else (_top_level_split(names[0], None) or [""])[-1]
-    return latex.to_text(family).strip()
-
-
-def _top_level_split(name: str, sep: str | None) -> list[str]:
-    """``name`` split at ``sep`` (None: whitespace) outside braces, empty parts left out."""
-    parts, depth, current = [], 0, []
-    for c in name:
-        depth += (c == "{") - (c == "}")
-        if depth == 0 and (c == sep or (sep is None and c.isspace())):
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(c)
-    parts.append("".join(current))
-    return [p.strip() for p in parts if p.strip()]
+    parts = parse_single_name_into_parts(names[0], strict=False)
+    return latex.to_text(" ".join(parts.von + parts.last)).strip()
 
 
 def node_labels(corpus: Corpus, graph: CorpusGraph) -> pd.Series:
