@@ -14,6 +14,7 @@ from dash import dcc, html
 from app import results
 from app.filters import FilterState
 from survey.neighbourhood import TEXT_METHOD, Facts, Neighbourhood, OutsideWork
+from survey.records import as_int
 from survey.search import highlight_spans
 from survey.tags import MISSING
 
@@ -129,8 +130,7 @@ def details(row: pd.Series | None, has_results: bool, near: Neighbourhood | None
                      f" · {int(row['year'])}" if pd.notna(row["year"]) else "", f" · {row['entry_type']}"],
                     className="muted")]
     if row["doi"]:
-        parts.append(html.P(["DOI: ", html.A(row["doi"], href=f"https://doi.org/{row['doi']}", target="_blank",
-                                            rel="noopener noreferrer")]))
+        parts.append(html.P(["DOI: ", _doi_link(row["doi"])]))
     if pd.notna(row["review_number"]):
         parts.append(html.P(f"Review: paper {int(row['review_number'])}, {row['review_category']}: "
                             f"{row['review_topic']}", className="review"))
@@ -194,11 +194,7 @@ def neighbourhood_parts(near: Neighbourhood, titles: dict[str, str], own_abstrac
         cited.append(_section("Cited by works outside the corpus (on the map)",
                               [_paper(w, titles, "cited-by-out") for w in near.cited_by_outside], "",
                               "ex-nb-cited-by-out"))
-    similar = [_section(f"Similar by {SIMILARITY_NAMES[method]}",
-                        [html.Span([_paper(r.key, {r.key: title_year(r.title, r.year)}, f"similar-{method}"),
-                                    html.Span(_score(method, r.score), className="score muted")])
-                         for r in frame.itertuples(index=False)], NOTHING_SIMILAR[method], f"ex-nb-similar-{method}")
-               for method, frame in near.similar.items()]
+    similar = [_similar_section(method, frame) for method, frame in near.similar.items()]
     select = html.Button("Select similar", id={"type": "ex-select-similar", "key": near.key}, n_clicks=0,
                          title="Keep only this paper and its nearest papers (by coupling, co-citation, tags and "
                                "text) in every view")
@@ -224,7 +220,7 @@ def outside_details(work: OutsideWork, titles: dict[str, str]) -> list:
                      " · on the map (cited by two or more corpus papers)" if work.candidate else ""],
                     className="muted")]
     if work.doi:
-        parts.append(html.P(["DOI: ", _external(work.doi, f"https://doi.org/{work.doi}")]))
+        parts.append(html.P(["DOI: ", _doi_link(work.doi)]))
     if work.corpus_key:  # its neighbourhood is that paper's
         return parts + [html.P(["This is a corpus paper: ", _paper(work.corpus_key, titles, "self")],
                                id="ex-nb-in-corpus")]
@@ -236,11 +232,7 @@ def outside_details(work: OutsideWork, titles: dict[str, str]) -> list:
               _section("Cites corpus papers", [_paper(k, titles, "cites") for k in work.references_in],
                        "it cites no corpus paper" if work.cached else "its references are not known",
                        "ex-nb-refs-in"),
-              _section(f"Similar by {SIMILARITY_NAMES['coupling']}",
-                       [html.Span([_paper(r.key, {r.key: title_year(r.title, r.year)}, "similar-coupling"),
-                                   html.Span(_score("coupling", r.score), className="score muted")])
-                        for r in work.coupled_with.itertuples(index=False)],
-                       NOTHING_SIMILAR["coupling"], "ex-nb-similar-coupling"),
+              _similar_section("coupling", work.coupled_with),
               *facts_parts(work.facts, "", "no record cached")]
     if work.addable:
         parts.append(html.Div([
@@ -279,6 +271,15 @@ def _section(summary: str, items: list, empty: str, section_id: str):
                         open=len(items) <= PANEL_OPEN, id=section_id)
 
 
+def _similar_section(method: str, frame: pd.DataFrame):
+    """The papers of ``frame`` (SIMILAR_COLUMNS) most similar by ``method``, each a link with its score."""
+    items = [html.Span([_paper(r.key, {r.key: title_year(r.title, r.year)}, f"similar-{method}"),
+                        html.Span(_score(method, r.score), className="score muted")])
+             for r in frame.itertuples(index=False)]
+    return _section(f"Similar by {SIMILARITY_NAMES[method]}", items, NOTHING_SIMILAR[method],
+                    f"ex-nb-similar-{method}")
+
+
 def _open(key: str, where: str, label: str):
     """A link that opens ``key`` (a corpus key, or a work's OpenAlex id) in the panel: ``paper=key``
     in the URL, as a click on the map does; ``where`` keeps two links to one paper apart."""
@@ -293,12 +294,13 @@ def _paper(key: str, titles: dict[str, str], where: str):
 def _work(work, where: str) -> list:
     """A work a paper cites: its title and year when the cache has it, else its id; and its DOI."""
     label = title_year(work.title, work.year) if work.title else work.id
-    doi = [" · ", _external(work.doi, f"https://doi.org/{work.doi}")] if work.doi else []
+    doi = [" · ", _doi_link(work.doi)] if work.doi else []
     return [_open(work.id, where, label) if work.kind != "unknown" else work.id, *doi]
 
 
 def title_year(title: str, year) -> str:
-    return f"{title or '(no title)'} ({int(year)})" if year is not None and not pd.isna(year) else title or "(no title)"
+    year = as_int(year)
+    return f"{title or '(no title)'} ({year})" if year is not None else title or "(no title)"
 
 
 def _score(method: str, score: float) -> str:
@@ -307,6 +309,10 @@ def _score(method: str, score: float) -> str:
     if method == "cocitation":
         return f" cited together {score:g}×"
     return f" {score:.2f}"
+
+
+def _doi_link(doi: str):
+    return _external(doi, f"https://doi.org/{doi}")
 
 
 def _external(text: str, href: str):
