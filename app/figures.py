@@ -15,6 +15,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 
+from app.filters import SELECTION_COLOURS
 from survey.records import as_int
 from survey.review import CATEGORY_COLOURS, OTHER_COLOUR
 
@@ -28,8 +29,11 @@ def _category(table: pd.DataFrame) -> pd.Series:
     return table["review_category"].fillna(NO_CATEGORY)
 
 
-def years_figure(table: pd.DataFrame, mask: np.ndarray, year_min: int | None, year_max: int | None) -> dict:
-    """Papers per year stacked by review category; the papers the filter leaves out in grey.
+def years_figure(table: pd.DataFrame, mask: np.ndarray, year_min: int | None, year_max: int | None,
+                 groups: np.ndarray | None = None, names: list[str] = ()) -> dict:
+    """Papers per year stacked by review category, or with ``groups`` (per row, the index in
+    ``names`` of its selection, -1 for none) by selection in SELECTION_COLOURS; the papers the
+    filter leaves out in grey.
 
     Bars can be clicked (one year) or brushed (a range); the active range is shaded.
     """
@@ -39,13 +43,19 @@ def years_figure(table: pd.DataFrame, mask: np.ndarray, year_min: int | None, ye
         return {"data": [], "layout": {**BASE_LAYOUT, "title": {"text": "No paper has a year"}}}
     first, last = int(np.nanmin(years)), int(np.nanmax(years))
     xs = list(range(first, last + 1))
-    categories = _category(table).to_numpy()
+    if groups is None:
+        categories = _category(table).to_numpy()
+        stacks = [(categories == group, group, CATEGORY_COLOURS.get(group, OTHER_COLOUR))
+                  for group in [*CATEGORY_COLOURS, NO_CATEGORY]]
+    else:
+        stacks = [(groups == i, name, colour) for i, (name, colour) in enumerate(zip(names, SELECTION_COLOURS))]
+        stacks.append((groups < 0, NO_SELECTION, OTHER_COLOUR))
     traces = []
-    for group in [*CATEGORY_COLOURS, NO_CATEGORY]:
-        in_group = dated & mask & (categories == group)
+    for in_stack, name, colour in stacks:
+        in_group = dated & mask & in_stack
         if in_group.any():
             counts = np.bincount(years[in_group].astype(int) - first, minlength=len(xs))
-            traces.append(_bar(xs, counts, group, CATEGORY_COLOURS.get(group, OTHER_COLOUR)))
+            traces.append(_bar(xs, counts, name, colour))
     rest = dated & ~mask
     if rest.any():
         counts = np.bincount(years[rest].astype(int) - first, minlength=len(xs))
@@ -108,6 +118,10 @@ LABEL_NEIGHBOURS = 30
 CLUSTER_COLOURS = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7",
                    "#9C755F", "#79706E")
 OTHER_CLUSTERS = "Other clusters"
+NO_SELECTION = "In no selection"
+# Colour by selection: one trace of all papers whose colours (each paper's selection number,
+# len(SELECTION_COLOURS) for none) a patch changes, and one legend entry per selection after the ring.
+SELECTION_SCALE = [*SELECTION_COLOURS, OTHER_COLOUR]
 EMPTY_MARGIN = 80  # px above a map without edges, for the note that says why
 
 
@@ -116,7 +130,7 @@ def graph_groups(nodes: pd.DataFrame, colour: str) -> list[tuple[str, pd.DataFra
     (by cluster: the ``cluster`` column's names, largest cluster first, OTHER_CLUSTERS last)."""
     papers = nodes[nodes["kind"] == "paper"]
     groups = [("Works outside the corpus", nodes[nodes["kind"] != "paper"])]
-    if colour == "year":
+    if colour in ("year", "selection"):
         return groups + [("Papers", papers)]
     if colour == "cluster":
         names = papers["cluster"] if "cluster" in papers else "Cluster " + (papers["community"] + 1).astype(str)
@@ -151,6 +165,9 @@ def graph_figure(nodes: pd.DataFrame, positions: dict[str, tuple[float, float]],
     for name, part in graph_groups(placed, colour):
         if name == "Works outside the corpus":
             marker = {"color": FADED, "size": 5, "symbol": "diamond"}
+        elif colour == "selection":
+            marker = {"color": _f4(np.full(len(part), len(SELECTION_COLOURS))), "size": _f4(part["size"]),
+                      **_discrete_scale(SELECTION_SCALE)}
         elif name == "Papers":
             marker = {"color": _f4(part["year"].astype(float).fillna(np.nan)), "colorscale": "Viridis",
                       "showscale": True, "colorbar": {"title": {"text": "Year"}, "thickness": 10},
@@ -162,9 +179,15 @@ def graph_figure(nodes: pd.DataFrame, positions: dict[str, tuple[float, float]],
         else:
             marker = {"color": CATEGORY_COLOURS.get(name, OTHER_COLOUR), "size": _f4(part["size"])}
         traces.append(_node_trace(part, positions, name, marker, titles))
+        if colour == "selection" and name == "Papers":
+            traces[-1]["showlegend"] = False  # the entries after the ring name the colours
     traces.append({"type": "scatter", "mode": "markers", "x": [], "y": [], "name": "Selected",
                    "hoverinfo": "skip", "showlegend": False,
                    "marker": {"size": 22, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#d62728"}}})
+    if colour == "selection":
+        traces += [{"type": "scatter", "mode": "markers", "x": [None], "y": [None], "name": NO_SELECTION,
+                    "hoverinfo": "skip", "visible": shade == OTHER_COLOUR, "marker": {"color": shade, "size": 10}}
+                   for shade in SELECTION_SCALE]
     layout = {**BASE_LAYOUT, "showlegend": True, "hovermode": "closest", "clickmode": "event",
               "dragmode": "pan", "legend": {"orientation": "h", "y": -0.05, "font": {"size": 10}},
               "xaxis": {"visible": False}, "yaxis": {"visible": False, "scaleanchor": "x"},
@@ -207,11 +230,13 @@ def empty_notes(message: str) -> list[dict]:
 
 def graph_highlight(nodes: pd.DataFrame, positions: dict[str, tuple[float, float]], colour: str,
                     matching: np.ndarray, selected: str | None, neighbours: list[str] = (),
-                    notes: list[dict] = ()) -> dict:
+                    notes: list[dict] = (), selection: pd.Series | None = None, names: list[str] = ()) -> dict:
     """Per trace index of ``graph_figure``, what changes with the filter and the selection: which
     points stay lit (``selectedpoints``; None = all) and where the selection ring is; and under
     "layout", the annotations: ``notes`` (``empty_notes``), then the labels of ``labelled``
-    (``neighbours``: the selected paper's in the current mode, strongest first; ``neighbour_finder``)."""
+    (``neighbours``: the selected paper's in the current mode, strongest first; ``neighbour_finder``).
+    Coloured by selection, also each paper's colour (``selection``: key -> index in ``names``, -1
+    for none; a ``marker.color`` change) and the legend's names."""
     placed = nodes[nodes["key"].isin(positions.keys())]
     lit = placed["key"].isin(matching).to_numpy()
     changes: dict = {}
@@ -222,8 +247,15 @@ def graph_highlight(nodes: pd.DataFrame, positions: dict[str, tuple[float, float
             changes[i] = {"selectedpoints": None}
         else:
             changes[i] = {"selectedpoints": np.flatnonzero(in_part).tolist()}
+        if colour == "selection" and name == "Papers":
+            codes = part["key"].map(selection).fillna(-1).to_numpy() if selection is not None else np.full(len(part), -1)
+            changes[i]["marker.color"] = _f4(np.where(codes < 0, len(SELECTION_COLOURS), codes))
+    ring_index = NODE_TRACES + len(groups)
     ring = [positions[selected]] if selected in positions else []
-    changes[NODE_TRACES + len(groups)] = {"x": [p[0] for p in ring], "y": [p[1] for p in ring]}
+    changes[ring_index] = {"x": [p[0] for p in ring], "y": [p[1] for p in ring]}
+    if colour == "selection":
+        for j in range(len(SELECTION_COLOURS)):
+            changes[ring_index + 1 + j] = {"name": names[j] if j < len(names) else "", "visible": j < len(names)}
     changes["layout"] = {"annotations": [*notes, *label_annotations(placed, positions, selected, neighbours)]}
     return changes
 
@@ -281,12 +313,25 @@ def label_annotations(nodes: pd.DataFrame, positions: dict[str, tuple[float, flo
 
 
 def apply_highlight(figure: dict, changes: dict) -> dict:
+    """``figure`` with ``changes`` (``graph_highlight``; a name ``a.b`` sets b within a) in place of
+    what they name; the snapshot's layout and markers are shared, so those are copied, not changed."""
     for i, change in changes.items():
         if i == "layout":
-            figure["layout"] = {**figure["layout"], **change}  # the snapshot's layout is shared: not changed in place
-        else:
-            figure["data"][i].update(change)
+            figure["layout"] = {**figure["layout"], **change}
+            continue
+        for name, value in change.items():
+            outer, _, inner = name.partition(".")
+            trace = figure["data"][i]
+            trace[outer] = {**trace[outer], inner: value} if inner else value
     return figure
+
+
+def _discrete_scale(colours: list[str]) -> dict:
+    """Marker settings that paint the value k in ``colours[k]`` (k = 0 .. len - 1): a colour scale
+    of flat steps, so that a change of colours is an array of numbers, not of strings."""
+    n = len(colours)
+    scale = [[edge / n, colour] for k, colour in enumerate(colours) for edge in (k, k + 1)]
+    return {"colorscale": scale, "cmin": -0.5, "cmax": n - 0.5, "showscale": False}
 
 
 def _f4(values) -> dict:

@@ -62,8 +62,7 @@ def default_axes(categories: list[str], rows: str | None = None,
 
 def filter_only(state: FilterState) -> FilterState:
     """The explorer's filter of ``state`` (text, tags, years), without its selection or map settings."""
-    return FilterState(text=state.text, require=state.require, exclude=state.exclude,
-                       year_min=state.year_min, year_max=state.year_max)
+    return FilterState(text=state.text, terms=state.terms, year_min=state.year_min, year_max=state.year_max)
 
 
 def is_filtered(state: FilterState) -> bool:
@@ -79,8 +78,8 @@ def page_url(rows: str, columns: str, include_surveys: bool = False, state: Filt
 
 def cell_url(rows: str, columns: str, row_value: str, column_value: str, include_surveys: bool = False) -> str:
     """The explorer showing the papers of one cell: both tags required, surveys excluded as in the count."""
-    state = FilterState(require=(f"{rows}:{row_value}", f"{columns}:{column_value}"),
-                        exclude=() if include_surveys else (SURVEY_TAG,))
+    state = FilterState.with_tags(require=(f"{rows}:{row_value}", f"{columns}:{column_value}"),
+                                  exclude=() if include_surveys else (SURVEY_TAG,))
     return "/" + state.to_url()
 
 
@@ -89,7 +88,7 @@ def paper_url(key: str) -> str:
 
 
 def tag_url(tag: str) -> str:
-    return "/" + FilterState(require=(tag,)).to_url()
+    return "/" + FilterState.with_tags(require=(tag,)).to_url()
 
 
 # --- the page's three parts, from one snapshot ---------------------------------------------------------------

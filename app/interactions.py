@@ -9,15 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 
+import pandas as pd
+
 from app import figures, views
-from app.filters import FilterState
+from app.filters import SELECTION_COLOURS, FilterState, term_label
 from app.results import has_results
 from app.state import Snapshot
 from survey.bibfile import decode_bytes
-from survey.export import tag_counts
+from survey.export import author_counts, tag_counts, venue_counts
 from survey.neighbourhood import OPENALEX_ID
 from survey.openalex.bibtex import work_to_bibtex
 from survey.openalex.cache import short_id, work_title
+from survey.query import first_matching
 
 
 def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full_graph: bool = True) -> dict:
@@ -29,21 +32,29 @@ def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full
     table = snap.table
     mask = state.query(snap.similar_to).mask(table).to_numpy(dtype=bool)
     filtered = table[mask]
-    rows, pages = views.list_page(filtered, sort_by, page, state.text)
+    coloured = state.selecting()[:len(SELECTION_COLOURS)]  # the selections, each in its colour
+    rows, pages = views.list_page(filtered, sort_by, page, state.text, coloured)
+    groups = names = selection = None
+    if state.colour == "selection":
+        groups = first_matching(coloured, table)
+        names = [f"{i + 1} · {term_label(term)}" for i, term in enumerate(coloured)]
+        selection = pd.Series(groups, index=table["key"].to_numpy())
     changes = figures.graph_highlight(snap.map_nodes(state.size, state.colour), snap.positions(state.edges),
                                       state.colour, filtered["key"].to_numpy(), state.paper,
                                       snap.neighbours(state.edges, state.paper),
-                                      figures.empty_notes(snap.empty_message(state.edges)))
+                                      figures.empty_notes(snap.empty_message(state.edges)), selection, names or [])
     graph = snap.graph_figure(state.edges, state.colour, state.size) if full_graph else None
     return {
-        "years": figures.years_figure(table, mask, state.year_min, state.year_max),
+        "years": figures.years_figure(table, mask, state.year_min, state.year_max, groups, names or []),
         "graph": figures.apply_highlight(graph, changes) if full_graph else None,
         "graph_changes": changes,
         "map_legend": snap.map_legend(state),
-        "clouds": views.tag_clouds(snap.tag_counts, tag_counts(filtered, snap.categories), state),
+        "clouds": [*views.tag_clouds(snap.tag_counts, tag_counts(filtered, snap.categories), state),
+                   *views.people_clouds(snap.author_counts, author_counts(filtered), snap.venue_counts,
+                                        venue_counts(filtered), state)],
         "chips": views.chips(state),
         "count": f"{mask.sum()} of {len(table)} papers",
-        "rows": rows, "pages": pages,
+        "rows": rows, "pages": pages, "row_styles": views.selection_styles(rows),
         "details": detail_panel(snap, state.paper),
     }
 
@@ -87,6 +98,10 @@ def next_state(state: FilterState, trigger, value, years_selected=None, years_cl
     """The state after one interaction; ``trigger`` is the id of what the user touched."""
     if isinstance(trigger, dict) and trigger.get("type") == "ex-tag":
         return state.cycle_tag(trigger["tag"]) if value else state
+    if isinstance(trigger, dict) and trigger.get("type") == "ex-term":  # an author or a venue in its cloud
+        return state.cycle_term(trigger["kind"], trigger["value"]) if value else state
+    if isinstance(trigger, dict) and trigger.get("type") == "ex-op":  # a chip's AND / OR / NOT
+        return state.next_op(trigger["chip"]) if value else state
     if isinstance(trigger, dict) and trigger.get("type") == "ex-chip":
         return state.without_chip(trigger["chip"]) if value else state
     if isinstance(trigger, dict) and trigger.get("type") == "ex-open":  # a link of the detail panel

@@ -21,7 +21,7 @@ from survey import neighbourhood as nb
 
 from app import figures, map_text
 from app.filters import DEFAULT_SIZE, FilterState
-from survey.export import tag_counts
+from survey.export import author_counts, tag_counts, venue_counts
 
 
 PANEL_SIMILAR = 8  # similar papers listed per method in the detail panel
@@ -98,6 +98,14 @@ class Snapshot:
     def tag_counts(self) -> dict[str, dict[str, int]]:
         """Tags over the whole corpus: the clouds' sizes."""
         return tag_counts(self.table, self.categories)
+
+    @functools.cached_property
+    def author_counts(self) -> dict[str, int]:
+        return author_counts(self.table)
+
+    @functools.cached_property
+    def venue_counts(self) -> dict[str, int]:
+        return venue_counts(self.table)
 
     def graph_figure(self, mode: str, colour: str, size: str = DEFAULT_SIZE) -> dict:
         """The map with every node and no highlight, built once per edge mode, colouring and size

@@ -12,14 +12,14 @@ import pandas as pd
 from dash import dcc, html
 
 from app import results
-from app.filters import FilterState
+from app.filters import NEXT_OP, SELECTION_COLOURS, FilterState, term_label
 from survey.neighbourhood import TEXT_METHOD, Facts, Neighbourhood, OutsideWork
 from survey.records import as_int
 from survey.search import highlight_spans
 from survey.tags import MISSING
 
 CLOUD_SIZE = 40  # tags shown per category; the rest are reachable through the URL and search
-LIST_COLUMNS = [{"id": "year", "name": "Year"}, {"id": "title", "name": "Title", "presentation": "markdown"},
+LIST_COLUMNS = [{"id": "selection", "name": "Sel."}, {"id": "year", "name": "Year"}, {"id": "title", "name": "Title", "presentation": "markdown"},
                 {"id": "first_author", "name": "First author"}, {"id": "venue", "name": "Venue"},
                 {"id": "category", "name": "Review category"}, {"id": "key", "name": "Key"}]
 PAGE_SIZE = 25
@@ -34,51 +34,102 @@ def tag_clouds(corpus_counts: dict[str, dict[str, int]], filtered_counts: dict[s
     """
     clouds = []
     for category, counts in corpus_counts.items():
-        shown = list(counts.items())[:CLOUD_SIZE]
-        most = max(counts.values(), default=1)
-        buttons = []
-        for value, total in shown:
-            tag = f"{category}:{value}" if category != "(free tags)" else value
-            n = filtered_counts.get(category, {}).get(value, 0)
-            status = "required" if tag in state.require else "excluded" if tag in state.exclude else ""
-            buttons.append(html.Button(
-                [value, html.Span(str(n), className="count")],
-                id={"type": "ex-tag", "tag": tag}, n_clicks=0, title=_tag_title(tag, status),
-                className=" ".join(c for c in ["tag", status, "none" if not n else ""] if c),
-                style={"fontSize": f"{0.75 + 0.5 * total / most:.2f}em"}))
-        more = len(counts) - len(shown)
-        clouds.append(html.Section([
-            html.H4(category),
-            html.Div(buttons, className="cloud"),
-            html.Small(f"{more} more tags not shown", className="muted") if more > 0 else None,
-        ], className="cloud-section", **{"data-category": category}))
+        def tag(value, category=category):
+            return f"{category}:{value}" if category != "(free tags)" else value
+        clouds.append(_cloud(category, counts, filtered_counts.get(category, {}), state, "tag", tag, "tags"))
     return clouds
 
 
-def _tag_title(tag: str, status: str) -> str:
-    what = "papers without a tag in this category" if tag.endswith(":" + MISSING) else tag
-    if status == "required":
-        return f"Showing only {what}; click to exclude them"
+def people_clouds(corpus_authors: dict[str, int], filtered_authors: dict[str, int], corpus_venues: dict[str, int],
+                  filtered_venues: dict[str, int], state: FilterState) -> list:
+    """The author and venue clouds (SurVis has them beside its keywords): the CLOUD_SIZE most
+    frequent of each, clicked as tags are."""
+    return [_cloud("Authors", corpus_authors, filtered_authors, state, "author", str, "authors"),
+            _cloud("Venues", corpus_venues, filtered_venues, state, "venue", str, "venues")]
+
+
+def _cloud(title: str, counts: dict[str, int], filtered: dict[str, int], state: FilterState, kind: str,
+           term_value, what: str) -> html.Section:
+    """A cloud of ``counts``' first CLOUD_SIZE items; ``term_value(item)``: the value of its term."""
+    shown = list(counts.items())[:CLOUD_SIZE]
+    most = max(counts.values(), default=1)
+    buttons = []
+    for item, total in shown:
+        value = term_value(item)
+        n = filtered.get(item, 0)
+        term = state.term(kind, value)
+        status = {"and": "required", "or": "either", "not": "excluded"}[term.op] if term else ""
+        # tags keep the id they have always had (the pages and benchmarks that click them know it)
+        button_id = {"type": "ex-tag", "tag": value} if kind == "tag" else {"type": "ex-term", "kind": kind,
+                                                                              "value": value}
+        buttons.append(html.Button(
+            [item, html.Span(str(n), className="count")], id=button_id, n_clicks=0,
+            title=_term_title(kind, value, status),
+            className=" ".join(c for c in ["tag", status, "none" if not n else ""] if c),
+            style={"fontSize": f"{0.75 + 0.5 * total / most:.2f}em"}))
+    more = len(counts) - len(shown)
+    return html.Section([
+        html.H4(title),
+        html.Div(buttons, className="cloud"),
+        html.Small(f"{more} more {what} not shown", className="muted") if more > 0 else None,
+    ], className="cloud-section", **{"data-category": title if kind == "tag" else kind})
+
+
+def _term_title(kind: str, value: str, status: str) -> str:
+    if kind == "tag":
+        what = "papers without a tag in this category" if value.endswith(":" + MISSING) else value
+    else:
+        what = f"papers by {value}" if kind == "author" else f"papers in {value}"
+    if status in ("required", "either"):
+        return f"Showing {'only ' if status == 'required' else 'also '}{what}; click to exclude them"
     if status == "excluded":
         return f"Hiding {what}; click to clear"
     return f"Click to show only {what}"
 
 
 def chips(state: FilterState) -> list:
-    return [html.Button([label, html.Span(" ×", className="x")], id={"type": "ex-chip", "chip": chip},
-                        n_clicks=0, className="chip", title="Remove this filter")
-            for chip, label in state.chips()]
+    """A removable chip per filter; a term's chip has its operator first (a click: AND -> OR -> NOT),
+    in its selection colour when it has one."""
+    colour = dict(zip(state.selecting(), SELECTION_COLOURS))
+    out = []
+    for chip, label in state.chips():
+        term = state.chip_term(chip)
+        remove = html.Button([term_label(term) if term else label, html.Span(" ×", className="x")],
+                             id={"type": "ex-chip", "chip": chip}, n_clicks=0, className="chip",
+                             title="Remove this filter")
+        if term is None:
+            out.append(remove)
+            continue
+        shade = colour.get(term)
+        number = state.selecting().index(term) + 1 if shade else None
+        out.append(html.Span([
+            html.Span(str(number), className="swatch", style={"background": shade},
+                      title=f"selection {number}: its colour on the map, in the histogram and the list")
+            if shade else None,
+            html.Button(term.op.upper(), id={"type": "ex-op", "chip": chip}, n_clicks=0, className="op",
+                        title=f"{OP_TITLES[term.op]}; click for {NEXT_OP[term.op].upper()}",
+                        style={"borderColor": shade, "boxShadow": f"inset 4px 0 0 {shade}"} if shade else None),
+            remove], className=f"term {term.op}"))
+    return out
 
 
-def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int,
-              search: str = "") -> tuple[list[dict], int]:
+OP_TITLES = {"and": "Papers must have this", "or": "Papers may have this or another OR term",
+             "not": "Papers must not have this"}
+
+
+def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int, search: str = "",
+              terms: tuple = ()) -> tuple[list[dict], int]:
     """One page of the (filtered) paper list, sorted as the user asked, with the words ``search``
-    matched in each title in bold; and the page count."""
+    matched in each title in bold and, under "Sel.", the numbers of the coloured ``terms`` (the
+    selections) each paper has; and the page count."""
     rows = pd.DataFrame({
         "id": table["key"], "key": table["key"], "year": table["year"], "title": table["title"],
         "first_author": table["authors"].map(lambda a: a[0] + (" et al." if len(a) > 1 else "") if a else ""),
         "venue": table["venue"], "category": table["review_category"].fillna(""),
         "number": table["review_number"]})
+    has = [term.matches(table).to_numpy(dtype=bool) for term in terms]
+    rows.insert(0, "selection", [" ".join(str(i + 1) for i, h in enumerate(has) if h[row]) for row in range(len(rows))]
+                if has else "")
     if sort_by:
         order = [s["column_id"] for s in sort_by]
         rows = rows.sort_values(order, ascending=[s["direction"] == "asc" for s in sort_by], na_position="last",
@@ -90,6 +141,13 @@ def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int,
     part = rows.iloc[page * PAGE_SIZE:(page + 1) * PAGE_SIZE].drop(columns="number").astype(object)
     part["title"] = part["title"].map(lambda title: marked_title(title, search))
     return part.where(part.notna(), None).to_dict("records"), pages
+
+
+def selection_styles(rows: list[dict]) -> list[dict]:
+    """The list's "Sel." cells in the colour of each row's first selection."""
+    return [{"if": {"row_index": i, "column_id": "selection"}, "color": "#fff", "fontWeight": "600",
+             "backgroundColor": SELECTION_COLOURS[int(row["selection"].split()[0]) - 1]}
+            for i, row in enumerate(rows) if row.get("selection")]
 
 
 def marked_title(title, search: str) -> str:

@@ -49,6 +49,21 @@ def to_csv(table: pd.DataFrame) -> str:
     return buffer.getvalue()
 
 
+def author_counts(table: pd.DataFrame) -> dict[str, int]:
+    """How many papers each author (as the list shows the name) is on, most first, then by name."""
+    return _ranked(table["authors"].explode().dropna())
+
+
+def venue_counts(table: pd.DataFrame) -> dict[str, int]:
+    """How many papers each venue holds, most first, then by name (papers without a venue left out)."""
+    return _ranked(table["venue"][table["venue"].fillna("").str.strip() != ""])
+
+
+def _ranked(values: pd.Series) -> dict[str, int]:
+    counts = values.value_counts()
+    return {name: int(n) for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+
 def papers_per_year(table: pd.DataFrame, by: str = "review_category") -> pd.DataFrame:
     """A year x group count table (rows: years with papers, in order; no year left out between)."""
     dated = table[table["year"].notna()]

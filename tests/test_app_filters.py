@@ -6,7 +6,7 @@ from app.filters import FilterState
 
 
 def test_url_round_trip_keeps_every_part():
-    state = FilterState(text="lung ct", require=("method:DCGAN", "modality:?"), exclude=("type:tool",),
+    state = FilterState.with_tags(text="lung ct", require=("method:DCGAN", "modality:?"), exclude=("type:tool",),
                         year_min=2018, year_max=2020, paper="Yi2019GANReview", colour="year", edges="coupling")
     url = state.to_url()
     assert url.startswith("?") and "tag=method%3ADCGAN" in url and "years=2018-2020" in url
@@ -29,7 +29,7 @@ def test_a_tag_click_requires_then_excludes_then_clears():
 
 
 def test_chips_name_every_filter_and_remove_one_each():
-    state = FilterState(text="x", require=("a:b",), exclude=("c:d",), year_min=2019)
+    state = FilterState.with_tags(text="x", require=("a:b",), exclude=("c:d",), year_min=2019)
     chips = dict(state.chips())
     assert chips == {"q": "text: x", "tag=a:b": "a:b", "not=c:d": "not c:d", "years": "years: 2019–…"}
     assert state.without_chip("tag=a:b").require == ()

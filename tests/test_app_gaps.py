@@ -131,7 +131,7 @@ def test_the_axes_default_to_the_reviews_question_and_fall_back():
 
 def test_a_cell_links_to_the_explorer_filtered_to_its_two_tags():
     url = gv.cell_url("task", "modality", "segmentation", "ultrasound")
-    assert url == "/" + FilterState(require=("task:segmentation", "modality:ultrasound"),
+    assert url == "/" + FilterState.with_tags(require=("task:segmentation", "modality:ultrasound"),
                                     exclude=("type:survey",)).to_url()
     state = FilterState.from_url(urlsplit(url).query)
     assert state.require == ("task:segmentation", "modality:ultrasound") and state.exclude == ("type:survey",)
@@ -139,7 +139,7 @@ def test_a_cell_links_to_the_explorer_filtered_to_its_two_tags():
     assert included.require == ("task:x y", "modality:a&b") and included.exclude == ()
     assert gv.paper_url("Yi2019GANReview") == "/?paper=Yi2019GANReview"
     # this page's address keeps the explorer's filter, not its selection
-    kept = gv.page_url("method", "modality", True, FilterState(require=("modality:CT",), paper="X", edges="coupling"))
+    kept = gv.page_url("method", "modality", True, FilterState.with_tags(require=("modality:CT",), paper="X", edges="coupling"))
     query = parse_qs(urlsplit(kept).query)
     assert urlsplit(kept).path == "/gaps" and query == {"rows": ["method"], "columns": ["modality"],
                                                          "surveys": ["include"], "tag": ["modality:CT"]}
@@ -254,7 +254,7 @@ def test_the_page_reads_its_question_and_the_explorers_filter_from_the_url(seed_
     assert by_id(layout, "gp-surveys").value == ["include"]
     note = text(by_id(layout, "gp-filter-note"))
     assert "6 of 11 papers" in note and "modality:CT" in note
-    assert by_id(layout, "gp-filter").data == FilterState(require=("modality:CT",)).to_url()
+    assert by_id(layout, "gp-filter").data == FilterState.with_tags(require=("modality:CT",)).to_url()
     assert gaps.layout(rows=["method", "task"], columns="nope").children  # a repeated or unknown one: no crash
 
 

@@ -257,7 +257,7 @@ def test_colour_by_cluster_names_each_cluster_by_its_tags(linked, seed):
         colours = [t["marker"]["color"] for t in groups]
         assert len(set(colours)) == len(colours)
     assert FilterState.from_url("?colour=cluster").colour == "cluster"
-    v = render(seed, FilterState(colour="cluster", require=("method:DCGAN",)))
+    v = render(seed, FilterState.with_tags(colour="cluster", require=("method:DCGAN",)))
     lit = [k for t in v["graph"]["data"][figures.NODE_TRACES + 1:-1]
            for i, k in enumerate(t["customdata"]) if t["selectedpoints"] is None or i in t["selectedpoints"]]
     assert sorted(lit) == ["Chuquicusma2018Fool", "FridAdar2018Synthetic"]

@@ -20,7 +20,7 @@ def snap():
 
 
 def test_render_draws_every_view_from_one_state(snap):
-    state = FilterState(require=("modality:MRI",), paper="Hung2023MedcDiff")
+    state = FilterState.with_tags(require=("modality:MRI",), paper="Hung2023MedcDiff")
     v = render(snap, state)
     assert v["count"] == "4 of 11 papers"
     assert {r["key"] for r in v["rows"]} == {"Yi2019GANReview", "Kazeminia2020GANs", "UsmanAkbar2024BrainTumor",
@@ -49,7 +49,7 @@ def test_next_state_for_each_kind_of_interaction():
     assert next_state(s, "ex-graph", {"points": [{"customdata": "Wu2022GCML"}]}).paper == "Wu2022GCML"
     assert next_state(s, "ex-list", {"row": 0, "row_id": "Yi2019GANReview"}).paper == "Yi2019GANReview"
     assert next_state(s, "ex-edges", "coupling").edges == "coupling"
-    busy = FilterState(text="x", require=("a:b",), colour="year")
+    busy = FilterState.with_tags(text="x", require=("a:b",), colour="year")
     assert next_state(busy, "ex-clear", 1) == FilterState(colour="year")
 
 
@@ -76,7 +76,7 @@ def test_list_page_sorts_and_pages(snap):
 
 def test_tag_clouds_mark_required_and_excluded_tags(snap):
     from survey.export import tag_counts
-    state = FilterState(require=("method:DCGAN",), exclude=("type:tool",))
+    state = FilterState.with_tags(require=("method:DCGAN",), exclude=("type:tool",))
     counts = tag_counts(snap.table, snap.corpus.tag_categories())
     clouds = views.tag_clouds(counts, counts, state)
     classes = {b.id["tag"]: b.className for section in clouds for b in section.children[1].children}

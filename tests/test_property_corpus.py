@@ -217,7 +217,7 @@ def test_explorer_views_draw(scratch, generated, with_vocabulary):
     snap = ExplorerState([path]).snapshot()
     table = snap.table
     tag = generated.tags[0] if generated.tags else "type:?"
-    states = [FilterState(), FilterState(text="gan"), FilterState(require=(tag,)), FilterState(exclude=(tag,)),
+    states = [FilterState(), FilterState(text="gan"), FilterState.with_tags(require=(tag,)), FilterState.with_tags(exclude=(tag,)),
               FilterState(year_min=2000, year_max=2020), FilterState(year_min=1900),
               FilterState(colour="year", edges="citations"), FilterState(edges="coupling"),
               FilterState(edges="cocitation")]
@@ -243,6 +243,6 @@ def test_explorer_views_draw(scratch, generated, with_vocabulary):
         for second in snap.categories[:3]:
             gaps_views.gap_parts(snap, first, second, False)
     gaps_views.cluster_parts(snap)
-    for state in (FilterState(), FilterState(require=(tag,)), FilterState(text="gan")):
+    for state in (FilterState(), FilterState.with_tags(require=(tag,)), FilterState(text="gan")):
         for by in gaps_views.RANKINGS:
             gaps_views.outside_parts(snap, state, by)

@@ -458,7 +458,7 @@ def test_explorer_renders(real):
         assert not found["count"].startswith("0 "), f"{real.id}: search {words[0]!r} (from a title) finds nothing"
     tag = next((value if category == "(free tags)" else f"{category}:{value}"
                 for category, counts in snap.tag_counts.items() for value in counts if value != "?"), "type:?")
-    tagged = render(snap, FilterState(require=(tag,)))
+    tagged = render(snap, FilterState.with_tags(require=(tag,)))
     assert not tagged["count"].startswith("0 "), f"{real.id}: tag {tag!r} (from the corpus) selects nothing"
     if n:
         key = table["key"].iloc[0]

@@ -57,7 +57,8 @@ def layout(**query) -> html.Div:
                         dcc.RadioItems(id="ex-colour", value=state.colour, inline=True,
                                        options=[{"label": "colour by category", "value": "category"},
                                                 {"label": "by year", "value": "year"},
-                                                {"label": "by cluster", "value": "cluster"}]),
+                                                {"label": "by cluster", "value": "cluster"},
+                                                {"label": "by selection", "value": "selection"}]),
                         dcc.Dropdown(id="ex-edges", value=state.edges, clearable=False, searchable=False,
                                      options=[{"label": f"edges: {m}", "value": m} for m in EDGE_MODES],
                                      style={"width": "220px"}),
@@ -76,7 +77,7 @@ def layout(**query) -> html.Div:
                     dash_table.DataTable(
                         id="ex-list", columns=views.LIST_COLUMNS, data=v["rows"], page_action="custom",
                         page_current=0, page_size=views.PAGE_SIZE, page_count=v["pages"], sort_action="custom",
-                        sort_mode="multi", sort_by=[], cell_selectable=True,
+                        sort_mode="multi", sort_by=[], cell_selectable=True, style_data_conditional=v["row_styles"],
                         style_cell={"textAlign": "left", "whiteSpace": "normal", "height": "auto",
                                     "fontSize": "13px"},
                         style_cell_conditional=[{"if": {"column_id": "title"}, "width": "45%"}]),
@@ -153,16 +154,17 @@ def _add_papers() -> html.Div:
     Output("ex-graph", "figure"), Output("ex-list", "data"), Output("ex-list", "page_count"),
     Output("ex-list", "page_current"), Output("ex-details", "children"), Output("ex-colour", "value"),
     Output("ex-edges", "value"), Output("ex-rendered", "data"), Output("ex-size", "value"),
-    Output("ex-map-legend", "children"),
+    Output("ex-map-legend", "children"), Output("ex-list", "style_data_conditional"),
     Input("ex-url", "search"), Input("ex-version", "data"), Input("ex-search", "value"),
     Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
+    Input({"type": "ex-term", "kind": ALL, "value": ALL}, "n_clicks"), Input({"type": "ex-op", "chip": ALL}, "n_clicks"),
     Input("ex-years", "selectedData"), Input("ex-years", "clickData"), Input("ex-graph", "clickData"),
     Input("ex-list", "active_cell"), Input("ex-colour", "value"), Input("ex-edges", "value"), Input("ex-size", "value"),
     Input("ex-clear", "n_clicks"), Input("ex-list", "sort_by"), Input("ex-list", "page_current"),
     State("ex-rendered", "data"),
     prevent_initial_call=True,
 )
-def update(search, version, text, _tags, _chips, years_selected, years_clicked, graph_click, cell, colour, edges,
+def update(search, version, text, _tags, _chips, _terms, _ops, years_selected, years_clicked, graph_click, cell, colour, edges,
            size, _clear, sort_by, page, rendered):
     trigger = ctx.triggered_id
     if trigger == "ex-url" and FilterState.from_url(search).to_url() == rendered:
@@ -185,17 +187,22 @@ def update(search, version, text, _tags, _chips, years_selected, years_clicked, 
     typed = no_update if trigger == "ex-search" else new.text
     return (new.to_url(), typed, v["count"], v["chips"], v["clouds"], v["years"], graph, v["rows"],
             v["pages"], page if keep_page else 0, _details(v["details"]), new.colour, new.edges, new.to_url(),
-            new.size, v["map_legend"])
+            new.size, v["map_legend"], v["row_styles"])
 
 
 def _patch(changes: dict) -> Patch:
+    """``figures.graph_highlight``'s changes as a Patch of the map (a name ``a.b`` sets b within a)."""
     patch = Patch()
     for i, change in changes.items():
         for name, value in change.items():
             if i == "layout":
                 patch["layout"][name] = value
+                continue
+            outer, _, inner = name.partition(".")
+            if inner:
+                patch["data"][i][outer][inner] = value
             else:
-                patch["data"][i][name] = value
+                patch["data"][i][outer] = value
     return patch
 
 
