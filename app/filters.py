@@ -2,10 +2,10 @@
 
 ``?q=gan+ct&tag=method:DCGAN&or-author=Xin+Yi&not=type:tool&years=2018-2020&paper=Yi2019GANReview&colour=year``
 Every view is drawn from this state alone; every click produces a new state. The selectors (tags,
-authors, venues: ``survey.query.Term``) are kept as a formula reads, AND terms, then OR, then NOT,
+authors, venues: ``survey.query.Selector``) are kept as a formula reads, AND selectors, then OR, then NOT,
 each in the order they were added: the URL's order (a page rebuilt from its URL sees each
 parameter's values in order, not how the parameters interleave), and the order in which the
-first SELECTION_COLOURS selecting terms (AND or OR) get their colours. ``similar=KEY`` keeps
+first SELECTION_COLOURS selectors that select (AND or OR) get their colours. ``similar=KEY`` keeps
 only KEY and its nearest papers; which those are is the graph's to say, so ``query`` is handed a
 function that answers it (``Snapshot.similar_to``), and the state itself stays plain data.
 """
@@ -19,18 +19,18 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from survey.graph import EDGE_MODES
 from survey.neighbourhood import SIZE_CITED_BY, SIZE_MEASURES
-from survey.query import TERM_KINDS, TERM_OPS, Query, Term, parse_years
+from survey.query import SELECTOR_KINDS, SELECTOR_OPS, Query, Selector, parse_years
 
 COLOUR_MODES = ("category", "year", "cluster", "selection")
 DEFAULT_SIZE = SIZE_CITED_BY  # the map's node size measure unless the URL names another
-# Colours of the selecting terms, in their order (Okabe-Ito, told apart with colour-blindness too);
-# terms past the sixth still filter, uncoloured.
+# Colours of the selectors that select (AND, OR), in their order (Okabe-Ito, told apart with colour-blindness too);
+# those past the sixth still filter, uncoloured.
 SELECTION_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9")
-# The URL parameter of each (op, kind), in the terms' order; tags keep the names they have always had.
+# The URL parameter of each (op, kind), in the selectors' order; tags keep the names they have always had.
 _URL_KEYS = {(op, kind): {"and": kind, "or": f"or-{kind}", "not": f"not-{kind}"}[op]
-             for op in TERM_OPS for kind in TERM_KINDS}
+             for op in SELECTOR_OPS for kind in SELECTOR_KINDS}
 _URL_KEYS.update({("and", "tag"): "tag", ("or", "tag"): "or", ("not", "tag"): "not"})
-_URL_TERMS = {name: pair for pair, name in _URL_KEYS.items()}
+_URL_SELECTORS = {name: pair for pair, name in _URL_KEYS.items()}
 _RANK = {pair: i for i, pair in enumerate(_URL_KEYS)}
 NEXT_OP = {"and": "or", "or": "not", "not": "and"}  # a chip's operator button
 
@@ -38,7 +38,7 @@ NEXT_OP = {"and": "or", "or": "not", "not": "and"}  # a chip's operator button
 @dataclass(frozen=True)
 class FilterState:
     text: str = ""
-    terms: tuple[Term, ...] = ()  # tags, authors and venues with AND, OR or NOT, in the user's order
+    selectors: tuple[Selector, ...] = ()  # tags, authors and venues with AND, OR or NOT, in the user's order
     year_min: int | None = None
     year_max: int | None = None
     paper: str | None = None  # the selected paper (or a work outside the corpus: its OpenAlex id)
@@ -48,7 +48,7 @@ class FilterState:
     size: str = DEFAULT_SIZE  # one of survey.neighbourhood.SIZE_MEASURES
 
     def __post_init__(self):  # AND, OR, NOT (tags, authors, venues within each), as added within those
-        object.__setattr__(self, "terms", tuple(sorted(self.terms, key=lambda t: _RANK[t.op, t.kind])))
+        object.__setattr__(self, "selectors", tuple(sorted(self.selectors, key=lambda t: _RANK[t.op, t.kind])))
 
     @classmethod
     def from_url(cls, search: str | None) -> "FilterState":
@@ -59,12 +59,12 @@ class FilterState:
             low, high = parse_years(first["years"]) if "years" in first else (None, None)
         except ValueError:
             low = high = None
-        terms: dict[tuple[str, str], Term] = {}  # one term per (kind, value): the first word of the URL wins
+        selectors: dict[tuple[str, str], Selector] = {}  # one selector per (kind, value): the first word of the URL wins
         for name, value in parse_qsl((search or "").lstrip("?")):
-            if name in _URL_TERMS and value:
-                op, kind = _URL_TERMS[name]
-                terms.setdefault((kind, value), Term(op, kind, value))
-        return cls(text=first.get("q", ""), terms=tuple(terms.values()), year_min=low, year_max=high,
+            if name in _URL_SELECTORS and value:
+                op, kind = _URL_SELECTORS[name]
+                selectors.setdefault((kind, value), Selector(op, kind, value))
+        return cls(text=first.get("q", ""), selectors=tuple(selectors.values()), year_min=low, year_max=high,
                    paper=first.get("paper"), similar=first.get("similar"),
                    colour=first["colour"] if first.get("colour") in COLOUR_MODES else "category",
                    edges=first["edges"] if first.get("edges") in EDGE_MODES else "tags",
@@ -74,7 +74,7 @@ class FilterState:
         params: list[tuple[str, str]] = []
         if self.text:
             params.append(("q", self.text))
-        params += [(_URL_KEYS[term.op, term.kind], term.value) for term in self.terms]
+        params += [(_URL_KEYS[selector.op, selector.kind], selector.value) for selector in self.selectors]
         if self.year_min is not None or self.year_max is not None:
             params.append(("years", f"{self.year_min or ''}-{self.year_max or ''}"))
         if self.similar:
@@ -97,67 +97,67 @@ class FilterState:
             if nearest is None:
                 raise ValueError("a state with `similar` needs `nearest` to know which papers are near")
             keys = frozenset([self.similar, *nearest(self.similar)])
-        return Query(text=self.text, terms=self.terms, year_min=self.year_min, year_max=self.year_max, keys=keys)
+        return Query(text=self.text, selectors=self.selectors, year_min=self.year_min, year_max=self.year_max, keys=keys)
 
     @classmethod
     def with_tags(cls, require: tuple[str, ...] = (), exclude: tuple[str, ...] = (), **fields) -> "FilterState":
-        """A state requiring the tags ``require`` and excluding ``exclude`` (AND and NOT terms)."""
-        terms = tuple(Term("and", "tag", t) for t in require) + tuple(Term("not", "tag", t) for t in exclude)
-        return cls(terms=terms, **fields)
+        """A state requiring the tags ``require`` and excluding ``exclude`` (AND and NOT selectors)."""
+        selectors = tuple(Selector("and", "tag", t) for t in require) + tuple(Selector("not", "tag", t) for t in exclude)
+        return cls(selectors=selectors, **fields)
 
     @property
     def require(self) -> tuple[str, ...]:
-        """The tags of the AND terms."""
-        return tuple(t.value for t in self.terms if t.kind == "tag" and t.op == "and")
+        """The tags of the AND selectors."""
+        return tuple(t.value for t in self.selectors if t.kind == "tag" and t.op == "and")
 
     @property
     def exclude(self) -> tuple[str, ...]:
-        """The tags of the NOT terms."""
-        return tuple(t.value for t in self.terms if t.kind == "tag" and t.op == "not")
+        """The tags of the NOT selectors."""
+        return tuple(t.value for t in self.selectors if t.kind == "tag" and t.op == "not")
 
-    def term(self, kind: str, value: str) -> Term | None:
-        return next((t for t in self.terms if (t.kind, t.value) == (kind, value)), None)
+    def selector(self, kind: str, value: str) -> Selector | None:
+        return next((t for t in self.selectors if (t.kind, t.value) == (kind, value)), None)
 
-    def selecting(self) -> tuple[Term, ...]:
-        """The terms that select (AND and OR), in order; the first SELECTION_COLOURS get a colour each."""
-        return tuple(t for t in self.terms if t.op != "not")
+    def selecting(self) -> tuple[Selector, ...]:
+        """The selectors that select (AND and OR), in order; the first SELECTION_COLOURS get a colour each."""
+        return tuple(t for t in self.selectors if t.op != "not")
 
-    def cycle_term(self, kind: str, value: str) -> "FilterState":
-        """A click in a cloud: not used -> AND (required) -> NOT (excluded) -> not used; an OR term
+    def cycle_selector(self, kind: str, value: str) -> "FilterState":
+        """A click in a cloud: not used -> AND (required) -> NOT (excluded) -> not used; an OR selector
         (set with its chip's operator) goes to NOT too."""
-        term = self.term(kind, value)
-        if term is None:
-            return self.replace(terms=self.terms + (Term("and", kind, value),))
-        if term.op == "not":
-            return self.replace(terms=tuple(t for t in self.terms if t != term))
-        return self._with_op(term, "not")
+        selector = self.selector(kind, value)
+        if selector is None:
+            return self.replace(selectors=self.selectors + (Selector("and", kind, value),))
+        if selector.op == "not":
+            return self.replace(selectors=tuple(t for t in self.selectors if t != selector))
+        return self._with_op(selector, "not")
 
     def cycle_tag(self, tag: str) -> "FilterState":
-        return self.cycle_term("tag", tag)
+        return self.cycle_selector("tag", tag)
 
     def next_op(self, chip: str) -> "FilterState":
-        """A chip's operator button: AND -> OR -> NOT -> AND (the terms of its new operator keep the
+        """A chip's operator button: AND -> OR -> NOT -> AND (the selectors of its new operator keep the
         order in which they were added)."""
-        term = self.chip_term(chip)
-        return self._with_op(term, NEXT_OP[term.op]) if term else self
+        selector = self.chip_selector(chip)
+        return self._with_op(selector, NEXT_OP[selector.op]) if selector else self
 
-    def _with_op(self, term: Term, op: str) -> "FilterState":
-        return self.replace(terms=tuple(Term(op, t.kind, t.value) if t == term else t for t in self.terms))
+    def _with_op(self, selector: Selector, op: str) -> "FilterState":
+        return self.replace(selectors=tuple(Selector(op, t.kind, t.value) if t == selector else t for t in self.selectors))
 
-    def chip_term(self, chip: str) -> Term | None:
-        """The term a chip id names (``chip_id``); None for other chips."""
+    def chip_selector(self, chip: str) -> Selector | None:
+        """The selector a chip id names (``chip_id``); None for other chips."""
         name, _, value = chip.partition("=")
-        term = Term(*_URL_TERMS[name], value) if name in _URL_TERMS else None
-        return term if term in self.terms else None
+        selector = Selector(*_URL_SELECTORS[name], value) if name in _URL_SELECTORS else None
+        return selector if selector in self.selectors else None
 
     def with_years(self, low: int | None, high: int | None) -> "FilterState":
         return self.replace(year_min=low, year_max=high)
 
     def chips(self) -> list[tuple[str, str]]:
-        """``(chip id, label)`` of every active filter, for removable chips; a term's id is its URL
+        """``(chip id, label)`` of every active filter, for removable chips; a selector's id is its URL
         parameter (``tag=method:GAN``, ``or-author=Xin Yi``)."""
         chips = [("q", f"text: {self.text}")] if self.text else []
-        chips += [(chip_id(t), term_label(t) if t.op == "and" else f"{t.op} {term_label(t)}") for t in self.terms]
+        chips += [(chip_id(t), selector_label(t) if t.op == "and" else f"{t.op} {selector_label(t)}") for t in self.selectors]
         if self.year_min is not None or self.year_max is not None:
             chips.append(("years", f"years: {self.year_min or '…'}–{self.year_max or '…'}"))
         if self.similar:
@@ -168,8 +168,8 @@ class FilterState:
         kind, _, value = chip.partition("=")
         if kind == "q":
             return self.replace(text="")
-        if (term := self.chip_term(chip)) is not None:
-            return self.replace(terms=tuple(t for t in self.terms if t != term))
+        if (selector := self.chip_selector(chip)) is not None:
+            return self.replace(selectors=tuple(t for t in self.selectors if t != selector))
         if kind == "years":
             return self.with_years(None, None)
         if kind == "similar":
@@ -180,10 +180,10 @@ class FilterState:
         return dataclasses.replace(self, **changes)
 
 
-def chip_id(term: Term) -> str:
-    return f"{_URL_KEYS[term.op, term.kind]}={term.value}"
+def chip_id(selector: Selector) -> str:
+    return f"{_URL_KEYS[selector.op, selector.kind]}={selector.value}"
 
 
-def term_label(term: Term) -> str:
-    """A term as its chip names it (beside its operator): ``method:GAN``, ``author: Xin Yi``."""
-    return term.value if term.kind == "tag" else f"{term.kind}: {term.value}"
+def selector_label(selector: Selector) -> str:
+    """A selector as its chip names it (beside its operator): ``method:GAN``, ``author: Xin Yi``."""
+    return selector.value if selector.kind == "tag" else f"{selector.kind}: {selector.value}"

@@ -62,7 +62,7 @@ def default_axes(categories: list[str], rows: str | None = None,
 
 def filter_only(state: FilterState) -> FilterState:
     """The explorer's filter of ``state`` (text, tags, years), without its selection or map settings."""
-    return FilterState(text=state.text, terms=state.terms, year_min=state.year_min, year_max=state.year_max)
+    return FilterState(text=state.text, selectors=state.selectors, year_min=state.year_min, year_max=state.year_max)
 
 
 def is_filtered(state: FilterState) -> bool:

@@ -12,11 +12,11 @@ import binascii
 import pandas as pd
 
 from app import figures, views
-from app.filters import SELECTION_COLOURS, FilterState, term_label
+from app.filters import SELECTION_COLOURS, FilterState, selector_label
 from app.results import has_results
 from app.state import Snapshot
 from survey.bibfile import decode_bytes
-from survey.export import author_counts, tag_counts, venue_counts
+from survey.export import tag_counts
 from survey.neighbourhood import OPENALEX_ID
 from survey.openalex.bibtex import work_to_bibtex
 from survey.openalex.cache import short_id, work_title
@@ -37,7 +37,7 @@ def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full
     groups = names = selection = None
     if state.colour == "selection":
         groups = first_matching(coloured, table)
-        names = [f"{i + 1} · {term_label(term)}" for i, term in enumerate(coloured)]
+        names = [f"{i + 1} · {selector_label(selector)}" for i, selector in enumerate(coloured)]
         selection = pd.Series(groups, index=table["key"].to_numpy())
     changes = figures.graph_highlight(snap.map_nodes(state.size, state.colour), snap.positions(state.edges),
                                       state.colour, filtered["key"].to_numpy(), state.paper,
@@ -50,8 +50,7 @@ def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full
         "graph_changes": changes,
         "map_legend": snap.map_legend(state),
         "clouds": [*views.tag_clouds(snap.tag_counts, tag_counts(filtered, snap.categories), state),
-                   *views.people_clouds(snap.author_counts, author_counts(filtered), snap.venue_counts,
-                                        venue_counts(filtered), state)],
+                   *views.people_clouds(snap.authors, snap.venues, mask, state)],
         "chips": views.chips(state),
         "count": f"{mask.sum()} of {len(table)} papers",
         "rows": rows, "pages": pages, "row_styles": views.selection_styles(rows),
@@ -98,8 +97,8 @@ def next_state(state: FilterState, trigger, value, years_selected=None, years_cl
     """The state after one interaction; ``trigger`` is the id of what the user touched."""
     if isinstance(trigger, dict) and trigger.get("type") == "ex-tag":
         return state.cycle_tag(trigger["tag"]) if value else state
-    if isinstance(trigger, dict) and trigger.get("type") == "ex-term":  # an author or a venue in its cloud
-        return state.cycle_term(trigger["kind"], trigger["value"]) if value else state
+    if isinstance(trigger, dict) and trigger.get("type") == "ex-selector":  # an author or a venue in its cloud
+        return state.cycle_selector(trigger["kind"], trigger["value"]) if value else state
     if isinstance(trigger, dict) and trigger.get("type") == "ex-op":  # a chip's AND / OR / NOT
         return state.next_op(trigger["chip"]) if value else state
     if isinstance(trigger, dict) and trigger.get("type") == "ex-chip":

@@ -21,7 +21,7 @@ from survey import neighbourhood as nb
 
 from app import figures, map_text
 from app.filters import DEFAULT_SIZE, FilterState
-from survey.export import author_counts, tag_counts, venue_counts
+from survey.export import Tally, author_tally, tag_counts, venue_tally
 
 
 PANEL_SIMILAR = 8  # similar papers listed per method in the detail panel
@@ -100,12 +100,13 @@ class Snapshot:
         return tag_counts(self.table, self.categories)
 
     @functools.cached_property
-    def author_counts(self) -> dict[str, int]:
-        return author_counts(self.table)
+    def authors(self) -> Tally:
+        """Who wrote which paper: the author cloud's counts, for the corpus and for any filter."""
+        return author_tally(self.table)
 
     @functools.cached_property
-    def venue_counts(self) -> dict[str, int]:
-        return venue_counts(self.table)
+    def venues(self) -> Tally:
+        return venue_tally(self.table)
 
     def graph_figure(self, mode: str, colour: str, size: str = DEFAULT_SIZE) -> dict:
         """The map with every node and no highlight, built once per edge mode, colouring and size

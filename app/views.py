@@ -12,7 +12,8 @@ import pandas as pd
 from dash import dcc, html
 
 from app import results
-from app.filters import NEXT_OP, SELECTION_COLOURS, FilterState, term_label
+from app.filters import NEXT_OP, SELECTION_COLOURS, FilterState, selector_label
+from survey.export import Tally
 from survey.neighbourhood import TEXT_METHOD, Facts, Neighbourhood, OutsideWork
 from survey.records import as_int
 from survey.search import highlight_spans
@@ -40,34 +41,36 @@ def tag_clouds(corpus_counts: dict[str, dict[str, int]], filtered_counts: dict[s
     return clouds
 
 
-def people_clouds(corpus_authors: dict[str, int], filtered_authors: dict[str, int], corpus_venues: dict[str, int],
-                  filtered_venues: dict[str, int], state: FilterState) -> list:
+def people_clouds(authors: Tally, venues: Tally, mask, state: FilterState) -> list:
     """The author and venue clouds (SurVis has them beside its keywords): the CLOUD_SIZE most
-    frequent of each, clicked as tags are."""
-    return [_cloud("Authors", corpus_authors, filtered_authors, state, "author", str, "authors"),
-            _cloud("Venues", corpus_venues, filtered_venues, state, "venue", str, "venues")]
+    frequent of each, with their papers within the filter ``mask``, clicked as tags are."""
+    return [_cloud("Authors", authors.counts(top=CLOUD_SIZE), authors.counts(mask, CLOUD_SIZE), state, "author",
+                   str, "authors", len(authors.names)),
+            _cloud("Venues", venues.counts(top=CLOUD_SIZE), venues.counts(mask, CLOUD_SIZE), state, "venue",
+                   str, "venues", len(venues.names))]
 
 
 def _cloud(title: str, counts: dict[str, int], filtered: dict[str, int], state: FilterState, kind: str,
-           term_value, what: str) -> html.Section:
-    """A cloud of ``counts``' first CLOUD_SIZE items; ``term_value(item)``: the value of its term."""
+           selector_value, what: str, items: int | None = None) -> html.Section:
+    """A cloud of ``counts``' first CLOUD_SIZE items (of ``items``, if ``counts`` holds only those);
+    ``selector_value(item)``: the value of its selector."""
     shown = list(counts.items())[:CLOUD_SIZE]
     most = max(counts.values(), default=1)
     buttons = []
     for item, total in shown:
-        value = term_value(item)
+        value = selector_value(item)
         n = filtered.get(item, 0)
-        term = state.term(kind, value)
-        status = {"and": "required", "or": "either", "not": "excluded"}[term.op] if term else ""
+        selector = state.selector(kind, value)
+        status = {"and": "required", "or": "either", "not": "excluded"}[selector.op] if selector else ""
         # tags keep the id they have always had (the pages and benchmarks that click them know it)
-        button_id = {"type": "ex-tag", "tag": value} if kind == "tag" else {"type": "ex-term", "kind": kind,
+        button_id = {"type": "ex-tag", "tag": value} if kind == "tag" else {"type": "ex-selector", "kind": kind,
                                                                               "value": value}
         buttons.append(html.Button(
             [item, html.Span(str(n), className="count")], id=button_id, n_clicks=0,
-            title=_term_title(kind, value, status),
+            title=_selector_title(kind, value, status),
             className=" ".join(c for c in ["tag", status, "none" if not n else ""] if c),
             style={"fontSize": f"{0.75 + 0.5 * total / most:.2f}em"}))
-    more = len(counts) - len(shown)
+    more = (items or len(counts)) - len(shown)
     return html.Section([
         html.H4(title),
         html.Div(buttons, className="cloud"),
@@ -75,7 +78,7 @@ def _cloud(title: str, counts: dict[str, int], filtered: dict[str, int], state: 
     ], className="cloud-section", **{"data-category": title if kind == "tag" else kind})
 
 
-def _term_title(kind: str, value: str, status: str) -> str:
+def _selector_title(kind: str, value: str, status: str) -> str:
     if kind == "tag":
         what = "papers without a tag in this category" if value.endswith(":" + MISSING) else value
     else:
@@ -88,46 +91,46 @@ def _term_title(kind: str, value: str, status: str) -> str:
 
 
 def chips(state: FilterState) -> list:
-    """A removable chip per filter; a term's chip has its operator first (a click: AND -> OR -> NOT),
+    """A removable chip per filter; a selector's chip has its operator first (a click: AND -> OR -> NOT),
     in its selection colour when it has one."""
     colour = dict(zip(state.selecting(), SELECTION_COLOURS))
     out = []
     for chip, label in state.chips():
-        term = state.chip_term(chip)
-        remove = html.Button([term_label(term) if term else label, html.Span(" ×", className="x")],
+        selector = state.chip_selector(chip)
+        remove = html.Button([selector_label(selector) if selector else label, html.Span(" ×", className="x")],
                              id={"type": "ex-chip", "chip": chip}, n_clicks=0, className="chip",
                              title="Remove this filter")
-        if term is None:
+        if selector is None:
             out.append(remove)
             continue
-        shade = colour.get(term)
-        number = state.selecting().index(term) + 1 if shade else None
+        shade = colour.get(selector)
+        number = state.selecting().index(selector) + 1 if shade else None
         out.append(html.Span([
             html.Span(str(number), className="swatch", style={"background": shade},
                       title=f"selection {number}: its colour on the map, in the histogram and the list")
             if shade else None,
-            html.Button(term.op.upper(), id={"type": "ex-op", "chip": chip}, n_clicks=0, className="op",
-                        title=f"{OP_TITLES[term.op]}; click for {NEXT_OP[term.op].upper()}",
+            html.Button(selector.op.upper(), id={"type": "ex-op", "chip": chip}, n_clicks=0, className="op",
+                        title=f"{OP_TITLES[selector.op]}; click for {NEXT_OP[selector.op].upper()}",
                         style={"borderColor": shade, "boxShadow": f"inset 4px 0 0 {shade}"} if shade else None),
-            remove], className=f"term {term.op}"))
+            remove], className=f"selector {selector.op}"))
     return out
 
 
-OP_TITLES = {"and": "Papers must have this", "or": "Papers may have this or another OR term",
+OP_TITLES = {"and": "Papers must have this", "or": "Papers may have this or another OR selector",
              "not": "Papers must not have this"}
 
 
 def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int, search: str = "",
-              terms: tuple = ()) -> tuple[list[dict], int]:
+              selectors: tuple = ()) -> tuple[list[dict], int]:
     """One page of the (filtered) paper list, sorted as the user asked, with the words ``search``
-    matched in each title in bold and, under "Sel.", the numbers of the coloured ``terms`` (the
+    matched in each title in bold and, under "Sel.", the numbers of the coloured ``selectors`` (the
     selections) each paper has; and the page count."""
     rows = pd.DataFrame({
         "id": table["key"], "key": table["key"], "year": table["year"], "title": table["title"],
         "first_author": table["authors"].map(lambda a: a[0] + (" et al." if len(a) > 1 else "") if a else ""),
         "venue": table["venue"], "category": table["review_category"].fillna(""),
         "number": table["review_number"]})
-    has = [term.matches(table).to_numpy(dtype=bool) for term in terms]
+    has = [selector.matches(table).to_numpy(dtype=bool) for selector in selectors]
     rows.insert(0, "selection", [" ".join(str(i + 1) for i, h in enumerate(has) if h[row]) for row in range(len(rows))]
                 if has else "")
     if sort_by:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from survey.corpus import Corpus
+from survey.search import fold
 from survey.tags import MISSING
 
 CSV_COLUMNS = ["key", "entry_type", "title", "authors", "year", "venue", "doi", "url", "keywords",
@@ -49,19 +52,54 @@ def to_csv(table: pd.DataFrame) -> str:
     return buffer.getvalue()
 
 
-def author_counts(table: pd.DataFrame) -> dict[str, int]:
-    """How many papers each author (as the list shows the name) is on, most first, then by name."""
-    return _ranked(table["authors"].explode().dropna())
+@dataclass(frozen=True)
+class Tally:
+    """Which papers carry which author or venue: ``rows`` (positions in the table) and ``codes``
+    (into ``names``) pair up, one pair per paper and name; ``names`` is ranked, most papers first,
+    then by name. Built once per table, so that counting the papers of a filter (``counts``) is a
+    count of integers."""
+    rows: np.ndarray
+    codes: np.ndarray
+    names: tuple[str, ...]
+
+    def counts(self, mask: np.ndarray | None = None, top: int | None = None) -> dict[str, int]:
+        """Name -> papers among the rows ``mask`` keeps (all: None), in rank order; ``top``: the first only."""
+        codes = self.codes if mask is None else self.codes[np.asarray(mask, dtype=bool)[self.rows]]
+        n = np.bincount(codes, minlength=len(self.names))
+        return {name: int(c) for name, c in zip(self.names[:top], n[:top].tolist())}
 
 
-def venue_counts(table: pd.DataFrame) -> dict[str, int]:
-    """How many papers each venue holds, most first, then by name (papers without a venue left out)."""
-    return _ranked(table["venue"][table["venue"].fillna("").str.strip() != ""])
+NOT_AUTHORS = ("others", "et al.", "et al", "al., et")  # BibTeX's "and others", Mendeley's "Et Al."
 
 
-def _ranked(values: pd.Series) -> dict[str, int]:
-    counts = values.value_counts()
-    return {name: int(n) for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+def author_tally(table: pd.DataFrame) -> Tally:
+    """The authors of a table's papers; spellings that differ only in accents and case are one
+    author (as ``survey.query.Selector`` matches them), named by the most frequent spelling."""
+    lists = table["authors"]
+    names = pd.Series([n for a in lists for n in a], dtype=object)
+    rows = np.repeat(np.arange(len(lists)), lists.map(len).to_numpy(dtype=np.int64) if len(lists) else 0)
+    folded = names.map(fold)
+    keep = ~folded.isin(NOT_AUTHORS).to_numpy()
+    return _tally(rows[keep], names[keep].to_numpy(), folded[keep].to_numpy())
+
+
+def venue_tally(table: pd.DataFrame) -> Tally:
+    """The venues of a table's papers, as written (papers without one left out)."""
+    venues = table["venue"].fillna("").astype(str).to_numpy()
+    rows = np.flatnonzero(np.char.strip(venues.astype(str)) != "") if len(venues) else np.zeros(0, np.int64)
+    return _tally(rows, venues[rows], venues[rows])
+
+
+def _tally(rows: np.ndarray, names: np.ndarray, same: np.ndarray) -> Tally:
+    """Pairs of row and name, names that are ``same`` counted as one, shown as their most frequent form."""
+    if not len(rows):
+        return Tally(np.zeros(0, np.int64), np.zeros(0, np.int64), ())
+    spellings = (pd.DataFrame({"same": same, "name": names}).value_counts()
+                 .reset_index(name="n").sort_values(["n", "name"], ascending=[False, True]))
+    ranked = pd.DataFrame({"name": spellings.drop_duplicates("same").set_index("same")["name"],
+                           "n": spellings.groupby("same")["n"].sum()}).sort_values(["n", "name"], ascending=[False, True])
+    codes = pd.Index(ranked.index).get_indexer(same)
+    return Tally(np.asarray(rows, dtype=np.int64), codes.astype(np.int64), tuple(ranked["name"]))
 
 
 def papers_per_year(table: pd.DataFrame, by: str = "review_category") -> pd.DataFrame:

@@ -1,5 +1,5 @@
 """One filter state for the CLI and the explorer: text, required and excluded tags, years,
-selectors that combine with AND, OR and NOT (``Term``: a tag, an author or a venue), and
+selectors that combine with AND, OR and NOT (``Selector``: a tag, an author or a venue), and
 optionally a set of keys to keep (the explorer's "select similar").
 
 A tag is ``category:value``, a free tag, or ``category:?`` for papers with no tag in that
@@ -15,57 +15,60 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from survey.search import index_for
+from survey.search import fold, index_for
 from survey.tags import MISSING
 from survey.issues import UserError
 
 
-TERM_KINDS = ("tag", "author", "venue")
-TERM_OPS = ("and", "or", "not")
+SELECTOR_KINDS = ("tag", "author", "venue")
+SELECTOR_OPS = ("and", "or", "not")
 
 
 @dataclass(frozen=True)
-class Term:
-    """One selector, as SurVis has them: a tag, an author (as the paper list shows the name) or a
-    venue, and how it combines with the others: a paper passes with every ``and`` term, at least
-    one ``or`` term (when there is one) and no ``not`` term."""
+class Selector:
+    """One selector, as SurVis has them: a tag, an author or a venue, and how it combines with the
+    others: a paper passes with every ``and`` selector, at least one ``or`` selector (when there is
+    one) and no ``not`` selector. An author matches however the name's accents and case are
+    written (Sébastien Ourselin is Sebastien Ourselin); a venue as it is written."""
     op: str
     kind: str
     value: str
 
     def __post_init__(self):
-        if self.op not in TERM_OPS or self.kind not in TERM_KINDS:
-            raise ValueError(f"a term is one of {TERM_OPS} and one of {TERM_KINDS}, not {self.op!r} {self.kind!r}")
+        if self.op not in SELECTOR_OPS or self.kind not in SELECTOR_KINDS:
+            raise ValueError(f"a selector is one of {SELECTOR_OPS} and one of {SELECTOR_KINDS}, "
+                             f"not {self.op!r} {self.kind!r}")
 
     def matches(self, table: pd.DataFrame) -> pd.Series:
-        """Which rows of a corpus table carry the term (whatever its ``op``)."""
+        """Which rows of a corpus table carry the selector (whatever its ``op``)."""
         if self.kind == "tag":
             return _has_tag(table, self.value)
         if self.kind == "author":
-            return table["authors"].map(lambda names: self.value in names).astype(bool)
+            name = fold(self.value)
+            return table["authors"].map(lambda names: any(fold(n) == name for n in names)).astype(bool)
         return table["venue"].eq(self.value).fillna(False).astype(bool)
 
 
-def combine(terms: tuple[Term, ...], table: pd.DataFrame) -> pd.Series:
-    """The rows that pass ``terms`` (every AND, one OR at least when there is one, no NOT)."""
+def combine(selectors: tuple[Selector, ...], table: pd.DataFrame) -> pd.Series:
+    """The rows that pass ``selectors`` (every AND, one OR at least when there is one, no NOT)."""
     keep = pd.Series(True, index=table.index)
-    either = [term for term in terms if term.op == "or"]
-    for term in terms:
-        if term.op == "and":
-            keep &= term.matches(table)
-        elif term.op == "not":
-            keep &= ~term.matches(table)
+    either = [s for s in selectors if s.op == "or"]
+    for selector in selectors:
+        if selector.op == "and":
+            keep &= selector.matches(table)
+        elif selector.op == "not":
+            keep &= ~selector.matches(table)
     if either:
-        keep &= np.logical_or.reduce([term.matches(table).to_numpy() for term in either])
+        keep &= np.logical_or.reduce([s.matches(table).to_numpy() for s in either])
     return keep
 
 
-def first_matching(terms: tuple[Term, ...], table: pd.DataFrame) -> np.ndarray:
-    """Per row, the index in ``terms`` of the first term it carries (-1: none): which selection
+def first_matching(selectors: tuple[Selector, ...], table: pd.DataFrame) -> np.ndarray:
+    """Per row, the index in ``selectors`` of the first one it carries (-1: none): which selection
     colours it."""
     out = np.full(len(table), -1, dtype=np.int64)
-    for i, term in reversed(list(enumerate(terms))):  # the first term written last wins
-        out[term.matches(table).to_numpy(dtype=bool)] = i
+    for i, selector in reversed(list(enumerate(selectors))):  # the first, written last, wins
+        out[selector.matches(table).to_numpy(dtype=bool)] = i
     return out
 
 
@@ -77,7 +80,7 @@ class Query:
     year_min: int | None = None
     year_max: int | None = None
     keys: frozenset[str] | None = None  # only these papers (by key); None: every paper
-    terms: tuple[Term, ...] = ()  # selectors combined with AND, OR and NOT (``combine``)
+    selectors: tuple[Selector, ...] = ()  # selectors combined with AND, OR and NOT (``combine``)
 
     def mask(self, table: pd.DataFrame) -> pd.Series:
         """Which rows of a corpus table pass every part of the filter."""
@@ -88,8 +91,8 @@ class Query:
             keep &= _has_tag(table, tag)
         for tag in self.exclude:
             keep &= ~_has_tag(table, tag)
-        if self.terms:
-            keep &= combine(self.terms, table)
+        if self.selectors:
+            keep &= combine(self.selectors, table)
         if self.year_min is not None:
             keep &= table["year"].ge(self.year_min).fillna(False).astype(bool)
         if self.year_max is not None:

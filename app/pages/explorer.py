@@ -157,7 +157,7 @@ def _add_papers() -> html.Div:
     Output("ex-map-legend", "children"), Output("ex-list", "style_data_conditional"),
     Input("ex-url", "search"), Input("ex-version", "data"), Input("ex-search", "value"),
     Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
-    Input({"type": "ex-term", "kind": ALL, "value": ALL}, "n_clicks"), Input({"type": "ex-op", "chip": ALL}, "n_clicks"),
+    Input({"type": "ex-selector", "kind": ALL, "value": ALL}, "n_clicks"), Input({"type": "ex-op", "chip": ALL}, "n_clicks"),
     Input("ex-years", "selectedData"), Input("ex-years", "clickData"), Input("ex-graph", "clickData"),
     Input("ex-list", "active_cell"), Input("ex-colour", "value"), Input("ex-edges", "value"), Input("ex-size", "value"),
     Input("ex-clear", "n_clicks"), Input("ex-list", "sort_by"), Input("ex-list", "page_current"),
