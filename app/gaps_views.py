@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 PAGE = "/gaps"
 SURVEY_TAG = "type:survey"
-PRESETS = (("task", "modality"), ("method", "modality"))  # the review's questions; the first is the default
+PRESETS = (nb.GAP_AXES, ("method", "modality"))  # the review's questions; the first is the default
 GAP_COLOUR = "#f6c5c0"  # an empty cell
 SCALE_LOW, SCALE_HIGH = "#deebf7", "#08519c"  # one paper .. the most papers in a cell
 RANKINGS = {"cited": "by the corpus papers citing them", "coupling": "by coupling strength"}
@@ -45,21 +45,7 @@ CLUSTER_LIMIT = 30  # communities listed, the largest; a large graph has a thous
 ALONE_LIMIT = 50  # papers listed that are a cluster of their own
 
 
-# --- the question's axes and the page's address ---------------------------------------------------------
-def default_axes(categories: list[str], rows: str | None = None,
-                 columns: str | None = None) -> tuple[str | None, str | None]:
-    """The two categories to cross: those asked for when the corpus has them (and they differ), else
-    task x modality, else the first two categories; None where the corpus has too few."""
-    def pick(wanted: str | None, preferred: str, taken: str | None) -> str | None:
-        for choice in (wanted, preferred):
-            if choice in categories and choice != taken:
-                return choice
-        return next((c for c in categories if c != taken), None)
-
-    first = pick(rows, PRESETS[0][0], None)
-    return first, pick(columns, PRESETS[0][1], first) if first else None
-
-
+# --- the page's address, with the explorer's filter ---------------------------------------------------------
 def filter_only(state: FilterState) -> FilterState:
     """The explorer's filter of ``state`` (text, tags, years), without its selection or map settings."""
     return FilterState(text=state.text, selectors=state.selectors, year_min=state.year_min, year_max=state.year_max)

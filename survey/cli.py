@@ -438,31 +438,38 @@ def _gap_lines(gaps, include_surveys: bool) -> list[str]:
 
 
 @main.command()
-@click.option("--rows", default="task", show_default=True, metavar="CATEGORY",
-              help="The tag category of the rows (one of the corpus's, e.g. method).")
-@click.option("--columns", default="modality", show_default=True, metavar="CATEGORY",
-              help="The tag category of the columns.")
+@click.option("--rows", metavar="CATEGORY",
+              help="The tag category of the rows (one of the corpus's, e.g. method); default: task, or the "
+                   "corpus's first category where it has none.")
+@click.option("--columns", metavar="CATEGORY",
+              help="The tag category of the columns; default: modality, or the corpus's next category.")
 @click.option("--include-surveys", is_flag=True,
               help="Count the surveys too: their tags list everything they cover, not what anyone studied.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @bib_option
 @click.pass_context
 @_user_errors
-def gaps(ctx, rows: str, columns: str, include_surveys: bool, fmt: str) -> None:
+def gaps(ctx, rows: str | None, columns: str | None, include_surveys: bool, fmt: str) -> None:
     """Papers per combination of two tag categories, and the combinations no paper has studied.
 
     The explorer's /gaps page shows the same as a heat map.
     """
-    from survey.neighbourhood import tag_gaps
+    from survey.neighbourhood import gap_axes, tag_gaps
 
     corpus = _corpus(ctx)
-    if len(corpus.tag_categories()) < 2:
+    categories = corpus.tag_categories()
+    if len(categories) < 2:
         raise click.UsageError("the corpus has fewer than two tag categories to cross: declare them in tags.toml "
                                "beside the .bib file, or tag the entries (keywords = {task:synthesis, modality:CT})")
+    chosen = gap_axes(categories, rows, columns)  # what was not asked for: the default, or what the corpus has
+    defaulted = rows is None or columns is None
+    rows, columns = rows or chosen[0], columns or chosen[1]
     try:
         found = tag_gaps(corpus, rows, columns, exclude=() if include_surveys else ("type:survey",))
     except ValueError as err:
         raise click.UsageError(str(err)) from err
+    if defaulted and fmt == "text":
+        click.echo(f"Crossing {rows} x {columns} (choose others with --rows and --columns).", err=True)
     if fmt == "json":
         click.echo(json.dumps({"rows": found.rows, "columns": found.columns, "papers": found.papers,
                                "untagged": found.untagged, "surveys_counted": include_surveys,

@@ -573,7 +573,25 @@ class TagGaps:
     untagged: int  # of them, papers with no tag in one of the two categories (counted nowhere)
 
 
-def tag_gaps(corpus: Corpus, rows: str = "task", columns: str = "modality",
+GAP_AXES = ("task", "modality")  # the review's first question: which task on which modality
+CATEGORIES_NAMED = 12  # an unknown category's message names this many of the corpus's
+
+
+def gap_axes(categories: list[str], rows: str | None = None,
+             columns: str | None = None) -> tuple[str | None, str | None]:
+    """The two categories to cross: those asked for when the corpus has them (and they differ), else
+    GAP_AXES, else the first two categories; None where the corpus has too few."""
+    def pick(wanted: str | None, preferred: str, taken: str | None) -> str | None:
+        for choice in (wanted, preferred):
+            if choice in categories and choice != taken:
+                return choice
+        return next((c for c in categories if c != taken), None)
+
+    first = pick(rows, GAP_AXES[0], None)
+    return first, pick(columns, GAP_AXES[1], first) if first else None
+
+
+def tag_gaps(corpus: Corpus, rows: str = GAP_AXES[0], columns: str = GAP_AXES[1],
              exclude: Iterable[str] = ("type:survey",)) -> TagGaps:
     """Papers per combination of a value of ``rows`` and one of ``columns`` (the vocabulary's values,
     then any others the entries use); zero cells are the gaps. Papers with a tag of ``exclude`` are
@@ -581,7 +599,9 @@ def tag_gaps(corpus: Corpus, rows: str = "task", columns: str = "modality",
     known = corpus.tag_categories()
     for category in (rows, columns):
         if category not in known:
-            raise ValueError(f"unknown tag category '{category}'; choose one of {', '.join(known)}")
+            named = ", ".join(known[:CATEGORIES_NAMED]) + (f" and {len(known) - CATEGORIES_NAMED} more"
+                                                           if len(known) > CATEGORIES_NAMED else "")
+            raise ValueError(f"unknown tag category '{category}'; the corpus has {named} (`survey stats` lists them)")
     if rows == columns:
         raise ValueError("choose two different categories")
     excluded = set(exclude)

@@ -120,13 +120,13 @@ def enriched_seed(seed_copy):
 # --- 1. pure builders ------------------------------------------------------------------------------------------
 def test_the_axes_default_to_the_reviews_question_and_fall_back():
     everything = ["type", "method", "modality", "task"]
-    assert gv.default_axes(everything) == ("task", "modality")
-    assert gv.default_axes(everything, "method", "modality") == ("method", "modality")
-    assert gv.default_axes(everything, "colour", "modality") == ("task", "modality")  # unknown: the default
-    assert gv.default_axes(everything, "modality", "modality") == ("modality", "type")  # never twice the same
-    assert gv.default_axes(["method", "modality"]) == ("method", "modality")
-    assert gv.default_axes(["a", "b", "c"]) == ("a", "b")
-    assert gv.default_axes(["only"]) == ("only", None) and gv.default_axes([]) == (None, None)
+    assert nb.gap_axes(everything) == ("task", "modality")
+    assert nb.gap_axes(everything, "method", "modality") == ("method", "modality")
+    assert nb.gap_axes(everything, "colour", "modality") == ("task", "modality")  # unknown: the default
+    assert nb.gap_axes(everything, "modality", "modality") == ("modality", "type")  # never twice the same
+    assert nb.gap_axes(["method", "modality"]) == ("method", "modality")
+    assert nb.gap_axes(["a", "b", "c"]) == ("a", "b")
+    assert nb.gap_axes(["only"]) == ("only", None) and nb.gap_axes([]) == (None, None)
 
 
 def test_a_cell_links_to_the_explorer_filtered_to_its_two_tags():
@@ -228,10 +228,12 @@ def test_the_page_on_the_bundled_corpus_offline(seed_copy):
     assert "/?tag=modality%3AMRI" in hrefs(clusters)  # a telling tag opens the explorer on it
     assert "run `survey enrich`" in text(by_id(layout, "gp-outside"))
     # the callbacks: another pair of categories, the surveys counted, a cell clicked
-    figure, listed, note = gaps.regap("method", "modality", ["include"])
+    figure, listed, note, search = gaps.regap("method", "modality", ["include"], "?tag=modality%3ACT")
     assert "DCGAN" in figure["data"][0]["y"] and "surveys included" in note
     assert "no paper on" in text(listed)
-    figure, listed, note = gaps.regap("task", "task", [])
+    # the address keeps the question and the explorer's filter (to share, or to come back to)
+    assert search == "?rows=method&columns=modality&surveys=include&tag=modality%3ACT"
+    figure, listed, note, _ = gaps.regap("task", "task", [], "")
     assert figure["data"] == [] and "two different categories" in note
     go = gaps.open_cell({"points": [{"x": "CT", "y": "DCGAN", "z": 2}]}, "method", "modality", [])
     assert go == gv.cell_url("method", "modality", "DCGAN", "CT")
@@ -267,7 +269,7 @@ def test_the_page_follows_changes_to_the_bib_file(seed_copy):
     layout = gaps.layout()
     assert "no paper on segmentation × ultrasound" not in text(by_id(layout, "gp-gaps"))
     assert gv.paper_url("New2025Echo") in hrefs(by_id(layout, "gp-clusters"))
-    _, listed, _ = gaps.regap("task", "modality", [])
+    _, listed, _, _ = gaps.regap("task", "modality", [], "")
     assert "no paper on segmentation × ultrasound" not in text(listed)
 
 
@@ -330,7 +332,7 @@ def test_the_page_on_an_empty_corpus(tmp_path, vocabulary):
     else:
         assert by_id(layout, "gp-heatmap").figure["data"] == []
         assert "two tag categories" in text(by_id(layout, "gp-gaps"))
-        assert gaps.regap(None, None, []) and gaps.rerank("coupling", "")
+        assert gaps.regap(None, None, [], "")[3] == "" and gaps.rerank("coupling", "")
         assert gaps.layout(tag="type:survey", q="gan").children
 
 
@@ -367,6 +369,9 @@ def test_the_page_in_the_browser(tmp_path_factory):
         wait_for(lambda: "DCGAN" in driver.execute_script(JS_ROWS), message="the method x modality heat map")
         wait_for(lambda: "no paper on DCGAN × MRI" in driver.find_element(By.ID, "gp-gaps").text,
                  message="the method x modality gaps")
+        wait_for(lambda: "rows=method&columns=modality" in driver.current_url, message="the question in the URL")
+        driver.get(driver.current_url)  # the address shared: the same question
+        wait_for(lambda: "DCGAN" in driver.execute_script(JS_ROWS), message="method x modality from the URL")
         # a cell: the explorer filtered to its two tags (DCGAN on CT: two papers, no survey among them)
         plot = driver.find_element(By.CSS_SELECTOR, "#gp-heatmap .js-plotly-plot")
         driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", plot)

@@ -62,12 +62,32 @@ def test_gaps_crosses_other_categories_and_counts_surveys_when_asked():
 def test_gaps_refuses_unknown_or_equal_categories_and_a_corpus_without_them(tmp_path):
     unknown = run(SEED_BIB, "gaps", "--rows", "colour")
     assert unknown.exit_code == 2 and "unknown tag category 'colour'" in unknown.output and "modality" in unknown.output
-    same = run(SEED_BIB, "gaps", "--rows", "modality")
+    same = run(SEED_BIB, "gaps", "--rows", "modality", "--columns", "modality")
     assert same.exit_code == 2 and "two different categories" in same.output
+    alone = run(SEED_BIB, "gaps", "--rows", "modality")  # the columns not asked for: another category
+    assert alone.exit_code == 0 and "Crossing modality x type" in alone.stderr
     empty = tmp_path / "empty.bib"
     empty.write_text("")
     bare = run(empty, "gaps")
     assert bare.exit_code == 2 and "fewer than two tag categories" in bare.output and "Traceback" not in bare.output
+
+
+def test_gaps_on_a_library_without_task_and_modality_crosses_what_it_has(tmp_path):
+    """A library tagged in its own words: the first two categories, said so; an unknown one named in
+    a message that lists a dozen of its categories, not all of them."""
+    own = tmp_path / "own.bib"
+    own.write_text(entry("A", "One", keywords="{organ:liver, stage:early}")
+                   + entry("B", "Two", keywords="{organ:lung, stage:late}"), encoding="utf-8")
+    result = run(own, "gaps")
+    assert result.exit_code == 0, result.output
+    assert "Crossing organ x stage" in result.stderr and table_rows(result.stdout, "organ", "stage") == {
+        "liver": [1, 0], "lung": [0, 1]}
+    many = tmp_path / "many.bib"
+    many.write_text(entry("A", "One", keywords="{" + ", ".join(f"c{i:03}:v" for i in range(100)) + "}"),
+                    encoding="utf-8")
+    unknown = run(many, "gaps", "--rows", "colour")
+    assert unknown.exit_code == 2 and "and 88 more" in unknown.output and "c011" in unknown.output
+    assert "c050" not in unknown.output
 
 
 # --- survey suggest -----------------------------------------------------------------------------------------

@@ -211,6 +211,7 @@ def test_explorer_views_draw(scratch, generated, with_vocabulary):
     from app.filters import FilterState
     from app.interactions import render
     from app.state import ExplorerState
+    from survey.query import Selector
 
     note(f"corpus:\n{generated.text}")
     path = write_corpus(scratch, generated, with_vocabulary)
@@ -221,8 +222,14 @@ def test_explorer_views_draw(scratch, generated, with_vocabulary):
               FilterState(year_min=2000, year_max=2020), FilterState(year_min=1900),
               FilterState(colour="year", edges="citations"), FilterState(edges="coupling"),
               FilterState(edges="cocitation")]
+    # every author and venue the clouds offer, as OR selections coloured at once, and one as NOT
+    offered = [("author", a) for a in snap.authors.names[:3]] + [("venue", v) for v in snap.venues.names[:3]]
+    either = tuple(Selector("or", kind, value) for kind, value in offered)
+    states += [FilterState(selectors=either, colour="selection"),
+               FilterState(selectors=either[:1] + tuple(Selector("not", k, v) for k, v in offered[1:2]))]
     for state in states:
         render(snap, state)
+        assert FilterState.from_url(state.to_url()) == state
     for key in table["key"]:
         render(snap, FilterState(paper=key), full_graph=False)
         views.details(snap.by_key.loc[key], False)
@@ -235,8 +242,9 @@ def test_explorer_views_draw(scratch, generated, with_vocabulary):
     figures.years_figure(table, mask, 2000, 2020)
     # the gaps and clusters page
     from app import gaps_views
+    from survey import neighbourhood as nb
 
-    rows, columns = gaps_views.default_axes(snap.categories)
+    rows, columns = nb.gap_axes(snap.categories)
     for include in (False, True):
         gaps_views.gap_parts(snap, rows, columns, include)
     for first in snap.categories:

@@ -15,6 +15,7 @@ from app import gaps_views as gv
 from app.filters import FilterState
 from app.runtime import explorer_state
 from app.state import Snapshot
+from survey import neighbourhood as nb
 
 dash.register_page(__name__, path=gv.PAGE, title="Gaps and clusters", name="Gaps and clusters")
 
@@ -23,7 +24,7 @@ INCLUDE = "include"
 
 def layout(rows: str | None = None, columns: str | None = None, surveys: str | None = None, **query) -> html.Div:
     snap = explorer_state().snapshot()
-    rows, columns = gv.default_axes(snap.categories, _one(rows), _one(columns))
+    rows, columns = nb.gap_axes(snap.categories, _one(rows), _one(columns))
     include = _one(surveys) == INCLUDE
     state = gv.filter_only(FilterState.from_url(gv.query_string(query)))
     figure, gaps, note = gv.gap_parts(snap, rows, columns, include)
@@ -32,6 +33,7 @@ def layout(rows: str | None = None, columns: str | None = None, surveys: str | N
                for r, c in gv.PRESETS if r in snap.categories and c in snap.categories]
     return html.Div([
         dcc.Location(id="gp-go", refresh="callback-nav"),
+        dcc.Location(id="gp-url", refresh=False),  # keeps the chosen question in the address, to share
         dcc.Store(id="gp-filter", data=state.to_url()),
         html.H2("Gaps and clusters"),
         html.P("The review's own questions, answered by the corpus: which combinations no paper has studied, "
@@ -93,10 +95,13 @@ def _separated(links: list) -> list:
 
 
 @callback(Output("gp-heatmap", "figure"), Output("gp-gaps", "children"), Output("gp-note", "children"),
+          Output("gp-url", "search"),
           Input("gp-rows", "value"), Input("gp-columns", "value"), Input("gp-surveys", "value"),
-          prevent_initial_call=True)
-def regap(rows, columns, surveys):
-    return gv.gap_parts(explorer_state().snapshot(), rows, columns, INCLUDE in (surveys or []))
+          State("gp-filter", "data"), prevent_initial_call=True)
+def regap(rows, columns, surveys, search):
+    include = INCLUDE in (surveys or [])
+    url = gv.page_url(rows, columns, include, FilterState.from_url(search)) if rows and columns else gv.PAGE
+    return (*gv.gap_parts(explorer_state().snapshot(), rows, columns, include), url[len(gv.PAGE):])
 
 
 @callback(Output("gp-outside", "children"), Input("gp-rank", "value"), State("gp-filter", "data"),

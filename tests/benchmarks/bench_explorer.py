@@ -5,6 +5,10 @@ For 1k and 10k synthetic papers (the generator of bench_corpus.py) it measures:
   page ready    from navigation until the histogram and the graph are drawn (median of 5)
   filter round trip  from a tag click until the count, the histogram and the graph have all
                      been redrawn (median of 15 clicks, cycling require / exclude / clear)
+  selection trip     the same click with two OR selections coloured at once (colour by selection:
+                     the map's colours and the histogram's stacks change with every click)
+  anchor             a bare Plotly.restyle of the map's lit points in the same browser (median of
+                     15), and each round trip's ratio to it
   search        at 10k papers (no browser): the full-text index's build (median of 3) beside a bare
                 FTS5 table of the same titles, authors and abstracts, and the time of each of a set
                 of typical queries through the explorer's filter (``Query(text=...).mask``, median
@@ -72,6 +76,21 @@ def round_trip(driver, button_id: str) -> float:
     raise RuntimeError(f"the views did not update within 30 s: {driver.execute_script('return window.__bench')}")
 
 
+JS_RESTYLE = """
+const done = arguments[arguments.length - 1];
+const gd = document.querySelector('#ex-graph .js-plotly-plot');
+const traces = gd.data.map((t, i) => [t, i]).filter(([t]) => t.customdata && t.customdata.length > 1);
+const lit = traces.map(([t]) => t.customdata.map((_, j) => j).filter(j => j % 2 === arguments[0] % 2));
+const start = performance.now();
+Plotly.restyle(gd, {selectedpoints: lit}, traces.map(([, i]) => i)).then(() => done(performance.now() - start));
+"""
+
+
+def restyle(driver, n: int) -> float:
+    """A bare Plotly.restyle of half the map's points as lit (the anchor), in seconds."""
+    return driver.execute_async_script(JS_RESTYLE, n) / 1000
+
+
 def bench(size: int, folder: Path, driver) -> dict:
     from tests.browser import LiveServer
 
@@ -86,10 +105,18 @@ def bench(size: int, folder: Path, driver) -> dict:
         tag_id = '{"tag":"method:GAN","type":"ex-tag"}'
         round_trip(driver, tag_id)  # warm-up: the first click loads nothing new, but JIT-compiles the path
         trips = [round_trip(driver, tag_id) for _ in range(15)]
+        anchor = statistics.median([restyle(driver, n) for n in range(15)])
+        page_ready(driver, server.url + "/?or=modality:CT&or=modality:MRI&colour=selection")
+        round_trip(driver, tag_id)
+        coloured = [round_trip(driver, tag_id) for _ in range(15)]
     finally:
         server.stop()
     return {"papers": size, "server_start_s": round(started, 2), "page_ready_s": round(statistics.median(ready), 3),
-            "round_trip_median_s": round(statistics.median(trips), 3), "round_trip_max_s": round(max(trips), 3)}
+            "round_trip_median_s": round(statistics.median(trips), 3), "round_trip_max_s": round(max(trips), 3),
+            "selection_trip_median_s": round(statistics.median(coloured), 3),
+            "anchor_restyle_s": round(anchor, 3),
+            "ratio_trip_to_restyle": round(statistics.median(trips) / anchor, 1),
+            "ratio_selection_to_restyle": round(statistics.median(coloured) / anchor, 1)}
 
 
 # typical queries of a reviewer, over the synthetic corpus's words (bench_corpus.WORDS, TAGS)
