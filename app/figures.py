@@ -11,6 +11,7 @@ import base64
 import html
 import math
 import textwrap
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -228,21 +229,36 @@ def empty_notes(message: str) -> list[dict]:
              "font": {"size": 11, "color": "#444"}}]
 
 
-def graph_highlight(nodes: pd.DataFrame, positions: dict[str, tuple[float, float]], colour: str,
+@dataclass(frozen=True)
+class NodeGroups:
+    """The map's placed nodes and its node traces (``graph_groups``) for one node table, edge mode and
+    colouring, with each trace's rows in ``placed``: what every highlight of that map reuses."""
+    placed: pd.DataFrame
+    groups: list[tuple[str, pd.DataFrame]]
+    rows: list[np.ndarray]
+
+
+def node_groups(nodes: pd.DataFrame, positions: dict[str, tuple[float, float]], colour: str) -> NodeGroups:
+    placed = nodes[nodes["key"].isin(positions.keys())]
+    groups = graph_groups(placed, colour)
+    return NodeGroups(placed, groups, [placed.index.get_indexer(part.index) for _, part in groups])
+
+
+def graph_highlight(nodes: NodeGroups, positions: dict[str, tuple[float, float]], colour: str,
                     matching: np.ndarray, selected: str | None, neighbours: list[str] = (),
                     notes: list[dict] = (), selection: pd.Series | None = None, names: list[str] = ()) -> dict:
-    """Per trace index of ``graph_figure``, what changes with the filter and the selection: which
+    """Per trace index of ``graph_figure`` (``nodes``: its ``node_groups``), what changes with the
+    filter and the selection: which
     points stay lit (``selectedpoints``; None = all) and where the selection ring is; and under
     "layout", the annotations: ``notes`` (``empty_notes``), then the labels of ``labelled``
     (``neighbours``: the selected paper's in the current mode, strongest first; ``neighbour_finder``).
     Coloured by selection, also each paper's colour (``selection``: key -> index in ``names``, -1
     for none; a ``marker.color`` change) and the legend's names."""
-    placed = nodes[nodes["key"].isin(positions.keys())]
+    placed, groups = nodes.placed, nodes.groups
     lit = placed["key"].isin(matching).to_numpy()
     changes: dict = {}
-    groups = graph_groups(placed, colour)
-    for i, (name, part) in enumerate(groups, start=NODE_TRACES):
-        in_part = lit[placed.index.get_indexer(part.index)]
+    for i, ((name, part), rows) in enumerate(zip(groups, nodes.rows), start=NODE_TRACES):
+        in_part = lit[rows]
         if name == "Works outside the corpus" or in_part.all():
             changes[i] = {"selectedpoints": None}
         else:

@@ -16,7 +16,6 @@ from app.filters import SELECTION_COLOURS, FilterState, selector_label
 from app.results import has_results
 from app.state import Snapshot
 from survey.bibfile import decode_bytes
-from survey.export import tag_counts
 from survey.neighbourhood import OPENALEX_ID
 from survey.openalex.bibtex import work_to_bibtex
 from survey.openalex.cache import short_id, work_title
@@ -31,17 +30,16 @@ def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full
     """
     table = snap.table
     mask = state.query(snap.similar_to).mask(table).to_numpy(dtype=bool)
-    filtered = table[mask]
     coloured = state.selecting()[:len(SELECTION_COLOURS)]  # the selections, each in its colour
-    rows, pages = views.list_page(filtered, sort_by, page, state.text, coloured)
+    rows, pages = views.list_page(table, sort_by, page, state.text, coloured, mask)
     groups = names = selection = None
     if state.colour == "selection":
         groups = first_matching(coloured, table)
         names = [f"{i + 1} · {selector_label(selector)}" for i, selector in enumerate(coloured)]
         selection = pd.Series(groups, index=table["key"].to_numpy())
-    changes = figures.graph_highlight(snap.map_nodes(state.size, state.colour), snap.positions(state.edges),
-                                      state.colour, filtered["key"].to_numpy(), state.paper,
-                                      snap.neighbours(state.edges, state.paper),
+    changes = figures.graph_highlight(snap.node_groups(state.edges, state.size, state.colour),
+                                      snap.positions(state.edges), state.colour, table["key"].to_numpy()[mask],
+                                      state.paper, snap.neighbours(state.edges, state.paper),
                                       figures.empty_notes(snap.empty_message(state.edges)), selection, names or [])
     graph = snap.graph_figure(state.edges, state.colour, state.size) if full_graph else None
     return {
@@ -49,7 +47,7 @@ def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full
         "graph": figures.apply_highlight(graph, changes) if full_graph else None,
         "graph_changes": changes,
         "map_legend": snap.map_legend(state),
-        "clouds": [*views.tag_clouds(snap.tag_counts, tag_counts(filtered, snap.categories), state),
+        "clouds": [*views.tag_clouds(snap.tag_counts, snap.tags.counts(mask), state),
                    *views.people_clouds(snap.authors, snap.venues, mask, state)],
         "chips": views.chips(state),
         "count": f"{mask.sum()} of {len(table)} papers",

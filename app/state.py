@@ -21,7 +21,7 @@ from survey import neighbourhood as nb
 
 from app import figures, map_text
 from app.filters import DEFAULT_SIZE, FilterState
-from survey.export import Tally, author_tally, tag_counts, venue_tally
+from survey.export import Tally, author_tally, tag_counts, tag_tally, venue_tally
 
 
 PANEL_SIMILAR = 8  # similar papers listed per method in the detail panel
@@ -40,6 +40,7 @@ class Snapshot:
     _figures: dict[tuple[str, str, str], dict] = field(default_factory=dict)
     # the map's parts that depend on the size measure, the colouring or the edge mode, each computed once
     _map_nodes: dict[tuple[str, bool], pd.DataFrame] = field(default_factory=dict)
+    _node_groups: dict[tuple[str, str, str], figures.NodeGroups] = field(default_factory=dict)
     _map: dict[tuple[str, str], object] = field(default_factory=dict)  # (what, mode) -> drawn edges, hover texts...
     # the detail panel's data, per selected key or OpenAlex id (what survey.neighbourhood derives from the
     # graph, who cites what and the tag and text vectors, it keeps once per graph, so once per snapshot)
@@ -100,6 +101,11 @@ class Snapshot:
         return tag_counts(self.table, self.categories)
 
     @functools.cached_property
+    def tags(self) -> Tally:
+        """Which paper carries which tag: the tag clouds' counts within a filter."""
+        return tag_tally(self.table, self.categories)
+
+    @functools.cached_property
     def authors(self) -> Tally:
         """Who wrote which paper: the author cloud's counts, for the corpus and for any filter."""
         return author_tally(self.table)
@@ -130,6 +136,13 @@ class Snapshot:
                 nodes = nodes.assign(cluster=nodes["community"].map(names).fillna(figures.OTHER_CLUSTERS))
             self._map_nodes[key] = nodes
         return self._map_nodes[key]
+
+    def node_groups(self, mode: str, size: str, colour: str) -> figures.NodeGroups:
+        """The map's node traces for an edge mode, size measure and colouring, as every highlight uses them."""
+        if (mode, size, colour) not in self._node_groups:
+            self._node_groups[mode, size, colour] = figures.node_groups(self.map_nodes(size, colour),
+                                                                        self.positions(mode), colour)
+        return self._node_groups[mode, size, colour]
 
     def drawn_edges(self, mode: str) -> pd.DataFrame:
         return self._map_part("drawn", mode, lambda: figures.drawn_edges(self.graph.edges(mode)))

@@ -6,14 +6,16 @@ Dash components escape text, so a title holding ``<script>`` is shown as those c
 
 from __future__ import annotations
 
+import functools
 import re
 
+import numpy as np
 import pandas as pd
 from dash import dcc, html
 
 from app import results
 from app.filters import NEXT_OP, SELECTION_COLOURS, FilterState, selector_label
-from survey.export import Tally
+from survey.export import Tally, tag_name
 from survey.neighbourhood import TEXT_METHOD, Facts, Neighbourhood, OutsideWork
 from survey.records import as_int
 from survey.search import highlight_spans
@@ -27,18 +29,15 @@ PAGE_SIZE = 25
 VERDICT = {True: "held", False: "did not hold", None: "not tested"}
 
 
-def tag_clouds(corpus_counts: dict[str, dict[str, int]], filtered_counts: dict[str, dict[str, int]],
+def tag_clouds(corpus_counts: dict[str, dict[str, int]], filtered_counts: dict[str, int],
                state: FilterState) -> list:
-    """One cloud per category: size by the tag's share of the corpus, count within the filter.
+    """One cloud per category (``corpus_counts``: ``survey.export.tag_counts``): size by the tag's share
+    of the corpus, count within the filter (``filtered_counts``: tag -> papers, ``Tally.counts``).
 
     A click requires the tag, a second click excludes it, a third clears it.
     """
-    clouds = []
-    for category, counts in corpus_counts.items():
-        def tag(value, category=category):
-            return f"{category}:{value}" if category != "(free tags)" else value
-        clouds.append(_cloud(category, counts, filtered_counts.get(category, {}), state, "tag", tag, "tags"))
-    return clouds
+    return [_cloud(category, counts, filtered_counts, state, "tag", functools.partial(tag_name, category), "tags")
+            for category, counts in corpus_counts.items()]
 
 
 def people_clouds(authors: Tally, venues: Tally, mask, state: FilterState) -> list:
@@ -53,13 +52,13 @@ def people_clouds(authors: Tally, venues: Tally, mask, state: FilterState) -> li
 def _cloud(title: str, counts: dict[str, int], filtered: dict[str, int], state: FilterState, kind: str,
            selector_value, what: str, items: int | None = None) -> html.Section:
     """A cloud of ``counts``' first CLOUD_SIZE items (of ``items``, if ``counts`` holds only those);
-    ``selector_value(item)``: the value of its selector."""
+    ``selector_value(item)``: the value of its selector, and its key in ``filtered``."""
     shown = list(counts.items())[:CLOUD_SIZE]
     most = max(counts.values(), default=1)
     buttons = []
     for item, total in shown:
         value = selector_value(item)
-        n = filtered.get(item, 0)
+        n = filtered.get(value, 0)
         selector = state.selector(kind, value)
         status = {"and": "required", "or": "either", "not": "excluded"}[selector.op] if selector else ""
         # tags keep the id they have always had (the pages and benchmarks that click them know it)
@@ -121,29 +120,49 @@ OP_TITLES = {"and": "Papers must have this", "or": "Papers may have this or anot
 
 
 def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int, search: str = "",
-              selectors: tuple = ()) -> tuple[list[dict], int]:
-    """One page of the (filtered) paper list, sorted as the user asked, with the words ``search``
-    matched in each title in bold and, under "Sel.", the numbers of the coloured ``selectors`` (the
-    selections) each paper has; and the page count."""
-    rows = pd.DataFrame({
-        "id": table["key"], "key": table["key"], "year": table["year"], "title": table["title"],
-        "first_author": table["authors"].map(lambda a: a[0] + (" et al." if len(a) > 1 else "") if a else ""),
-        "venue": table["venue"], "category": table["review_category"].fillna(""),
-        "number": table["review_number"]})
-    has = [selector.matches(table).to_numpy(dtype=bool) for selector in selectors]
-    rows.insert(0, "selection", [" ".join(str(i + 1) for i, h in enumerate(has) if h[row]) for row in range(len(rows))]
-                if has else "")
-    if sort_by:
-        order = [s["column_id"] for s in sort_by]
-        rows = rows.sort_values(order, ascending=[s["direction"] == "asc" for s in sort_by], na_position="last",
-                                key=lambda col: col.str.lower() if col.dtype == object else col)
-    else:  # the review's own order first, then the newest
-        rows = rows.sort_values(["number", "year"], ascending=[True, False], na_position="last")
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
+              selectors: tuple = (), mask: np.ndarray | None = None) -> tuple[list[dict], int]:
+    """One page of the paper list (the rows of ``table`` that ``mask`` keeps; all: None), sorted as
+    the user asked, with the words ``search`` matched in each title in bold and, under "Sel.", the
+    numbers of the coloured ``selectors`` (the selections) each paper has; and the page count.
+
+    Only the sort columns of the kept rows and the page's own rows are built: at 10k papers, copying
+    every column of the kept rows costs more than all the rest of a filter's answer."""
+    kept = np.flatnonzero(mask) if mask is not None else np.arange(len(table))
+    order = [s["column_id"] for s in sort_by or ()]
+    if order:
+        rows = table.iloc[kept]
+        keys = pd.DataFrame({column: _list_column(rows, column, selectors).reset_index(drop=True) for column in order})
+        keys = keys.sort_values(order, ascending=[s["direction"] == "asc" for s in sort_by], na_position="last",
+                                key=lambda col: col.str.lower() if col.dtype == object else col, kind="stable")
+        kept = kept[keys.index.to_numpy()]
+    else:  # the review's own order first, then the newest (numbers and years missing last)
+        number = table["review_number"].to_numpy(dtype=float, na_value=np.nan)[kept]
+        year = table["year"].to_numpy(dtype=float, na_value=np.nan)[kept]
+        kept = kept[np.lexsort((np.nan_to_num(-year, nan=np.inf), np.nan_to_num(number, nan=np.inf)))]
+    pages = max(1, -(-len(kept) // PAGE_SIZE))
     page = min(max(page or 0, 0), pages - 1)
-    part = rows.iloc[page * PAGE_SIZE:(page + 1) * PAGE_SIZE].drop(columns="number").astype(object)
+    shown = table.iloc[kept[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]]
+    part = pd.DataFrame({"id": shown["key"], **{c["id"]: _list_column(shown, c["id"], selectors) for c in LIST_COLUMNS}})
+    part = part.astype(object)
     part["title"] = part["title"].map(lambda title: marked_title(title, search))
     return part.where(part.notna(), None).to_dict("records"), pages
+
+
+def _list_column(table: pd.DataFrame, column: str, selectors: tuple) -> pd.Series:
+    """A column of the paper list, for ``table``'s rows."""
+    if column == "first_author":
+        return table["authors"].map(lambda a: a[0] + (" et al." if len(a) > 1 else "") if a else "")
+    if column == "category":
+        return table["review_category"].fillna("")
+    if column == "selection":
+        return pd.Series(_selection_numbers(table, selectors), index=table.index, dtype=object)
+    return table[column]
+
+
+def _selection_numbers(table: pd.DataFrame, selectors: tuple) -> list[str]:
+    """Per row, the numbers of the ``selectors`` it has ("1 3"), as the list's "Sel." column shows them."""
+    has = [selector.matches(table).to_numpy(dtype=bool) for selector in selectors]
+    return [" ".join(str(i + 1) for i, h in enumerate(has) if h[row]) for row in range(len(table))]
 
 
 def selection_styles(rows: list[dict]) -> list[dict]:

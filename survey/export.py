@@ -113,6 +113,9 @@ def papers_per_year(table: pd.DataFrame, by: str = "review_category") -> pd.Data
     return counts.reindex(years, fill_value=0)
 
 
+FREE_TAGS = "(free tags)"  # tag_counts' category of the tags without one
+
+
 def tag_counts(table: pd.DataFrame, categories: list[str]) -> dict[str, dict[str, int]]:
     """Per category, how many papers carry each tag (``?`` for none in that category)."""
     out = {}
@@ -127,5 +130,26 @@ def tag_counts(table: pd.DataFrame, categories: list[str]) -> dict[str, dict[str
         for value in tags:
             free[value] = free.get(value, 0) + 1
     if free:
-        out["(free tags)"] = dict(sorted(free.items(), key=lambda kv: (-kv[1], kv[0])))
+        out[FREE_TAGS] = dict(sorted(free.items(), key=lambda kv: (-kv[1], kv[0])))
     return out
+
+
+def tag_name(category: str, value: str) -> str:
+    """The tag a value of ``tag_counts`` stands for (``category:value``; a free tag as it is)."""
+    return value if category == FREE_TAGS else f"{category}:{value}"
+
+
+def tag_tally(table: pd.DataFrame, categories: list[str]) -> Tally:
+    """Which papers carry which tag (``tag_name``; ``category:?`` for none in a category), so that the
+    tag clouds count a filter's papers as integers, not by walking every paper's tags again."""
+    rows: list[int] = []
+    names: list[str] = []
+    for row, (tags, free) in enumerate(zip(table["tags"], table["free_tags"])):
+        for category in categories:
+            for value in tags.get(category) or [MISSING]:
+                rows.append(row)
+                names.append(f"{category}:{value}")
+        rows += [row] * len(free)
+        names += list(free)
+    names_array = np.array(names, dtype=object)
+    return _tally(np.array(rows, dtype=np.int64), names_array, names_array)

@@ -75,13 +75,16 @@ def test_list_page_sorts_and_pages(snap):
 
 
 def test_tag_clouds_mark_required_and_excluded_tags(snap):
-    from survey.export import tag_counts
+    from survey.export import tag_counts, tag_name, tag_tally
     state = FilterState.with_tags(require=("method:DCGAN",), exclude=("type:tool",))
     counts = tag_counts(snap.table, snap.corpus.tag_categories())
-    clouds = views.tag_clouds(counts, counts, state)
-    classes = {b.id["tag"]: b.className for section in clouds for b in section.children[1].children}
-    assert "required" in classes["method:DCGAN"] and "excluded" in classes["type:tool"]
-    assert classes["method:GAN"] == "tag"
+    clouds = views.tag_clouds(counts, tag_tally(snap.table, snap.corpus.tag_categories()).counts(), state)
+    buttons = {b.id["tag"]: b for section in clouds for b in section.children[1].children}
+    assert "required" in buttons["method:DCGAN"].className and "excluded" in buttons["type:tool"].className
+    assert buttons["method:GAN"].className == "tag"
+    # the tally counts as tag_counts walks: every tag, "?" for none in a category
+    assert {tag: b.children[1].children for tag, b in buttons.items()} == {
+        tag_name(c, v): str(n) for c, values in counts.items() for v, n in values.items()}
 
 
 def test_merge_preview_lists_each_outcome(tmp_path):
