@@ -109,8 +109,7 @@ def chips(state: FilterState) -> list:
                       title=f"selection {number}: its colour on the map, in the histogram and the list")
             if shade else None,
             html.Button(selector.op.upper(), id={"type": "ex-op", "chip": chip}, n_clicks=0, className="op",
-                        title=f"{OP_TITLES[selector.op]}; click for {NEXT_OP[selector.op].upper()}",
-                        style={"borderColor": shade, "boxShadow": f"inset 4px 0 0 {shade}"} if shade else None),
+                        title=f"{OP_TITLES[selector.op]}; click for {NEXT_OP[selector.op].upper()}"),
             remove], className=f"selector {selector.op}"))
     return out
 

@@ -8,6 +8,7 @@ import base64
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -20,6 +21,7 @@ from survey.export import author_tally, venue_tally
 from survey.query import Query, Selector, combine, first_matching
 from tests.browser import LiveServer, chrome, wait_for
 from tests.conftest import REPO, SEED_BIB, entry
+from tests.test_neighbourhood import NEEDS_REAL, real  # noqa: F401  (real: the recorded records as a corpus)
 
 ISBI = "2018 IEEE 15th International Symposium on Biomedical Imaging (ISBI 2018)"
 
@@ -187,6 +189,26 @@ def test_selections_draw_on_odd_names(tmp_path):
     v = render(snap, state)
     assert v["count"] == "1 of 2 papers"
     assert [r["selection"] for r in v["rows"]] == ["1 2"]
+
+
+@NEEDS_REAL
+def test_selections_on_real_openalex_records(real):  # noqa: F811
+    """The recorded OpenAlex works as a corpus: its authors (OpenAlex's display names) and venues in the
+    clouds, and an author OR a venue coloured on the enriched map."""
+    corpus = real[0]
+    snap = ExplorerState([corpus.files[0].path]).snapshot()
+    author, venue = snap.authors.names[0], snap.venues.names[0]
+    assert snap.authors.counts(top=1)[author] >= 2  # someone wrote several of the 177 works
+    state = FilterState(selectors=(Selector("or", "author", author), Selector("or", "venue", venue)),
+                        colour="selection")
+    v = render(snap, state)
+    by_author = keys(snap.table, Selector("or", "author", author).matches(snap.table))
+    by_venue = keys(snap.table, Selector("or", "venue", venue).matches(snap.table))
+    assert v["count"] == f"{len(by_author | by_venue)} of {len(snap.table)} papers"
+    bars = {t["name"]: sum(t["y"]) for t in v["years"]["data"]}
+    assert bars[f"1 · author: {author}"] == len([k for k in by_author if pd.notna(snap.by_key.at[k, "year"])])
+    sections = {s.children[0].children: s for s in v["clouds"]}
+    assert author in str(sections["Authors"]) and venue in str(sections["Venues"])
 
 
 @pytest.mark.browser

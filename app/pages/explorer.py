@@ -182,7 +182,10 @@ def update(search, version, text, _tags, _chips, _terms, _ops, years_selected, y
     drawn = FilterState.from_url(rendered) if trigger == "ex-url" else state
     full = trigger == "ex-version" or (new.colour, new.edges, new.size) != (drawn.colour, drawn.edges, drawn.size)
     v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0, full_graph=full)
-    graph = v["graph"] if full else _patch(v["graph_changes"])
+    changes = dict(v["graph_changes"])
+    if new.paper == drawn.paper:  # the labels (and the note of a map without edges) are those drawn
+        changes.pop("layout", None)
+    graph = v["graph"] if full else _patch(changes)
     # the box keeps what is being typed (a trailing space included); other changes set it
     typed = no_update if trigger == "ex-search" else new.text
     return (new.to_url(), typed, v["count"], v["chips"], v["clouds"], v["years"], graph, v["rows"],
