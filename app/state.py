@@ -7,6 +7,7 @@ Writes (adding papers, editing tags) go through the knowledge base (``survey.mer
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +204,11 @@ class ExplorerState:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._stamp: tuple | None = None
+
+    @property
+    def root(self) -> Path:
+        """The folder holding the corpus's files: what the explorer's downloads name them relative to."""
+        return Path(os.path.commonpath([p.resolve().parent for p in self.paths])) if self.paths else Path.cwd()
 
     def _files_stamp(self) -> tuple:
         return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in self.paths)

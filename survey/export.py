@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,14 +43,23 @@ def _parents(everything: pd.DataFrame, selected: pd.DataFrame) -> pd.DataFrame:
     return everything[everything["key"].str.lower().isin(wanted)]
 
 
-def to_csv(table: pd.DataFrame) -> str:
+def to_csv(table: pd.DataFrame, root: Path | None = None) -> str:
+    """The papers as CSV (CSV_COLUMNS); with ``root``, each entry's ``file`` relative to that folder
+    (its name alone when outside it), so that a download from the explorer names no server path."""
+    files = table["file"] if root is None else table["file"].map(lambda f: _relative(f, root))
     out = table.assign(
         authors=table["authors"].map("; ".join),
         keywords=table["fields"].map(lambda f: f.get("keywords", "")),
+        file=files,
     )[CSV_COLUMNS]
     buffer = io.StringIO()
     out.to_csv(buffer, index=False)
     return buffer.getvalue()
+
+
+def _relative(file: str, root: Path) -> str:
+    path = Path(file)
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,18 @@ def test_details_link_to_the_reproduction_and_back(driver, server):
     assert title.startswith("Generalized Clustering and Multi-Manifold Learning")
 
 
+def test_a_lost_server_shows_a_notice_with_how_to_restart(driver, corpus_copy):
+    live = LiveServer([corpus_copy])
+    driver.get(live.url + "/")
+    wait_for(lambda: count(driver) and tag_button(driver, "method:DCGAN"), message="the page")
+    assert not driver.find_elements(By.ID, "lost-server")
+    live.stop()
+    tag_button(driver, "method:DCGAN").click()
+    notice = wait_for(lambda: next((e for e in driver.find_elements(By.ID, "lost-server") if e.is_displayed()), None),
+                      message="the notice")
+    assert "not answering" in notice.text and "survey serve" in notice.text
+
+
 def test_editing_tags_in_the_detail_panel_saves_them(driver, server, corpus_copy):
     driver.get(server.url + "/?paper=Beck2016SurVis")
     box = wait_for(lambda: driver.find_element(By.ID, "ex-tags-input"), message="the tag editor")
@@ -258,3 +270,14 @@ def test_exports_download_the_filtered_corpus_and_the_figures(driver, server, do
     svg = wait_for(lambda: (downloads / "years.svg").exists() and (downloads / "years.svg").read_text(),
                    message="years.svg")
     assert svg.startswith("<svg")
+    # the map, drawn with WebGL on the page, as a true vector: its points and labels, no embedded bitmap
+    driver.find_element(By.XPATH, """//button[@id='{"format":"svg","graph":"ex-graph","type":"ex-image"}']""").click()
+    graph = wait_for(lambda: (downloads / "graph.svg").exists() and (downloads / "graph.svg").read_text(),
+                     message="graph.svg")
+    assert graph.startswith("<svg") and "<image" not in graph
+    assert graph.count('class="point"') >= 11 and "Lin 2025" in graph and "Izhar 2025" in graph
+    # the CSV names each entry's file as the corpus folder holds it, never by the server's path
+    driver.find_element(By.ID, "ex-export-csv").click()
+    csv = wait_for(lambda: (downloads / "papers.csv").exists() and (downloads / "papers.csv").read_text(),
+                   message="papers.csv")
+    assert ",corpus.bib," in csv and str(server.paths[0].parent) not in csv

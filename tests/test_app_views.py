@@ -127,3 +127,22 @@ def test_the_list_marks_the_searched_words_and_shows_every_character_literally()
     assert marked_title("Müller's review", "muller") == "**Müller**'s review"
     assert marked_title("<b>[1]</b> *x*", "") == r"&lt;b&gt;\[1\]&lt;/b&gt; \*x\*"
     assert marked_title(None, "gan") == ""
+
+
+def test_the_csv_download_names_files_relative_to_the_corpus_folder(tmp_path):
+    import csv
+    import io
+
+    from survey.export import to_csv
+
+    folder = tmp_path / "library"
+    (folder / "more").mkdir(parents=True)
+    (folder / "main.bib").write_text(entry("A2020", "One"), encoding="utf-8")
+    (folder / "more" / "extra.bib").write_text(entry("B2021", "Two"), encoding="utf-8")
+    state = ExplorerState([folder / "main.bib", folder / "more" / "extra.bib"])
+    table = state.snapshot().table
+    files = {row["key"]: row["file"] for row in csv.DictReader(io.StringIO(to_csv(table, root=state.root)))}
+    assert files == {"A2020": "main.bib", "B2021": "more/extra.bib"}
+    elsewhere = {row["file"] for row in csv.DictReader(io.StringIO(to_csv(table, root=folder / "more")))}
+    assert elsewhere == {"main.bib", "extra.bib"}  # outside the root: the name alone, never the path
+    assert str(tmp_path) in to_csv(table)  # the CLI's export, on the user's own machine, keeps the path

@@ -224,7 +224,7 @@ def export(_bib, _csv, search):
     snap = explorer_state().snapshot()
     filtered = FilterState.from_url(search).query(snap.similar_to).apply(snap.table)
     if ctx.triggered_id == "ex-export-csv":
-        return dcc.send_string(to_csv(filtered), "papers.csv")
+        return dcc.send_string(to_csv(filtered, root=explorer_state().root), "papers.csv")
     return dcc.send_string(to_bibtex(snap.corpus, filtered), "papers.bib")
 
 
@@ -321,13 +321,19 @@ dash.clientside_callback(
 )
 
 
+# The map draws with WebGL (scattergl), which an SVG can only hold as a bitmap: for SVG it is drawn
+# again as SVG traces (the same points, lit points, labels and legend), so the file is a true vector.
 dash.clientside_callback(
     """function(clicks) {
         const id = dash_clientside.callback_context.triggered_id;
         if (!id || !clicks.some(Boolean)) { return dash_clientside.no_update; }
         const plot = document.querySelector('#' + id.graph + ' .js-plotly-plot');
-        Plotly.downloadImage(plot, {format: id.format, filename: id.graph.replace('ex-', ''),
-                                    width: plot.offsetWidth, height: plot.offsetHeight});
+        const options = {format: id.format, filename: id.graph.replace('ex-', ''),
+                         width: plot.offsetWidth, height: plot.offsetHeight};
+        const vector = id.format !== 'svg' ? plot : {
+            data: plot.data.map(t => t.type === 'scattergl' ? Object.assign({}, t, {type: 'scatter'}) : t),
+            layout: plot.layout};
+        Plotly.downloadImage(vector, options);
         return dash_clientside.no_update;
     }""",
     Output("ex-image-done", "data"),
