@@ -16,17 +16,20 @@ from app.filters import SELECTION_COLOURS, FilterState, selector_label
 from app.results import has_results
 from app.state import Snapshot
 from survey.bibfile import decode_bytes
+from survey.edit import tags_in_order
 from survey.neighbourhood import OPENALEX_ID
 from survey.openalex.bibtex import work_to_bibtex
 from survey.openalex.cache import short_id, work_title
 from survey.query import first_matching
 
 
-def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full_graph: bool = True) -> dict:
+def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full_graph: bool = True,
+           drafts: dict[str, str] | None = None) -> dict:
     """Every view of the page for one filter state.
 
     The map's nodes and edges do not depend on the filter, so unless ``full_graph`` is asked for
     only what changes (lit points, the selection ring, the labels) is returned, as ``graph_changes``.
+    ``drafts``: paper key -> the user's unsaved tag edit, which the tag editor keeps showing.
     """
     table = snap.table
     mask = state.query(snap.similar_to).mask(table).to_numpy(dtype=bool)
@@ -52,18 +55,19 @@ def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full
         "chips": views.chips(state),
         "count": f"{mask.sum()} of {len(table)} papers",
         "rows": rows, "pages": pages, "row_styles": views.selection_styles(rows),
-        "details": detail_panel(snap, state.paper),
+        "details": detail_panel(snap, state.paper, drafts),
     }
 
 
-def detail_panel(snap: Snapshot, paper: str | None) -> list:
+def detail_panel(snap: Snapshot, paper: str | None, drafts: dict[str, str] | None = None) -> list:
     """The panel of the selected corpus paper or work outside the corpus (an OpenAlex id), with its
     neighbourhood, computed for it alone; a hint when nothing is selected."""
     if paper in snap.by_key.index:
         row = snap.by_key.loc[paper]
         near = snap.neighbourhood(paper)
         return views.details(row, has_results(row["reproduction"]), near,
-                             _titles(snap, near.references_in + near.cited_by + near.cited_by_outside))
+                             _titles(snap, near.references_in + near.cited_by + near.cited_by_outside),
+                             snap.corpus.vocabulary, unsaved_draft(row, (drafts or {}).get(paper)))
     if paper and OPENALEX_ID.match(short_id(paper)):
         work = snap.outside_work(short_id(paper))
         return views.outside_details(work, _titles(snap, [*work.cited_by, *work.references_in, work.corpus_key]))
@@ -81,6 +85,22 @@ def _titles(snap: Snapshot, keys) -> dict[str, str]:
         elif k and (record := snap.graph.cache.works.get(k)):
             out[k] = views.title_year(work_title(record) or k, record.get("publication_year"))
     return out
+
+
+def unsaved_draft(row, draft: str | None) -> str | None:
+    """``draft`` when it holds other tags than the paper has (compared as the saving compares them)."""
+    if draft is None or set(tags_in_order(draft)) == set(tags_in_order(views.saved_tags(row))):
+        return None
+    return draft
+
+
+def drafts_after_typing(drafts: dict | None, paper: str | None, row, text: str) -> dict:
+    """The unsaved tag edits after the user typed ``text`` in ``paper``'s editor (its draft dropped
+    when it is back to the saved tags)."""
+    kept = {k: v for k, v in (drafts or {}).items() if k != paper}
+    if paper and row is not None and unsaved_draft(row, text) is not None:
+        kept[paper] = text
+    return kept
 
 
 def work_bibtex(snap: Snapshot, openalex_id: str) -> str | None:

@@ -19,7 +19,7 @@ from survey.export import Tally, tag_name
 from survey.neighbourhood import TEXT_METHOD, Facts, Neighbourhood, OutsideWork
 from survey.records import as_int
 from survey.search import highlight_spans
-from survey.tags import MISSING
+from survey.tags import MISSING, Vocabulary, parse_keywords
 
 CLOUD_SIZE = 40  # tags shown per category; the rest are reachable through the URL and search
 LIST_COLUMNS = [{"id": "selection", "name": "Sel."}, {"id": "year", "name": "Year"}, {"id": "title", "name": "Title", "presentation": "markdown"},
@@ -198,9 +198,11 @@ def hover_line(snap, key: str | None) -> str:
 
 
 def details(row: pd.Series | None, has_results: bool, near: Neighbourhood | None = None,
-            titles: dict[str, str] | None = None) -> list:
+            titles: dict[str, str] | None = None, vocabulary: Vocabulary | None = None,
+            draft: str | None = None) -> list:
     """The detail panel of the selected paper (or a hint when none is selected); with ``near``, its
-    neighbourhood too (``titles``: key -> the label of each corpus paper it names)."""
+    neighbourhood too (``titles``: key -> the label of each corpus paper it names). The tag editor
+    checks the tags against ``vocabulary`` and holds ``draft``, the user's unsaved edit, if any."""
     if row is None:
         return [html.P("Click a paper in the list or the graph to see its details.", className="muted")]
     parts = [html.H3(row["title"], id="ex-details-title"),
@@ -221,13 +223,7 @@ def details(row: pd.Series | None, has_results: bool, near: Neighbourhood | None
         parts.append(html.P(["Reproduction: ", dcc.Link(f"{row['reproduction']} ({state})",
                                                          href=f"/reproductions#{row['reproduction']}",
                                                          id="ex-details-repro")]))
-    tags = ", ".join(f"{c}:{v}" for c, values in row["tags"].items() for v in values)
-    parts += [
-        html.Label("Tags (category:value, comma separated)", htmlFor="ex-tags-input"),
-        html.Div([dcc.Input(id="ex-tags-input", value=", ".join(filter(None, [tags, *row["free_tags"]])),
-                            debounce=False, style={"width": "100%"}),
-                  html.Button("Save tags", id="ex-tags-save", n_clicks=0)], className="row"),
-    ]
+    parts += tag_editor(saved_tags(row), vocabulary or Vocabulary(), draft)
     if row["abstract"]:
         parts.append(html.Details([html.Summary("Abstract"), html.P(row["abstract"])]))
     if near is not None:
@@ -388,6 +384,40 @@ def _score(method: str, score: float) -> str:
     if method == "cocitation":
         return f" cited together {score:g}×"
     return f" {score:.2f}"
+
+
+def saved_tags(row: pd.Series) -> str:
+    """A paper's tags as the tag editor shows them: ``category:value, ...``, then the free tags."""
+    tags = ", ".join(f"{c}:{v}" for c, values in row["tags"].items() for v in values)
+    return ", ".join(filter(None, [tags, *row["free_tags"]]))
+
+
+def tag_editor(saved: str, vocabulary: Vocabulary, draft: str | None = None) -> list:
+    """The tag editor: the tags (or the unsaved ``draft`` of them, said so, with Revert), the
+    declared categories and values offered as one types, and what the vocabulary does not declare.
+    Enter saves, as the button does."""
+    text = saved if draft is None else draft
+    return [
+        html.Label("Tags (category:value, comma separated; Enter saves)", htmlFor="ex-tags-input"),
+        html.Div([dcc.Input(id="ex-tags-input", value=text, debounce=False, list="ex-tags-options",
+                            autoComplete="off", style={"width": "100%"}),
+                  html.Button("Save tags", id="ex-tags-save", n_clicks=0),
+                  html.Button("Revert", id="ex-tags-revert", n_clicks=0, title="Back to the saved tags",
+                              hidden=draft is None)], className="row"),
+        html.Datalist(tag_options(text, vocabulary), id="ex-tags-options"),
+        html.P("Unsaved edits of these tags, kept from before: Save tags or Revert." if draft is not None else "",
+               id="ex-tags-draft", className="muted small"),
+        html.Div(tag_warnings(text, vocabulary), id="ex-tags-check", role="status"),
+    ]
+
+
+def tag_options(text: str, vocabulary: Vocabulary) -> list:
+    return [html.Option(value=option) for option in vocabulary.completions(text)]
+
+
+def tag_warnings(text: str, vocabulary: Vocabulary) -> list:
+    """Each tag of ``text`` that ``bib/tags.toml`` does not declare, said as a warning (saving still works)."""
+    return [html.P(message, className="warning small") for _, message in vocabulary.unknown(parse_keywords(text)[0])]
 
 
 def _doi_link(doi: str):

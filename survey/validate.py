@@ -139,16 +139,8 @@ def entry_issues(row: EntryView, vocabulary: Vocabulary, last_year: int) -> list
     number = fields.get("review-number", "").strip()
     if number and not number.isdigit():
         warn("bad-number", "review-number", f"'{number}' is not a whole number")
-    if vocabulary.categories:
-        for category, values in row.tags.items():
-            known = vocabulary.categories.get(category)
-            if known is None:
-                warn("unknown-category", "keywords", f"tag category '{category}' is not declared in tags.toml "
-                                                     f"(declared: {', '.join(vocabulary.categories)})")
-            else:
-                for value in values:
-                    if value not in known:
-                        warn("unknown-tag", "keywords", f"'{category}:{value}' is not in the vocabulary of '{category}'")
+    for code, message in vocabulary.unknown(row.tags):
+        warn(code, "keywords", message)
     return out
 
 

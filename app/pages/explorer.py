@@ -13,11 +13,12 @@ from dash import ALL, Input, Output, Patch, State, callback, ctx, dash_table, dc
 
 from app import figures, map_text, security, views
 from app.filters import FilterState
-from app.interactions import decode_upload, next_state, render, work_bibtex
+from app.interactions import decode_upload, drafts_after_typing, next_state, render, work_bibtex
 from app.runtime import explorer_state
 from survey.export import to_bibtex, to_csv
 from survey.graph import EDGE_MODES
 from survey.openalex.cache import short_id
+from survey.tags import parse_keywords
 
 dash.register_page(__name__, path="/", title="Survey explorer", name="Explorer")
 
@@ -31,6 +32,7 @@ def layout(**query) -> html.Div:
         dcc.Store(id="ex-version", data=snap.version),
         dcc.Store(id="ex-rendered", data=state.to_url()),  # the state the views show now
         dcc.Store(id="ex-image-done"),
+        dcc.Store(id="ex-tags-drafts", data={}, storage_type="session"),  # paper -> unsaved tag edit
         html.Div([
             dcc.Input(id="ex-search", type="search", value=state.text, debounce=SEARCH_PAUSE,
                       placeholder="Search titles, "
@@ -107,7 +109,8 @@ def _figure_export_buttons(graph_id: str) -> html.Div:
 
 
 SEARCH_PAUSE = 0.3  # seconds without a keystroke before the search runs (Enter runs it at once)
-TAG_EDITOR = frozenset({"ex-tags-input", "ex-tags-save"})
+TAG_EDITOR = frozenset({"ex-tags-input", "ex-tags-save", "ex-tags-revert", "ex-tags-options", "ex-tags-draft",
+                        "ex-tags-check"})
 PANEL_WRITES = TAG_EDITOR | {"ex-work-add-row", "ex-work-add"}  # and a work outside's "Add to the corpus"
 
 
@@ -161,11 +164,11 @@ def _add_papers() -> html.Div:
     Input("ex-years", "selectedData"), Input("ex-years", "clickData"), Input("ex-graph", "clickData"),
     Input("ex-list", "active_cell"), Input("ex-colour", "value"), Input("ex-edges", "value"), Input("ex-size", "value"),
     Input("ex-clear", "n_clicks"), Input("ex-list", "sort_by"), Input("ex-list", "page_current"),
-    State("ex-rendered", "data"),
+    State("ex-rendered", "data"), State("ex-tags-drafts", "data"),
     prevent_initial_call=True,
 )
-def update(search, version, text, _tags, _chips, _terms, _ops, years_selected, years_clicked, graph_click, cell, colour, edges,
-           size, _clear, sort_by, page, rendered):
+def update(search, version, text, _tags, _chips, _selectors, _ops, years_selected, years_clicked, graph_click, cell,
+           colour, edges, size, _clear, sort_by, page, rendered, drafts):
     trigger = ctx.triggered_id
     if trigger == "ex-url" and FilterState.from_url(search).to_url() == rendered:
         raise dash.exceptions.PreventUpdate  # the location reporting the URL the page was drawn from
@@ -181,7 +184,7 @@ def update(search, version, text, _tags, _chips, _terms, _ops, years_selected, y
     # (a new URL: the map the page holds is that of the state it was drawn for)
     drawn = FilterState.from_url(rendered) if trigger == "ex-url" else state
     full = trigger == "ex-version" or (new.colour, new.edges, new.size) != (drawn.colour, drawn.edges, drawn.size)
-    v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0, full_graph=full)
+    v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0, full_graph=full, drafts=drafts)
     changes = dict(v["graph_changes"])
     if new.paper == drawn.paper:  # the labels (and the note of a map without edges) are those drawn
         changes.pop("layout", None)
@@ -264,18 +267,66 @@ def add_papers(_preview, _add, upload, filename, pasted, uploaded, confirmed):
 
 
 @callback(Output("ex-tags-status", "children"), Output("ex-version", "data", allow_duplicate=True),
-          Input("ex-tags-save", "n_clicks"), State("ex-tags-input", "value"), State("ex-url", "search"),
-          prevent_initial_call=True)
-def save_tags(clicks, keywords, search):
+          Output("ex-tags-drafts", "data", allow_duplicate=True),
+          Input("ex-tags-save", "n_clicks"), Input("ex-tags-input", "n_submit"), State("ex-tags-input", "value"),
+          State("ex-url", "search"), State("ex-tags-drafts", "data"), prevent_initial_call=True)
+def save_tags(clicks, submits, keywords, search, drafts):
+    """Save tags (the button or Enter): the knowledge base writes them; what tags.toml does not
+    declare is said beside the editor and again here, and saved all the same."""
     paper = FilterState.from_url(search).paper
-    if not clicks or not paper:
+    if not (clicks or submits) or not paper:
         raise dash.exceptions.PreventUpdate
     security.require_write_access()
     try:
         explorer_state().set_tags(paper, keywords or "")
     except (OSError, ValueError, KeyError) as err:
-        return html.Span(str(err), className="error"), no_update
-    return html.Span(f"Saved the tags of [{paper}].", className="ok"), explorer_state().snapshot().version
+        return html.Span(str(err), className="error"), no_update, no_update
+    snap = explorer_state().snapshot()
+    unknown = snap.corpus.vocabulary.unknown(parse_keywords(keywords or "")[0])
+    note = f" {len(unknown)} of them not declared in tags.toml (see above)." if unknown else ""
+    return (html.Span(f"Saved the tags of [{paper}].{note}", className="ok"), snap.version,
+            {k: v for k, v in (drafts or {}).items() if k != paper})
+
+
+@callback(Output("ex-tags-options", "children"), Output("ex-tags-check", "children"),
+          Output("ex-tags-drafts", "data", allow_duplicate=True), Output("ex-tags-revert", "hidden"),
+          Input("ex-tags-input", "value"), State("ex-url", "search"), State("ex-tags-drafts", "data"),
+          prevent_initial_call=True)
+def tags_typed(text, search, drafts):
+    """As the user types: the declared categories and values that complete the tag at the end, the
+    warnings of what is not declared, and the edit kept as a draft until it is saved or reverted."""
+    snap = explorer_state().snapshot()
+    paper = FilterState.from_url(search).paper
+    row = snap.by_key.loc[paper] if paper in snap.by_key.index else None
+    kept = drafts_after_typing(drafts, paper, row, text or "")
+    vocabulary = snap.corpus.vocabulary
+    return views.tag_options(text or "", vocabulary), views.tag_warnings(text or "", vocabulary), kept, paper not in kept
+
+
+@callback(Output("ex-tags-input", "value", allow_duplicate=True), Output("ex-tags-draft", "children", allow_duplicate=True),
+          Output("ex-tags-revert", "hidden", allow_duplicate=True), Input("ex-tags-drafts", "data"),
+          State("ex-url", "search"), State("ex-tags-input", "value"), prevent_initial_call="initial_duplicate")
+def restore_draft(drafts, search, shown):
+    """A page opened afresh (a reload, a shared link) is drawn by the server, which cannot see the
+    session's drafts: when the editor shows the saved tags of a paper that has a draft, the draft
+    goes back in. (While the user types, the editor already shows the draft it keeps.)"""
+    paper = FilterState.from_url(search).paper
+    snap = explorer_state().snapshot()
+    if not drafts or paper not in drafts or paper not in snap.by_key.index \
+            or shown != views.saved_tags(snap.by_key.loc[paper]):
+        raise dash.exceptions.PreventUpdate
+    return drafts[paper], "Unsaved edits of these tags, kept from before: Save tags or Revert.", False
+
+
+@callback(Output("ex-tags-input", "value"), Output("ex-tags-drafts", "data", allow_duplicate=True),
+          Output("ex-tags-draft", "children"), Input("ex-tags-revert", "n_clicks"), State("ex-url", "search"),
+          State("ex-tags-drafts", "data"), prevent_initial_call=True)
+def revert_tags(clicks, search, drafts):
+    paper = FilterState.from_url(search).paper
+    snap = explorer_state().snapshot()
+    if not clicks or paper not in snap.by_key.index:
+        raise dash.exceptions.PreventUpdate
+    return views.saved_tags(snap.by_key.loc[paper]), {k: v for k, v in (drafts or {}).items() if k != paper}, ""
 
 
 @callback(Output("ex-url", "search", allow_duplicate=True),
