@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from dash import dcc, html
 
-from app import results
 from app.filters import NEXT_OP, SELECTION_COLOURS, FilterState, selector_label
 from survey.export import Tally, tag_name
 from survey.neighbourhood import TEXT_METHOD, Facts, Neighbourhood, OutsideWork
@@ -26,7 +25,6 @@ LIST_COLUMNS = [{"id": "selection", "name": "Sel."}, {"id": "year", "name": "Yea
                 {"id": "first_author", "name": "First author"}, {"id": "venue", "name": "Venue"},
                 {"id": "category", "name": "Review category"}, {"id": "key", "name": "Key"}]
 PAGE_SIZE = 25
-VERDICT = {True: "held", False: "did not hold", None: "not tested"}
 
 
 def tag_clouds(corpus_counts: dict[str, dict[str, int]], filtered_counts: dict[str, int],
@@ -450,50 +448,3 @@ def merge_preview(report, dry_run: bool, note: str = "") -> list:
             *[html.P(n, className="muted small") for n in notes + report.notes],
             html.Table([html.Thead(html.Tr([html.Th("Where"), html.Th("Key"), html.Th("Outcome"), html.Th("Why")])),
                         html.Tbody(rows)], className="preview")]
-
-
-PROFILE_CAVEATS = {
-    "smoke": "A smoke run: the quick profile that shows the pipeline works, not a result to compare.",
-    "cpu": "A cpu run: the profile reduced to run without a GPU (smaller data, models or training than the "
-           "GPU-sized full profile), so its numbers are weaker evidence than a full run's.",
-}
-
-
-def reproduction_section(row: dict) -> html.Section:
-    name = row["reproduction"]
-    record = results.load(name)
-    head = [html.H3(f"{name}: {row['title']}"),
-            html.P([dcc.Link(f"[{row['key']}] in the explorer", href=f"/?paper={row['key']}"),
-                    f" · {row['review_topic'] or ''}"], className="muted")]
-    if record is None:
-        body = [html.P("not run yet", className="not-run")]
-    elif "error" in record:
-        body = [html.P(record["error"], className="error")]
-    else:
-        body = side_by_side(name, record)
-    return html.Section(head + body, id=name, className="panel repro")
-
-
-def side_by_side(name: str, record: dict) -> list:
-    run = record["run"]
-    info = (f"{record['profile']} profile, {record['status']}, {run.get('device_name') or run.get('device')}, "
-            f"seed {run.get('seed')}, {str(run.get('started', ''))[:10]}, commit {run.get('git_commit') or 'unknown'}, "
-            f"{run.get('wall_time_s', 0):.0f} s")
-    rows = [html.Tr([html.Td(r["metric"]), html.Td(r["setting"]), html.Td(r["paper_text"]),
-                     html.Td("not measured" if r["ours"] is None else f"{r['ours']:.4g}"),
-                     html.Td(r["note"] or r["source"])]) for r in record["rows"]]
-    caveat = PROFILE_CAVEATS.get(record["profile"])
-    parts = [html.P(info, className="muted"), *([html.P(caveat, className="caveat")] if caveat else []),
-             html.P("Data: " + "; ".join(f"{d['name']} ({d['kind']})" for d in record["data"])),
-             html.Table([html.Thead(html.Tr([html.Th(h) for h in ("Metric", "Setting", "Paper", "Ours", "Note")])),
-                         html.Tbody(rows)], className="preview")]
-    if record["claims"]:
-        parts.append(html.Ul([html.Li([html.B(VERDICT.get(c["held"], "not tested") + ": "), c["text"],
-                                       html.Span(f" ({c['evidence']})", className="muted")])
-                              for c in record["claims"]]))
-    if record["differences"]:
-        parts.append(html.Details([html.Summary("How this differs from the paper"),
-                                   html.Ul([html.Li(d) for d in record["differences"]])]))
-    images = [results.figure_source(name, f) for f in record["figures"]]
-    parts += [html.Img(src=src, style={"maxWidth": "100%"}) for src in images if src]
-    return parts

@@ -230,11 +230,18 @@ def test_details_link_to_the_reproduction_and_back(driver, server):
     driver.get(server.url + "/?paper=Wu2022GCML")
     wait_for(lambda: driver.find_element(By.ID, "ex-details-repro"), message="the reproduction link").click()
     section = wait_for(lambda: driver.find_element(By.ID, "paper10"), message="the reproductions page")
-    assert "not run yet" in section.text or "Paper" in section.text
+    assert "not run yet" in section.text or "profile ·" in section.text
+    # the link's #paper10 scrolls to the section once the page is drawn
+    in_view = "const r = arguments[0].getBoundingClientRect(); return r.top >= -1 && r.top < window.innerHeight / 2;"
+    wait_for(lambda: driver.execute_script(in_view, driver.find_element(By.ID, "paper10")), message="#paper10 in view")
+    assert driver.find_element(By.ID, "repro-summary").find_element(By.LINK_TEXT, "paper10")
     assert "FridAdar2018Synthetic" in driver.find_element(By.ID, "paper3").text
     section.find_element(By.LINK_TEXT, "[Wu2022GCML] in the explorer").click()
     title = wait_for(lambda: driver.find_element(By.ID, "ex-details-title").text, message="the explorer again")
     assert title.startswith("Generalized Clustering and Multi-Manifold Learning")
+    driver.get(server.url + "/reproductions#paper5")  # an address opened afresh
+    wait_for(lambda: driver.find_elements(By.ID, "paper5") and
+             driver.execute_script(in_view, driver.find_element(By.ID, "paper5")), message="#paper5 in view")
 
 
 def test_a_lost_server_shows_a_notice_with_how_to_restart(driver, corpus_copy):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app import results
-from app.views import side_by_side
+from app.reproduction_views import side_by_side
 from reproductions.outcome import NOT_REPORTED
 
 
@@ -84,3 +84,35 @@ def test_every_committed_result_says_whether_it_holds_a_reader_study():
         doc = json.loads(path.read_text())
         assert "reader_study" in doc, path
         assert doc["reader_study"] is None or (path.parent / doc["reader_study"] / "study.json").is_file(), path
+
+
+def test_the_page_opens_with_a_summary_and_each_section_with_its_verdicts(results_root):
+    from dash import html
+
+    from app import reproduction_views as rv
+
+    rows = [{"metric": f"m{i}", "setting": "s", "ours": 0.5, "paper": None, "paper_text": NOT_REPORTED,
+             "source": "x", "higher_is_better": True, "note": ""} for i in range(rv.TABLE_SHOWN + 3)]
+    rows.append({"metric": "reported", "setting": "s", "ours": 0.5, "paper": 0.7, "paper_text": "0.7", "source": "x",
+                 "higher_is_better": True, "note": ""})
+    long = record(profile="cpu", rows=rows, claims=[
+        {"text": "a", "source": "s", "held": True, "evidence": "e"},
+        {"text": "b", "source": "s", "held": None, "evidence": "e"}])
+    (results_root / "paper10").mkdir()
+    (results_root / "paper10" / "results.json").write_text(json.dumps(long))
+    papers = [{"reproduction": "paper10", "review_topic": "GCML", "title": "T", "key": "Wu2022GCML"},
+              {"reproduction": "paper3", "review_topic": "GAN augmentation", "title": "U", "key": "F2018"}]
+    table = str(rv.summary(papers))
+    assert "1 held, 1 not tested" in table and "cpu profile · NVIDIA H100" in table and "href='#paper10'" in table
+    assert "not run yet" in table  # paper3 has no committed run
+    parts = rv.side_by_side("paper10", long)
+    text = [str(p) for p in parts]
+    verdicts = next(i for i, t in enumerate(text) if "verdicts" in t)
+    first_table = next(i for i, p in enumerate(parts) if isinstance(p, html.Table))
+    assert verdicts < first_table  # the verdicts before the numbers
+    assert "badge-reduced" in text[0] and "weaker evidence" in text[1]
+    assert "'reported'" in text[first_table] and "m0" not in text[first_table]  # the paper's numbers first
+    fold = next(p for p in parts if isinstance(p, html.Details) and "more rows" in str(p))
+    assert f"{rv.TABLE_SHOWN + 3} more rows" in str(fold)
+    short = rv.side_by_side("paper10", record())
+    assert not any(isinstance(p, html.Details) and "more rows" in str(p) for p in short)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 from dash import html
 
-from app import reader_study_views, results, views
+from app import reader_study_views, reproduction_views, results
 from app.runtime import explorer_state
 
 dash.register_page(__name__, path="/reproductions", title="Reproductions", name="Reproductions")
@@ -14,7 +14,8 @@ dash.register_page(__name__, path="/reproductions", title="Reproductions", name=
 def layout(**_query) -> html.Div:
     table = explorer_state().snapshot().table
     reviewed = table[table["reproduction"].notna()].sort_values("review_number", na_position="last")
-    sections = [views.reproduction_section(row) for row in reviewed.to_dict("records")]
+    rows = reviewed.to_dict("records")
+    sections = [reproduction_views.section(row) for row in rows]
     for section in sections:
         if results.has_reader_study(section.id):  # a visual Turing test, for readers of one's own
             section.children.insert(2, reader_study_views.reproductions_link())
@@ -25,4 +26,5 @@ def layout(**_query) -> html.Div:
                             "committed run. Smoke runs are never shown here.", className="muted"),
                      html.P(html.A("All papers in one report", href="/reports/reproductions.html", target="_blank",
                                    id="repro-report")) if results.report_path().is_file() else None,
+                     reproduction_views.summary(rows) if rows else None,
                      *sections], className="reproductions")
