@@ -80,6 +80,7 @@ def layout(**query) -> html.Div:
                         id="ex-list", columns=views.LIST_COLUMNS, data=v["rows"], page_action="custom",
                         page_current=0, page_size=views.PAGE_SIZE, page_count=v["pages"], sort_action="custom",
                         sort_mode="multi", sort_by=[], cell_selectable=True, style_data_conditional=v["row_styles"],
+                        style_table={"overflowX": "auto"},
                         style_cell={"textAlign": "left", "whiteSpace": "normal", "height": "auto",
                                     "fontSize": "13px"},
                         style_cell_conditional=[{"if": {"column_id": "title"}, "width": "45%"}]),
@@ -92,7 +93,8 @@ def layout(**query) -> html.Div:
                 _add_papers(),
             ], className="side"),
         ], className="columns"),
-    ])
+        dcc.Store(id="ex-scrolled"),
+    ], className="explorer")
 
 
 def _query_string(query: dict) -> str:
@@ -369,6 +371,17 @@ dash.clientside_callback(
     Output("ex-add-result", "children", allow_duplicate=True),
     Input("ex-upload", "contents"), State("ex-upload", "filename"), State("ex-upload-limit", "data"),
     prevent_initial_call=True,
+)
+
+
+# The details column scrolls on its own: a newly chosen paper's details start at its top, in view.
+dash.clientside_callback(
+    """function(children) {
+        const side = document.querySelector('.explorer .side');
+        if (side) { side.scrollTop = 0; }
+        return dash_clientside.no_update;
+    }""",
+    Output("ex-scrolled", "data"), Input("ex-details", "children"), prevent_initial_call=True,
 )
 
 
