@@ -25,6 +25,7 @@ def create_app(paths: list[Path] | None = None, access: security.Access | None =
     runtime.configure(state)
     app = Dash(__name__, use_pages=True, pages_folder=str(HERE / "pages"), assets_folder=str(HERE / "assets"),
                title="Survey explorer", suppress_callback_exceptions=True)
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers read English
     app.server.add_url_rule(REPORT_URL, view_func=reproduction_report)
     app.layout = html.Div([
         html.Header([

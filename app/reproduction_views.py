@@ -74,8 +74,9 @@ def side_by_side(name: str, record: dict) -> list:
         parts.append(html.Ul([html.Li([html.B(VERDICT.get(c["held"], "not tested") + ": "), c["text"],
                                        html.Span(f" ({c['evidence']})", className="muted")])
                               for c in record["claims"]], className="verdicts"))
-    images = [results.figure_source(name, f) for f in record["figures"]]
-    parts += [html.Img(src=src, style={"maxWidth": "100%"}) for src in images if src]
+    images = [(f, results.figure_source(name, f)) for f in record["figures"]]
+    parts += [html.Img(src=src, alt=f"{name}: figure {figure}", style={"maxWidth": "100%"})
+              for figure, src in images if src]
     parts.append(html.P("Data: " + "; ".join(f"{d['name']} ({d['kind']})" for d in record["data"])))
     parts += _numbers(record["rows"])
     if record["differences"]:

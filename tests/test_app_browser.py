@@ -97,6 +97,7 @@ def test_the_page_loads_with_every_view(page):
     assert len(list_keys(page)) == 11
     assert matching_nodes(page) == 11
     assert page.find_elements(By.CSS_SELECTOR, "#ex-clouds .cloud-section")
+    assert page.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"  # for screen readers
     ARTIFACTS.mkdir(exist_ok=True)
     page.save_screenshot(str(ARTIFACTS / "explorer.png"))
     severe = [e for e in page.get_log("browser") if e["level"] == "SEVERE"]

@@ -114,5 +114,8 @@ def test_the_page_opens_with_a_summary_and_each_section_with_its_verdicts(result
     assert "'reported'" in text[first_table] and "m0" not in text[first_table]  # the paper's numbers first
     fold = next(p for p in parts if isinstance(p, html.Details) and "more rows" in str(p))
     assert f"{rv.TABLE_SHOWN + 3} more rows" in str(fold)
+    (results_root / "paper10" / "curve.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    pictured = rv.side_by_side("paper10", record(figures=["curve.png"]))
+    assert [p.alt for p in pictured if isinstance(p, html.Img)] == ["paper10: figure curve.png"]  # read aloud
     short = rv.side_by_side("paper10", record())
     assert not any(isinstance(p, html.Details) and "more rows" in str(p) for p in short)

@@ -55,7 +55,7 @@ def layout(rows: str | None = None, columns: str | None = None, surveys: str | N
             html.P(note, id="gp-note", className="muted small"),
             html.Div([
                 dcc.Graph(id="gp-heatmap", figure=figure, config={"displaylogo": False}, className="gp-heatmap"),
-                html.Div(gaps, id="gp-gaps", className="gp-gaps"),
+                html.Div(gaps, id="gp-gaps", className="gp-gaps", tabIndex=0),  # it scrolls: keyboard users too
             ], className="gp-split"),
         ], className="panel", id="gp-gaps-section"),
         html.Section([
