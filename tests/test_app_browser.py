@@ -121,6 +121,18 @@ def test_a_tag_click_filters_every_view_and_a_second_excludes(page):
     wait_for(lambda: count(page) == "11 of 11 papers", message="the chip to remove the filter")
 
 
+def test_a_tag_chosen_by_keyboard_keeps_the_focus(page):
+    button = tag_button(page, "method:DDPM")
+    button_id = button.get_attribute("id")
+    page.execute_script("arguments[0].focus()", button)
+    button.send_keys(Keys.ENTER)
+    wait_for(lambda: count(page) == "2 of 11 papers", message="the tag to filter")
+    wait_for(lambda: page.execute_script("return document.activeElement.id") == button_id,
+             message="the focus back on the redrawn tag")
+    page.switch_to.active_element.send_keys(Keys.ENTER)  # and on from there: a second Enter excludes it
+    wait_for(lambda: count(page) == "9 of 11 papers", message="the second Enter")
+
+
 def test_search_runs_as_the_user_types_and_keeps_the_typing(page):
     search = page.find_element(By.ID, "ex-search")
     search.send_keys("diffusion ")  # no Enter: the pause runs it
