@@ -47,6 +47,15 @@ def chrome(downloads: Path | None = None):
     return driver
 
 
+def bundled_copy(folder: Path) -> Path:
+    """A copy of the bundled corpus (bib/, its vocabulary and OpenAlex cache; no lock or backup) in
+    ``folder``/bib, for a test that may write to it: its corpus.bib."""
+    from tests.conftest import REPO
+
+    shutil.copytree(REPO / "bib", folder / "bib", ignore=shutil.ignore_patterns("*.lock", "*.bak"))
+    return folder / "bib" / "corpus.bib"
+
+
 def browser_access(**settings):
     from app.security import Access
 

@@ -5,13 +5,12 @@ preview is readable. Element boxes are measured in the page."""
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser import LiveServer, chrome, wait_for
-from tests.conftest import REPO, entry
+from tests.browser import LiveServer, bundled_copy, chrome, wait_for
+from tests.conftest import entry
 
 pytestmark = pytest.mark.browser
 
@@ -21,9 +20,7 @@ JS_SPILL = "const e = arguments[0]; return e.scrollWidth - e.clientWidth;"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("layout") / "bib"
-    shutil.copytree(REPO / "bib", folder, ignore=shutil.ignore_patterns("*.lock", "*.bak"))
-    live = LiveServer([folder / "corpus.bib"])
+    live = LiveServer([bundled_copy(tmp_path_factory.mktemp("layout"))])
     yield live
     live.stop()
 

@@ -5,7 +5,6 @@ and the list, all in the URL; on the bundled corpus, on odd names and in headles
 from __future__ import annotations
 
 import base64
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -19,8 +18,8 @@ from app.state import ExplorerState
 from survey.corpus import load_corpus
 from survey.export import author_tally, venue_tally
 from survey.query import Query, Selector, combine, first_matching
-from tests.browser import LiveServer, chrome, wait_for
-from tests.conftest import REPO, SEED_BIB, entry
+from tests.browser import LiveServer, bundled_copy, chrome, wait_for
+from tests.conftest import SEED_BIB, entry
 from tests.test_neighbourhood import NEEDS_REAL, real  # noqa: F401  (real: the recorded records as a corpus)
 
 ISBI = "2018 IEEE 15th International Symposium on Biomedical Imaging (ISBI 2018)"
@@ -215,9 +214,7 @@ def test_selections_on_real_openalex_records(real):  # noqa: F811
 def test_selections_in_the_browser(tmp_path):
     """Click an author, make it OR, add a venue as OR, colour by selection: the map, the histogram and the
     list take the colours and the URL keeps them; the URL opened again draws the same."""
-    folder = tmp_path / "bib"
-    shutil.copytree(REPO / "bib", folder, ignore=shutil.ignore_patterns("*.lock", "*.bak"))
-    server = LiveServer([folder / "corpus.bib"])
+    server = LiveServer([bundled_copy(tmp_path)])
     driver = chrome()
     try:
         driver.get(server.url + "/")

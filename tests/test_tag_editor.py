@@ -4,20 +4,18 @@ another paper is opened; the pure parts, then in headless Chromium."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from app import views
-from app.interactions import drafts_after_typing, render, unsaved_draft
 from app.filters import FilterState
+from app.interactions import drafts_after_typing, render, unsaved_draft
 from app.state import ExplorerState
+from survey.corpus import load_corpus
 from survey.tags import Vocabulary, parse_keywords
 from survey.validate import validate_table
-from survey.corpus import load_corpus
-from tests.browser import LiveServer, chrome, wait_for
+from tests.browser import LiveServer, bundled_copy, chrome, wait_for
 from tests.conftest import REPO, SEED_BIB, entry
 
 VOCABULARY = Vocabulary.load(REPO / "bib" / "tags.toml")
@@ -69,9 +67,7 @@ def test_the_editor_holds_a_draft_and_says_so():
 
 @pytest.mark.browser
 def test_the_tag_editor_in_the_browser(tmp_path):
-    folder = tmp_path / "bib"
-    shutil.copytree(REPO / "bib", folder, ignore=shutil.ignore_patterns("*.lock", "*.bak"))
-    bib = folder / "corpus.bib"
+    bib = bundled_copy(tmp_path)
     server = LiveServer([bib])
     driver = chrome()
     try:
