@@ -3,6 +3,8 @@
 For 1k and 10k synthetic papers (the generator of bench_corpus.py) it measures:
   server start  create_app: load the corpus (cold cache), build the graph, lay it out
   page ready    from navigation until the histogram and the graph are drawn (median of 5)
+  first load    the bytes the browser fetched for that page (scripts, styles, the layout and the
+                callbacks' answers: the sum of the resource timings' transfer sizes)
   filter round trip  from a tag click until the count, the histogram and the graph have all
                      been redrawn (median of 15 clicks, cycling require / exclude / clear)
   selection trip     the same click with two OR selections coloured at once (colour by selection:
@@ -102,6 +104,10 @@ def bench(size: int, folder: Path, driver) -> dict:
     started = time.perf_counter() - start
     try:
         ready = [page_ready(driver, server.url + "/") for _ in range(5)]
+        time.sleep(1)  # the answers that follow the first drawing
+        payload = driver.execute_script("return performance.getEntriesByType('navigation').concat("
+                                        "performance.getEntriesByType('resource'))"
+                                        ".reduce((n, r) => n + (r.transferSize || r.encodedBodySize || 0), 0)")
         tag_id = '{"tag":"method:GAN","type":"ex-tag"}'
         round_trip(driver, tag_id)  # warm-up: the first click loads nothing new, but JIT-compiles the path
         trips = [round_trip(driver, tag_id) for _ in range(15)]
@@ -112,6 +118,7 @@ def bench(size: int, folder: Path, driver) -> dict:
     finally:
         server.stop()
     return {"papers": size, "server_start_s": round(started, 2), "page_ready_s": round(statistics.median(ready), 3),
+            "first_load_mib": round(payload / 2**20, 2),
             "round_trip_median_s": round(statistics.median(trips), 3), "round_trip_max_s": round(max(trips), 3),
             "selection_trip_median_s": round(statistics.median(coloured), 3),
             "anchor_restyle_s": round(anchor, 3),
