@@ -38,7 +38,7 @@ NEXT_OP = {"and": "or", "or": "not", "not": "and"}  # a chip's operator button
 @dataclass(frozen=True)
 class FilterState:
     text: str = ""
-    selectors: tuple[Selector, ...] = ()  # tags, authors and venues with AND, OR or NOT, in the user's order
+    selectors: tuple[Selector, ...] = ()  # tags, authors and venues with AND, OR or NOT, in formula order
     year_min: int | None = None
     year_max: int | None = None
     paper: str | None = None  # the selected paper (or a work outside the corpus: its OpenAlex id)
@@ -136,8 +136,8 @@ class FilterState:
         return self.cycle_selector("tag", tag)
 
     def next_op(self, chip: str) -> "FilterState":
-        """A chip's operator button: AND -> OR -> NOT -> AND (the selectors of its new operator keep the
-        order in which they were added)."""
+        """A chip's operator button: AND -> OR -> NOT -> AND (the selector joins those of its new operator,
+        which keep their order)."""
         selector = self.chip_selector(chip)
         return self._with_op(selector, NEXT_OP[selector.op]) if selector else self
 
