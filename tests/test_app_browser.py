@@ -278,7 +278,8 @@ def test_editing_tags_in_the_detail_panel_saves_them(driver, server, corpus_copy
     # "user study" is no value tags.toml declares for evaluation: saved all the same, and said
     wait_for(lambda: driver.find_element(By.ID, "ex-tags-status").text == "Saved the tags of [Beck2016SurVis]. 1 of them "
              "not declared in tags.toml (see above).", message="the save")
-    assert "'evaluation:user study' is not in the vocabulary" in driver.find_element(By.ID, "ex-tags-check").text
+    wait_for(lambda: "'evaluation:user study' is not in the vocabulary" in driver.find_element(By.ID, "ex-tags-check").text,
+             message="the warning beside the editor (redrawn with the saved file)")
     assert "evaluation:user study}" in corpus_copy.read_text()
     wait_for(lambda: tag_button(driver, "evaluation:user study"), message="the new tag in the cloud")
 
