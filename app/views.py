@@ -390,6 +390,9 @@ def saved_tags(row: pd.Series) -> str:
     return ", ".join(filter(None, [tags, *row["free_tags"]]))
 
 
+DRAFT_NOTE = "Unsaved edits of these tags, kept from before: Save tags or Revert."
+
+
 def tag_editor(saved: str, vocabulary: Vocabulary, draft: str | None = None) -> list:
     """The tag editor: the tags (or the unsaved ``draft`` of them, said so, with Revert), the
     declared categories and values offered as one types, and what the vocabulary does not declare.
@@ -403,7 +406,7 @@ def tag_editor(saved: str, vocabulary: Vocabulary, draft: str | None = None) -> 
                   html.Button("Revert", id="ex-tags-revert", n_clicks=0, title="Back to the saved tags",
                               hidden=draft is None)], className="row"),
         html.Datalist(tag_options(text, vocabulary), id="ex-tags-options"),
-        html.P("Unsaved edits of these tags, kept from before: Save tags or Revert." if draft is not None else "",
+        html.P(DRAFT_NOTE if draft is not None else "",
                id="ex-tags-draft", className="muted small"),
         html.Div(tag_warnings(text, vocabulary), id="ex-tags-check", role="status"),
     ]

@@ -317,7 +317,7 @@ def restore_draft(drafts, search, shown):
     if not drafts or paper not in drafts or paper not in snap.by_key.index \
             or shown != views.saved_tags(snap.by_key.loc[paper]):
         raise dash.exceptions.PreventUpdate
-    return drafts[paper], "Unsaved edits of these tags, kept from before: Save tags or Revert.", False
+    return drafts[paper], views.DRAFT_NOTE, False
 
 
 @callback(Output("ex-tags-input", "value"), Output("ex-tags-drafts", "data", allow_duplicate=True),
