@@ -7,14 +7,13 @@ A section's id is the reproduction's name (``paper5``), which the explorer links
 
 from __future__ import annotations
 
-from collections import Counter
-
 from dash import dcc, html
 
 from app import results
 from reproductions.outcome import NOT_REPORTED
+from reproductions.sidebyside import claim_parts, estimate_text, tally
+from reproductions.verdict import OUTCOMES
 
-VERDICT = {True: "held", False: "did not hold", None: "not tested"}
 PROFILE_CAVEATS = {
     "smoke": "A smoke run: the quick profile that shows the pipeline works, not a result to compare.",
     "cpu": "A cpu run: the profile reduced to run without a GPU (smaller data, models or training than the "
@@ -25,7 +24,8 @@ TABLE_SHOWN = 12  # rows of numbers shown open; past these the rows without a pa
 
 def summary(rows: list[dict]) -> html.Table:
     """One line per reviewed paper (``rows``: corpus rows with a ``reproduction``): its method, the
-    kind of data, profile and device, how many claims held or not, and a link to its section."""
+    kind of data, profile and device, its claims counted by outcome (the paper's own; our additions
+    do not count), and a link to its section."""
     lines = []
     for row in rows:
         name = row["reproduction"]
@@ -33,16 +33,35 @@ def summary(rows: list[dict]) -> html.Table:
         link = html.A(name, href=f"#{name}")
         if record is None or "error" in record:
             lines.append(html.Tr([html.Td(link), html.Td(row["review_topic"] or ""),
-                                  html.Td("not run yet" if record is None else "unreadable", colSpan=3)]))
+                                  html.Td("not run yet" if record is None else "unreadable",
+                                          colSpan=2 + len(OUTCOMES))]))
             continue
-        verdicts = Counter(VERDICT.get(c["held"], "not tested") for c in record["claims"])
+        counts = tally(record["claims"])
         lines.append(html.Tr([
             html.Td(link), html.Td(record["method"]),
             html.Td(", ".join(dict.fromkeys(d["kind"] for d in record["data"]))),
             html.Td(_badge(record)),
-            html.Td(", ".join(f"{verdicts[v]} {v}" for v in VERDICT.values() if verdicts[v]) or "no claim")]))
-    head = html.Thead(html.Tr([html.Th(h) for h in ("Paper", "Method", "Data", "Run", "Claims")]))
+            *(html.Td(counts[o], className=f"tally outcome-{_slug(o)}" if counts[o] else "tally") for o in OUTCOMES)]))
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Paper", "Method", "Data", "Run", *OUTCOMES)]))
     return html.Table([head, html.Tbody(lines)], className="preview repro-summary", id="repro-summary")
+
+
+def claims_table(rows: list[dict]) -> html.Table:
+    """Every claim of every reviewed paper with a committed run: its outcome and its number with the
+    95% interval (or what stands in its place: one seed, an exact count, not measured)."""
+    lines = []
+    for row in rows:
+        record = results.load(row["reproduction"])
+        if not record or "error" in record:
+            continue
+        lines += [html.Tr([html.Td(html.A(row["reproduction"], href=f"#{row['reproduction']}")),
+                           html.Td(c["text"] + (" (our addition)" if c["addition"] else "")),
+                           html.Td(html.Span(c["outcome"], className=f"outcome outcome-{_slug(c['outcome'])}")),
+                           html.Td(estimate_text(c)), html.Td(c["reason"], className="muted")])
+                  for c in record["claims"]]
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Paper", "Claim", "Outcome", "Number (95% interval)",
+                                                     "Why inconclusive")]))
+    return html.Table([head, html.Tbody(lines)], className="preview repro-claims", id="repro-claims")
 
 
 def section(row: dict) -> html.Section:
@@ -71,9 +90,7 @@ def side_by_side(name: str, record: dict) -> list:
     parts = [html.P([_badge(record), " ", html.Span(info, className="muted")]),
              *([html.P(caveat, className="caveat")] if caveat else [])]
     if record["claims"]:
-        parts.append(html.Ul([html.Li([html.B(VERDICT.get(c["held"], "not tested") + ": "), c["text"],
-                                       html.Span(f" ({c['evidence']})", className="muted")])
-                              for c in record["claims"]], className="verdicts"))
+        parts.append(html.Ul([_verdict(c) for c in record["claims"]], className="verdicts"))
     images = [(f, results.figure_source(name, f)) for f in record["figures"]]
     parts += [html.Img(src=src, alt=f"{name}: figure {figure}", style={"maxWidth": "100%"})
               for figure, src in images if src]
@@ -83,6 +100,22 @@ def side_by_side(name: str, record: dict) -> list:
         parts.append(html.Details([html.Summary("How this differs from the paper"),
                                    html.Ul([html.Li(d) for d in record["differences"]])]))
     return parts
+
+
+def _slug(outcome: str) -> str:
+    return outcome.replace(" ", "-")
+
+
+def _verdict(claim: dict) -> html.Li:
+    """A claim: its outcome as a label, the claim, its number with the interval, then the reason,
+    rule and evidence in grey."""
+    head, _ = claim_parts(claim)
+    why = [f"Why inconclusive: {claim['reason']}."] if claim["reason"] else []
+    rule = [f"Rule (fixed before the run): {claim['rule']}."] if claim["rule"] else []
+    return html.Li([html.Span(head, className=f"outcome outcome-{_slug(claim['outcome'])}"), " ", claim["text"],
+                    html.Span(f" ({claim['source']})", className="muted"),
+                    html.Div(["Estimate: ", html.B(estimate_text(claim))], className="estimate"),
+                    html.Span(" ".join([*why, *rule, claim["evidence"]]), className="muted")])
 
 
 def _badge(record: dict) -> html.Span:

@@ -1,17 +1,16 @@
 """The reproductions' committed results, as the explorer reads them (it never runs anything).
 
 A committed result is ``reproductions/results/<name>/results.json`` in the schema that
-``reproductions.sidebyside`` writes (its ``SCHEMA``).
+``reproductions.sidebyside`` writes (its ``SCHEMA``; ``sidebyside.read`` brings older ones up to it).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
+from reproductions import sidebyside
 from reproductions.run import RESULTS_DIR as RESULTS  # where reproduce publishes (the one setting)
-from reproductions.sidebyside import SCHEMA
 
 
 def folder(name: str) -> Path:
@@ -24,14 +23,11 @@ def load(name: str | float | None) -> dict | None:
         return None
     path = folder(name) / "results.json"
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        return sidebyside.read(path)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, KeyError) as err:
         return {"error": f"{path}: unreadable ({err})"}
-    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
-        return {"error": f"{path}: not a schema {SCHEMA} results file"}
-    return record
 
 
 def report_path() -> Path:

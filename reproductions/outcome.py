@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reproductions.verdict import HELD, NOT_HELD, NOT_TESTABLE, OUTCOMES, Gate, Interval, Rule, decide, single_run
+
 NOT_REPORTED = "not reported"
 DATA_KINDS = ("real", "phantom", "synthetic", "substitute")
 
@@ -41,11 +43,49 @@ class Row:
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim of the paper and whether it held in this run (None: not testable here)."""
+    """A claim of the paper (or, with ``addition``, a comparison of ours shown as context that never
+    counts in the paper's verdict), its rule, the numbers and the outcome (one of verdict.OUTCOMES).
+
+    ``Claim.decided`` decides on several seeds with an interval and a rule; a claim built directly
+    carries a yes/no ``held`` from one run's numbers, which ``verdict.single_run`` turns into an
+    outcome (inconclusive on fewer than 3 seeds; ``seeds`` None when nothing random enters)."""
     text: str
     source: str
-    held: bool | None
+    held: bool | None  # what the rule says on this run's numbers; None: nothing to decide
     evidence: str
+    seeds: int | None = 1
+    gates: tuple[Gate, ...] = ()
+    addition: bool = False
+    rule: str = ""  # the rule as written before the run (Rule.text)
+    estimate: Interval | None = None  # the decided quantity over the seeds
+    outcome: str = ""  # derived from held, seeds and gates when not given
+    reason: str = ""  # why it is inconclusive
+
+    def __post_init__(self):
+        if not self.outcome:
+            outcome, reason = single_run(self.held, self.seeds, self.gates)
+            object.__setattr__(self, "outcome", outcome)
+            object.__setattr__(self, "reason", reason)
+        elif self.outcome not in OUTCOMES:
+            raise ValueError(f"claim outcome {self.outcome!r} is not one of {OUTCOMES}")
+
+    @classmethod
+    def decided(cls, text: str, source: str, rule: Rule, estimate: Interval, evidence: str,
+                gates: tuple[Gate, ...] = (), addition: bool = False) -> Claim:
+        outcome, reason = decide(rule, estimate, gates)
+        return cls(text, source, {HELD: True, NOT_HELD: False}.get(outcome), evidence, seeds=estimate.n,
+                   gates=tuple(gates), addition=addition, rule=rule.text, estimate=estimate, outcome=outcome,
+                   reason=reason)
+
+    @classmethod
+    def untestable(cls, text: str, source: str, evidence: str, addition: bool = False) -> Claim:
+        return cls(text, source, None, evidence, seeds=None, addition=addition, outcome=NOT_TESTABLE)
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "source": self.source, "outcome": self.outcome, "reason": self.reason,
+                "held": self.held, "evidence": self.evidence, "rule": self.rule,
+                "estimate": self.estimate.as_dict() if self.estimate else None, "seeds": self.seeds,
+                "gates": [g.as_dict() for g in self.gates], "addition": self.addition}
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """One report over every reproduction: Markdown and a self-contained HTML page.
 
-Each paper named in the corpus gets its side-by-side table, its figures, a one-line verdict on its
-claims and the device and wall time of its run; a paper without results says "not run yet". The
+Each paper named in the corpus gets its side-by-side table, its figures, the tally of its claims'
+outcomes (held / did not hold / inconclusive / not testable here), each claim's number with its
+interval, and the device and wall time of its run; a paper without results says "not run yet". The
 HTML page embeds its figures as data URLs, so it can be opened or served on its own (the explorer
 links to ``reproductions/results/report.html``).
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reproductions.sidebyside import CLAIM_OUTCOMES
+from reproductions.sidebyside import claim_line, claim_parts, estimate_text, read, tally, tally_text
+from reproductions.verdict import OUTCOMES
 from survey.storage import atomic_write
 
 NAMES = ("report.md", "report.html")
@@ -34,7 +35,7 @@ def document(entry: Entry) -> dict | None:
     if entry.folder is None:
         return None
     try:
-        return json.loads((entry.folder / "results.json").read_text(encoding="utf-8"))
+        return read(entry.folder / "results.json")
     except (OSError, ValueError):
         return None
 
@@ -46,34 +47,36 @@ def committed(planned: dict[str, tuple[str, str]], results_dir: Path) -> list[En
 
 
 def verdict(doc: dict | None, note: str = "not run yet") -> str:
-    """One line: did the paper's claims hold in this run?"""
+    """One line: how the paper's claims came out in this run."""
     if doc is None:
         return note
     if doc["status"] != "completed":
         return f"run {doc['status']}"
-    held = [c["held"] for c in doc["claims"]]
-    yes, no, untested = held.count(True), held.count(False), held.count(None)
-    if not held:
-        line = "no claim tested"
-    elif yes == len(held):
-        line = f"held ({yes} of {len(held)} claims)"
-    elif no == len(held):
-        line = f"did not hold ({no} of {len(held)} claims)"
-    elif untested == len(held):
-        line = "not testable here"
-    else:
-        counts = ((yes, "held"), (no, "did not hold"), (untested, "not testable"))
-        line = "mixed: " + ", ".join(f"{n} {what}" for n, what in counts if n)
+    line = tally_text(doc["claims"])
     caveat = {"smoke": " (smoke run, not the result to compare)", "cpu": " (reduced cpu profile)"}
     return line + caveat.get(doc["profile"], "")
 
 
+SUMMARY_HEAD = ["paper", "bib key", *OUTCOMES, "profile", "device", "wall time (s)"]
+
+
 def _summary(entry: Entry, doc: dict | None) -> list[str]:
-    """The summary table's cells for one paper."""
-    if doc is None:
-        return [entry.name, entry.bib_key, verdict(doc, entry.note), "", "", ""]
+    """The summary table's cells for one paper: the tally of its claims by outcome, then its run."""
+    if doc is None or doc["status"] != "completed":
+        return [entry.name, entry.bib_key, verdict(doc, entry.note)] + [""] * (len(SUMMARY_HEAD) - 3)
     run = doc["run"]
-    return [entry.name, entry.bib_key, verdict(doc), doc["profile"], run["device_name"], f"{run['wall_time_s']:.1f}"]
+    counts = tally(doc["claims"])
+    return [entry.name, entry.bib_key, *(str(counts[o]) for o in OUTCOMES), doc["profile"], run["device_name"],
+            f"{run['wall_time_s']:.1f}"]
+
+
+CLAIMS_HEAD = ["paper", "claim", "outcome", "number (95% interval)", "why inconclusive"]
+
+
+def _claim_rows(entries: list[Entry], docs: list[dict | None]) -> list[list[str]]:
+    """Every claim of every paper in one table: its outcome and its number with the interval."""
+    return [[e.name, c["text"] + (" (our addition)" if c["addition"] else ""), c["outcome"], estimate_text(c),
+             c["reason"]] for e, doc in zip(entries, docs) if doc for c in doc["claims"]]
 
 
 def _run_line(doc: dict) -> str:
@@ -94,10 +97,12 @@ def _ours(value) -> str:
 def markdown(entries: list[Entry], base: Path) -> str:
     """The report; figure links are relative to ``base``, the folder the file is written to."""
     docs = [document(e) for e in entries]
-    lines = ["# Reproductions: ours beside the papers", "",
-             "| paper | bib key | verdict | profile | device | wall time (s) |", "|---|---|---|---|---|---|"]
+    lines = ["# Reproductions: ours beside the papers", "", "| " + " | ".join(SUMMARY_HEAD) + " |",
+             "|" + "---|" * len(SUMMARY_HEAD)]
     for e, doc in zip(entries, docs):
         lines.append("| " + " | ".join(_summary(e, doc)) + " |")
+    lines += ["", "| " + " | ".join(CLAIMS_HEAD) + " |", "|" + "---|" * len(CLAIMS_HEAD)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in _claim_rows(entries, docs)]
     for e, doc in zip(entries, docs):
         lines += ["", f"## {e.name}: {e.topic} [{e.bib_key}]", "", f"**Verdict:** {verdict(doc, e.note)}."]
         if doc is None:
@@ -107,7 +112,7 @@ def markdown(entries: list[Entry], base: Path) -> str:
         lines += ["", "| metric | setting | ours | paper | source |", "|---|---|---|---|---|"]
         lines += [f"| {r['metric']} | {r['setting']} | {_ours(r['ours'])} | {r['paper_text']} | {r['source']} |"
                   for r in doc["rows"]]
-        lines += [""] + [f"- {CLAIM_OUTCOMES[c['held']]}: {c['text']}. {c['evidence']}" for c in doc["claims"]]
+        lines += [""] + [f"- {claim_line(c)}" for c in doc["claims"]]
         rel = Path(os.path.relpath(e.folder, base))
         lines += [""] + [f"![{Path(f).stem}]({(rel / f).as_posix()})" for f in doc["figures"]]
     return "\n".join(lines) + "\n"
@@ -133,10 +138,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _claim_html(claim: dict) -> str:
+    head, rest = claim_parts(claim)
+    return f"<b>{html.escape(head)}</b>: {html.escape(rest)}"
+
+
 def html_page(entries: list[Entry]) -> str:
     docs = [document(e) for e in entries]
-    summary = _table(["paper", "bib key", "verdict", "profile", "device", "wall time (s)"],
-                     [_summary(e, d) for e, d in zip(entries, docs)])
+    summary = (_table(SUMMARY_HEAD, [_summary(e, d) for e, d in zip(entries, docs)])
+               + _table(CLAIMS_HEAD, _claim_rows(entries, docs)))
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
              "<title>Reproductions: ours beside the papers</title>", f"<style>{STYLE}</style></head><body>",
              "<h1>Reproductions: ours beside the papers</h1>", summary]
@@ -149,8 +159,7 @@ def html_page(entries: list[Entry]) -> str:
             parts.append(_table(["metric", "setting", "ours", "paper", "source"],
                                 [[r["metric"], r["setting"], _ours(r["ours"]), r["paper_text"], r["source"]]
                                  for r in doc["rows"]]))
-            parts.append("<ul>" + "".join(f"<li><b>{CLAIM_OUTCOMES[c['held']]}</b>: {html.escape(c['text'])}. "
-                                          f"{html.escape(c['evidence'])}</li>" for c in doc["claims"]) + "</ul>")
+            parts.append("<ul>" + "".join(f"<li>{_claim_html(c)}</li>" for c in doc["claims"]) + "</ul>")
             parts += [_image(e.folder, f) for f in doc["figures"]]
         parts.append("</section>")
     parts.append("</body></html>")

@@ -1,17 +1,18 @@
 """The side-by-side writer: ``results.json`` and ``results.md`` for one run of one reproduction.
 
 The explorer reads ``reproductions/results/paperN/results.json`` (and shows ``results.md``).
-Schema (``schema`` = 1), every key always present:
+Schema (``schema`` = 2), every key always present:
 
     {
-      "schema": 1,
+      "schema": 2,
       "paper": "paper10",                   # reproduction name
       "bib_key": "Wu2022GCML",
       "method": "GCML: ...",                # one line
       "profile": "smoke" | "cpu" | "full",
       "status": "completed" | "interrupted" | "failed",
       "run": {"id": str, "started": ISO-8601 UTC, "wall_time_s": float, "device": str,
-              "device_name": str, "seed": int, "git_commit": str | null},
+              "device_name": str, "seed": int, "git_commit": str | null,
+              "determinism": {...} | null},   # run.determinism(): threads and torch's switches
       "data": [{"name": str, "kind": "real" | "phantom" | "synthetic" | "substitute", "detail": str}],
       "rows": [{"metric": str, "setting": str,
                 "ours": float | null,       # null: this run did not measure it
@@ -19,10 +20,21 @@ Schema (``schema`` = 1), every key always present:
                 "paper_text": str,          # the number as text, or "not reported"
                 "source": str,              # where the paper number was read
                 "higher_is_better": bool | null, "note": str}],
-      "claims": [{"text": str, "source": str, "held": bool | null, "evidence": str}],  # see CLAIM_OUTCOMES
+      "claims": [{"text": str, "source": str,
+                  "outcome": "held" | "did not hold" | "inconclusive" | "not testable here",
+                  "reason": str,                # why it is inconclusive ("" otherwise)
+                  "held": bool | null,          # what the rule said on the point numbers; null: nothing to decide
+                  "evidence": str, "rule": str, # the rule as fixed before the run
+                  "estimate": {"mean", "low", "high": float | null, "n": int, "method": str} | null,
+                  "seeds": int | null,          # null: nothing random enters (counts over the corpus)
+                  "gates": [{"name": str, "passed": bool, "detail": str}],
+                  "addition": bool}],           # ours, shown as context; never counts in the paper's verdict
       "differences": [str],                 # how the reproduction departs from the paper, and why
       "figures": [str]                      # paths relative to the folder holding results.json
     }
+
+Schema 1 files (claims with "held" alone, every one decided on one seed) are read by ``read``,
+which gives each claim the outcome the four-outcome rule gives it (``verdict.single_run``).
 """
 
 from __future__ import annotations
@@ -32,10 +44,11 @@ from pathlib import Path
 
 from reproductions.common.numbers import is_missing
 from reproductions.outcome import Outcome
+from reproductions.verdict import OUTCOMES, Interval, single_run
 from survey.storage import atomic_write
 
-SCHEMA = 1  # of results.json; the explorer (app/results.py) reads this number from here
-CLAIM_OUTCOMES = {True: "held", False: "did not hold", None: "not testable here"}  # by a claim's "held"
+SCHEMA = 2  # of results.json; the explorer (app/results.py) reads this number from here
+READABLE = (1, SCHEMA)
 
 
 def _number(value):
@@ -52,16 +65,77 @@ def results_document(outcome: Outcome, info: dict) -> dict:
         "profile": info["profile"],
         "status": info["status"],
         "run": {k: info.get(k) for k in ("id", "started", "wall_time_s", "device", "device_name", "seed",
-                                         "git_commit")},
+                                         "git_commit", "determinism")},
         "data": [vars(d) for d in outcome.data],
         "rows": [{"metric": r.metric, "setting": r.setting, "ours": _number(r.ours),
                   "paper": _number(r.paper.value), "paper_text": r.paper.text, "source": r.paper.source,
                   "higher_is_better": r.higher_is_better, "note": r.note} for r in outcome.rows],
-        "claims": [vars(c) for c in outcome.claims],
+        "claims": [c.as_dict() for c in outcome.claims],
         "differences": list(outcome.differences),
         "figures": list(outcome.figures),
         "reader_study": outcome.reader_study,
     }
+
+
+def upgrade(doc: dict) -> dict:
+    """A schema 1 document in schema 2: every claim was decided on one run's numbers, so it gets the
+    outcome ``verdict.single_run`` gives one seed."""
+    if doc.get("schema") != 1:
+        return doc
+    claims = [{**c, **dict(zip(("outcome", "reason"), single_run(c["held"], 1))), "rule": "", "estimate": None,
+               "seeds": 1, "gates": [], "addition": False} for c in doc["claims"]]
+    return {**doc, "schema": SCHEMA, "claims": claims}
+
+
+def read(path: Path) -> dict:
+    """``results.json`` at ``path``, in the current schema; ValueError for a file of another schema."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or doc.get("schema") not in READABLE:
+        raise ValueError(f"not a results file of schema {' or '.join(map(str, READABLE))}")
+    return upgrade(doc)
+
+
+def tally(claims: list[dict]) -> dict[str, int]:
+    """How many of the paper's claims (not our additions) reached each outcome, in OUTCOMES order."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for c in claims:
+        if not c.get("addition"):
+            counts[c["outcome"]] += 1
+    return counts
+
+
+def tally_text(claims: list[dict]) -> str:
+    counts = tally(claims)
+    return ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "no claim"
+
+
+def claim_parts(c: dict) -> tuple[str, str]:
+    """A claim as its outcome label and the rest of its line: text, source, the decided number with
+    its interval, why it is inconclusive, the rule, the evidence."""
+    head = c["outcome"] + (" (our addition, context only)" if c.get("addition") else "")
+    parts = [f"{c['text']} ({c['source']})."]
+    if c.get("estimate"):
+        parts.append(f"Estimate: {estimate_text(c)}.")
+    if c.get("reason"):
+        parts.append(f"Why inconclusive: {c['reason']}.")
+    if c.get("rule"):
+        parts.append(f"Rule (fixed before the run): {c['rule']}.")
+    parts.append(c["evidence"])
+    return head, " ".join(parts)
+
+
+def claim_line(c: dict) -> str:
+    head, rest = claim_parts(c)
+    return f"**{head}**: {rest}"
+
+
+def estimate_text(c: dict) -> str:
+    """The claim's decided number with its interval, or what stands in its place."""
+    if c.get("estimate"):
+        return Interval.from_dict(c["estimate"]).text()
+    if c["outcome"] == "not testable here":
+        return "not measured"
+    return "exact count" if c.get("seeds") is None else f"{c.get('seeds')} seed, no interval"
 
 
 def _cell(value) -> str:
@@ -86,9 +160,8 @@ def markdown(doc: dict) -> str:
     lines += ["", "## Ours beside the paper", "", "| metric | setting | ours | paper | source |", "|---|---|---|---|---|"]
     for r in doc["rows"]:
         lines.append(f"| {r['metric']} | {r['setting']} | {_cell(r['ours'])} | {r['paper_text']} | {r['source']} |")
-    lines += ["", "## Claims", ""]
-    for c in doc["claims"]:
-        lines.append(f"- **{CLAIM_OUTCOMES[c['held']]}**: {c['text']} ({c['source']}). {c['evidence']}")
+    lines += ["", "## Claims", "", f"Tally of the paper's claims: {tally_text(doc['claims'])}.", ""]
+    lines += [f"- {claim_line(c)}" for c in doc["claims"]]
     lines += ["", "## Data", ""] + [f"- {d['name']} ({d['kind']}): {d['detail']}" for d in doc["data"]]
     lines += ["", "## Differences from the paper", ""] + [f"- {d}" for d in doc["differences"]]
     if doc["figures"]:

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from reproductions import sidebyside
 from reproductions.run import RESULTS_DIR
-from reproductions.sidebyside import CLAIM_OUTCOMES
+from reproductions.verdict import Interval
 
 EXPLORER = "http://127.0.0.1:8050"  # survey serve's default address
 TEXT_CHARS, EVIDENCE_CHARS = 80, 110  # a claim a line: its text and its numbers, shortened
@@ -21,7 +22,7 @@ TEXT_CHARS, EVIDENCE_CHARS = 80, 110  # a claim a line: its text and its numbers
 
 @dataclass(frozen=True)
 class ClaimLine:
-    outcome: str  # a value of sidebyside.CLAIM_OUTCOMES
+    outcome: str  # one of verdict.OUTCOMES, "(our addition)" after it for ours
     text: str  # shortened; results.md has it whole
     evidence: str  # the evidence's first sentence of numbers, shortened
 
@@ -34,6 +35,7 @@ class Summary:
     wall_time_s: float
     folder: Path
     claims: tuple[ClaimLine, ...]
+    tally: str  # the paper's claims counted by outcome
     figures: tuple[Path, ...]
     results_page: Path
     published: Path | None  # reproductions/results/paperN when this run is what the explorer shows
@@ -48,9 +50,12 @@ def shorten(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0].rstrip(";,(") + " ..."
 
 
-def lead(evidence: str) -> str:
-    """The first sentence of ``evidence`` that reports a result (the rule, fixed before the run, is
-    in results.md), shortened."""
+def lead(claim: dict) -> str:
+    """The decided number with its interval where there is one, else the first sentence of the
+    evidence that reports a result (the rule, fixed before the run, is in results.md), shortened."""
+    if claim["estimate"]:
+        return shorten(Interval.from_dict(claim["estimate"]).text(), EVIDENCE_CHARS)
+    evidence = claim["evidence"]
     sentences = [s for s in re.split(r"(?<=[.;])\s+", evidence.strip()) if s]
     results = [s for s in sentences if not s.startswith("Rule")] or sentences or [""]
     return shorten(results[0], EVIDENCE_CHARS)
@@ -58,21 +63,22 @@ def lead(evidence: str) -> str:
 
 def summarise(folder: Path, results_dir: Path = RESULTS_DIR) -> Summary:
     """The summary of the finished run in ``folder``."""
-    doc = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    doc = sidebyside.read(folder / "results.json")
     committed = results_dir / doc["paper"] / "run_info.json"
     published = (committed.parent if committed.is_file()
                  and json.loads(committed.read_text(encoding="utf-8")).get("id") == doc["run"]["id"] else None)
     return Summary(paper=doc["paper"], profile=doc["profile"], status=doc["status"],
                    wall_time_s=doc["run"]["wall_time_s"], folder=folder,
-                   claims=tuple(ClaimLine(CLAIM_OUTCOMES[c["held"]], shorten(c["text"], TEXT_CHARS), lead(c["evidence"]))
-                                for c in doc["claims"]),
+                   claims=tuple(ClaimLine(c["outcome"] + (" (our addition)" if c["addition"] else ""),
+                                          shorten(c["text"], TEXT_CHARS), lead(c))
+                                for c in doc["claims"]), tally=sidebyside.tally_text(doc["claims"]),
                    figures=tuple(folder / f for f in doc["figures"]), results_page=folder / "results.md",
                    published=published)
 
 
 def render(summary: Summary) -> str:
     lines = [f"{summary.paper}: {summary.profile} run {summary.status} in {summary.wall_time_s:.0f} s, "
-             f"run folder {summary.folder}", f"claims: {len(summary.claims) or 'none'}"]
+             f"run folder {summary.folder}", f"claims: {summary.tally}"]
     width = max((len(c.outcome) for c in summary.claims), default=0)
     lines += [f"  {c.outcome:<{width}}  {c.text}: {c.evidence}" for c in summary.claims]
     lines.append(f"figures: {len(summary.figures) or 'none'}")

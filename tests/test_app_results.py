@@ -8,7 +8,9 @@ import pytest
 
 from app import results
 from app.reproduction_views import side_by_side
-from reproductions.outcome import NOT_REPORTED
+from reproductions import sidebyside
+from reproductions.outcome import NOT_REPORTED, Claim
+from reproductions.verdict import Rule, interval
 
 
 @pytest.fixture
@@ -17,8 +19,14 @@ def results_root(tmp_path, monkeypatch):
     return tmp_path
 
 
+def claim(text: str, held: bool | None, seeds: int | None = 1) -> dict:
+    """A claim as results.json holds it: decided by a yes/no rule on ``seeds`` seeds."""
+    return Claim(text, "the review", held, "e", seeds=seeds).as_dict()
+
+
 def record(**changes) -> dict:
-    base = {"schema": 1, "paper": "paper10", "bib_key": "Wu2022GCML", "method": "GCML", "profile": "full",
+    base = {"schema": sidebyside.SCHEMA, "paper": "paper10", "bib_key": "Wu2022GCML", "method": "GCML",
+            "profile": "full",
             "status": "completed",
             "run": {"id": "r", "started": "2026-11-25T06:00:00Z", "wall_time_s": 300.0, "device": "cuda",
                     "device_name": "NVIDIA H100", "seed": 0, "git_commit": "abc123"},
@@ -26,7 +34,7 @@ def record(**changes) -> dict:
             "rows": [{"metric": "ACC", "setting": "digits", "ours": 0.71, "paper": None,
                       "paper_text": NOT_REPORTED, "source": "reported-results.md", "higher_is_better": True,
                       "note": ""}],
-            "claims": [{"text": "GCML clusters best", "source": "the review", "held": False, "evidence": "0.71 < 0.79"}],
+            "claims": [claim("GCML clusters best", False, seeds=None)],
             "differences": ["digits instead of MNIST"], "figures": []}
     return base | changes
 
@@ -52,7 +60,21 @@ def test_a_broken_results_file_is_named(results_root):
     (results_root / "paper10" / "results.json").write_text("{")
     assert "paper10/results.json: unreadable" in results.load("paper10")["error"]
     (results_root / "paper10" / "results.json").write_text(json.dumps(record(schema=7)))
-    assert "not a schema 1 results file" in results.load("paper10")["error"]
+    assert "not a results file of schema 1 or 2" in results.load("paper10")["error"]
+
+
+def test_a_schema_1_file_reads_with_one_seed_verdicts_as_inconclusive(results_root):
+    """Committed before the four outcomes: each claim was a yes/no on one seed, which now points to
+    an outcome without deciding it; a claim without a yes/no stays not testable."""
+    old = record(schema=1, claims=[{"text": "a", "source": "s", "held": False, "evidence": "0.71 < 0.79"},
+                                   {"text": "b", "source": "s", "held": None, "evidence": "no readers"}])
+    (results_root / "paper10").mkdir()
+    (results_root / "paper10" / "results.json").write_text(json.dumps(old))
+    first, second = results.load("paper10")["claims"]
+    assert first["outcome"] == "inconclusive" and "'did not hold'" in first["reason"] and first["seeds"] == 1
+    assert second["outcome"] == "not testable here" and second["reason"] == ""
+    assert sidebyside.tally(results.load("paper10")["claims"]) == {
+        "held": 0, "did not hold": 0, "inconclusive": 1, "not testable here": 1}
 
 
 def test_the_report_is_served_when_it_exists(results_root):
@@ -95,21 +117,31 @@ def test_the_page_opens_with_a_summary_and_each_section_with_its_verdicts(result
              "source": "x", "higher_is_better": True, "note": ""} for i in range(rv.TABLE_SHOWN + 3)]
     rows.append({"metric": "reported", "setting": "s", "ours": 0.5, "paper": 0.7, "paper_text": "0.7", "source": "x",
                  "higher_is_better": True, "note": ""})
-    long = record(profile="cpu", rows=rows, claims=[
-        {"text": "a", "source": "s", "held": True, "evidence": "e"},
-        {"text": "b", "source": "s", "held": None, "evidence": "e"}])
+    decided = Claim.decided("c", "s", Rule("c's score minus the rival's", "better", 0.01),
+                            interval([0.05, 0.06, 0.07]), "e")
+    ours = Claim.decided("d", "s", Rule("d", "better"), interval([-0.05, -0.06, -0.07]), "e", addition=True)
+    long = record(profile="cpu", rows=rows, claims=[claim("a", True, seeds=None), claim("b", None),
+                                                    decided.as_dict(), ours.as_dict()])
     (results_root / "paper10").mkdir()
     (results_root / "paper10" / "results.json").write_text(json.dumps(long))
     papers = [{"reproduction": "paper10", "review_topic": "GCML", "title": "T", "key": "Wu2022GCML"},
               {"reproduction": "paper3", "review_topic": "GAN augmentation", "title": "U", "key": "F2018"}]
     table = str(rv.summary(papers))
-    assert "1 held, 1 not tested" in table and "cpu profile · NVIDIA H100" in table and "href='#paper10'" in table
+    assert "cpu profile · NVIDIA H100" in table and "href='#paper10'" in table
+    assert "Td(children=2, className='tally outcome-held')" in table  # ours did not hold: not counted
+    assert "Td(children=1, className='tally outcome-not-testable-here')" in table
+    assert "Td(children=0, className='tally')" in table
+    claims = str(rv.claims_table(papers))
+    assert "0.06 [0.0352, 0.0848] (95% t interval, 3 seeds)" in claims and "d (our addition)" in claims
+    assert "exact count" in claims and "not measured" in claims
     assert "not run yet" in table  # paper3 has no committed run
     parts = rv.side_by_side("paper10", long)
     text = [str(p) for p in parts]
     verdicts = next(i for i, t in enumerate(text) if "verdicts" in t)
     first_table = next(i for i, p in enumerate(parts) if isinstance(p, html.Table))
     assert verdicts < first_table  # the verdicts before the numbers
+    assert "held (our addition, context only)" not in text[verdicts] and "did not hold (our addition" in text[verdicts]
+    assert "Rule (fixed before the run): c's score minus the rival's: held if" in text[verdicts]
     assert "badge-reduced" in text[0] and "weaker evidence" in text[1]
     assert "'reported'" in text[first_table] and "m0" not in text[first_table]  # the paper's numbers first
     fold = next(p for p in parts if isinstance(p, html.Details) and "more rows" in str(p))

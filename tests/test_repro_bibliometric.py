@@ -84,10 +84,15 @@ def test_paper4_regenerates_the_task_modality_code_table(corpus, tmp_path):
 
 
 def test_verdicts_are_one_line_per_paper():
-    doc = {"status": "completed", "profile": "full", "claims": [{"held": True}, {"held": False}, {"held": None}]}
-    assert report.verdict(doc) == "mixed: 1 held, 1 did not hold, 1 not testable"
-    assert report.verdict({**doc, "claims": [{"held": True}] * 2}) == "held (2 of 2 claims)"
-    assert report.verdict({**doc, "profile": "smoke", "claims": [{"held": None}]}).startswith("not testable here (smoke")
+    def claims(*outcomes, addition=False):
+        return [{"outcome": o, "addition": addition} for o in outcomes]
+
+    doc = {"status": "completed", "profile": "full", "claims": claims("held", "did not hold", "not testable here")}
+    assert report.verdict(doc) == "1 held, 1 did not hold, 1 not testable here"
+    both = {**doc, "claims": claims("held", "held") + claims("did not hold", addition=True)}
+    assert report.verdict(both) == "2 held"  # our additions never count
+    smoke = {**doc, "profile": "smoke", "claims": claims("inconclusive")}
+    assert report.verdict(smoke) == "1 inconclusive (smoke run, not the result to compare)"
     assert report.verdict({**doc, "status": "failed"}) == "run failed" and report.verdict(None) == "not run yet"
 
 
@@ -102,9 +107,11 @@ def test_reproduce_all_writes_one_report_with_every_paper(corpus, tmp_path, monk
     result = CliRunner().invoke(reproduce, ["all", "--out", str(tmp_path), "--set", f"bib={corpus}"])
     assert result.exit_code == 0, result.output
     md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
-    assert "| paper1 | Yi2019GANReview | held (2 of 2 claims) (smoke run, not the result to compare) | smoke |" in md
+    assert "| paper1 | Yi2019GANReview | 2 | 0 | 0 | 0 | smoke |" in md  # counts: decided without seeds
     assert "| paper3 | FridAdar2018Synthetic | not run yet (no reproduction module) |" in md
-    assert "| paper4 | Kazeminia2020GANs | did not hold (1 of 1 claims)" in md
+    assert "| paper4 | Kazeminia2020GANs | 0 | 1 | 0 | 0 |" in md
+    seven = "GANs are applied across all seven tasks the review organises them by"
+    assert f"| paper4 | {seven} | did not hold | exact count |" in md
     assert md.count("wall time") >= 3 and "](paper1/" in md and "Data that is not real: proxy task counts" in md
     assert page.count("data:image/png;base64,") == 3 and "<td>not run yet (no reproduction module)</td>" in page
     assert (sorted(RESULTS_DIR.rglob("*")) if RESULTS_DIR.exists() else []) == before  # smoke: nothing published
@@ -117,7 +124,7 @@ def test_reproduce_report_reads_committed_results_only(tmp_path):
     result = CliRunner().invoke(reproduce, ["report", "--results", str(results)])
     assert result.exit_code == 0, result.output
     md = (results / "report.md").read_text()
-    assert "| paper1 | Yi2019GANReview | not run yet |" in md and "| paper4 | Kazeminia2020GANs | not testable" in md
+    assert "| paper1 | Yi2019GANReview | not run yet |" in md and "| paper4 | Kazeminia2020GANs | 0 | 0 | 0 | 1 |" in md
     assert "![task_modality_code](paper4/figures/task_modality_code.png)" in md
 
 

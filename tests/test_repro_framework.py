@@ -98,11 +98,14 @@ def test_side_by_side_writes_not_reported_and_names_phantoms(tmp_path):
             "device": "cpu", "device_name": "CPU", "seed": 0, "git_commit": None}
     doc = sidebyside.write(tmp_path, outcome, info)
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved == doc and saved["schema"] == 1
+    assert saved == doc and saved["schema"] == sidebyside.SCHEMA
+    claim = saved["claims"][0]  # a yes/no on one seed: what it points to, not a verdict
+    assert claim["outcome"] == "inconclusive" and "1 seed" in claim["reason"] and "'held'" in claim["reason"]
     assert saved["rows"][1]["paper"] is None and saved["rows"][1]["paper_text"] == "not reported"
     assert saved["rows"][0]["paper_text"] == "85.7"
     md = (tmp_path / "results.md").read_text()
     assert "| FRR | reader 1 | 0.4 | not reported |" in md and "phantom" in md and "smoke run" in md
+    assert "Tally of the paper's claims: 1 inconclusive." in md and "**inconclusive**: GANs help" in md
     with pytest.raises(ValueError, match="data kind"):
         DataNote("x", "fake", "")
 

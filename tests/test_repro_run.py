@@ -13,6 +13,7 @@ from reproductions import sidebyside
 from reproductions.outcome import Claim, DataNote, Outcome, Reported, Row
 from reproductions.run import METRICS_LOG, Run, RunError
 from reproductions.summary import render, summarise
+from reproductions.verdict import Rule, interval
 
 SMALL = range(4)
 NAMES = ("x", "y", "gan-init", "1", "10")
@@ -95,9 +96,12 @@ def finished_run(tmp_path) -> tuple:
     folder = tmp_path / "run"
     (folder / "figures").mkdir(parents=True)
     outcome = Outcome({"fid": 12.5}, rows=[Row("FID", "DCGAN", 12.5, Reported(30.0, "Table 2"), False)],
-                      claims=[Claim("GAN beats DDPM", "Sec. 4", True, "Rule: held if FID is lower. FID 12.5 vs 20.1."),
-                              Claim("DDPM memorises", "Sec. 5", False, "excess correlation -0.01"),
-                              Claim("Readers are fooled", "Sec. 6", None, "no readers here")],
+                      claims=[Claim("GAN beats DDPM", "Sec. 4", True, "Rule: held if FID is lower. FID 12.5 vs 20.1.",
+                                    seeds=None),
+                              Claim("DDPM memorises", "Sec. 5", False, "excess correlation -0.01", seeds=None),
+                              Claim("Readers are fooled", "Sec. 6", None, "no readers here"),
+                              Claim.decided("Small wins", "Sec. 7", Rule("Dice gain", "better", 0.02),
+                                            interval([0.01, 0.03, 0.05]), "Dice 0.81 vs 0.78", addition=True)],
                       data=[DataNote("phantom", "phantom", "made here")],
                       figures=["figures/samples.png", "figures/curves.png"])
     info = {"paper": "paper5", "bib_key": "K", "method": "m", "profile": "smoke", "status": "completed",
@@ -111,8 +115,11 @@ def test_the_summary_lists_each_claims_outcome_and_the_figures(tmp_path):
     folder, info = finished_run(tmp_path)
     summary = summarise(folder, tmp_path / "results")
     assert [(c.text, c.outcome) for c in summary.claims] == [
-        ("GAN beats DDPM", "held"), ("DDPM memorises", "did not hold"), ("Readers are fooled", "not testable here")]
+        ("GAN beats DDPM", "held"), ("DDPM memorises", "did not hold"), ("Readers are fooled", "not testable here"),
+        ("Small wins", "inconclusive (our addition)")]
     assert summary.claims[0].evidence == "FID 12.5 vs 20.1."  # the numbers, not the rule
+    assert summary.claims[3].evidence == "0.03 [-0.0197, 0.0797] (95% t interval, 3 seeds)"  # the interval first
+    assert summary.tally == "1 held, 1 did not hold, 1 not testable here"  # ours does not count
     assert summary.figures == (folder / "figures/samples.png", folder / "figures/curves.png")
     assert summary.results_page == folder / "results.md" and summary.published is None
     assert summary.explorer_page.endswith("/reproductions#paper5")

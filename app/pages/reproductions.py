@@ -27,4 +27,6 @@ def layout(**_query) -> html.Div:
                      html.P(html.A("All papers in one report", href="/reports/reproductions.html", target="_blank",
                                    id="repro-report")) if results.report_path().is_file() else None,
                      reproduction_views.summary(rows) if rows else None,
+                     html.Details([html.Summary("Every claim with its number"), reproduction_views.claims_table(rows)],
+                                  open=True) if rows else None,
                      *sections], className="reproductions")

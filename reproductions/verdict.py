@@ -1,0 +1,190 @@
+"""Four outcomes for a paper's claim, decided on several seeds with a 95% interval and a tolerance
+written into the rule before the run.
+
+- held: the interval lies on the claim's side (see ``decide`` for each kind of rule);
+- did not hold: the interval rules out what the claim says;
+- inconclusive: the interval straddles the line, fewer than ``MIN_SEEDS`` seeds stand behind the
+  numbers, a seed gave no number, or a sanity gate failed (a model still training, a method that
+  does not beat its degraded input): the reason is always given;
+- not testable here: the data or the people the claim needs are absent.
+
+A rule's quantity is oriented so that a positive value favours the paper's claim (for "the DDPM's
+FID is lower", the GAN's FID minus the DDPM's, per seed). Seeds shared by both arms give paired
+differences, so the interval is a t interval on the per-seed differences.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+OUTCOMES = ("held", "did not hold", "inconclusive", "not testable here")
+HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTABLE = OUTCOMES
+MIN_SEEDS = 3  # a verdict on fewer seeds (or folds) is inconclusive
+LEVEL = 0.95
+KINDS = ("better", "no worse")
+CONVERGED_SHARE = 0.05  # a loss that still falls by more than this share over its last tenth has not converged
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean over ``n`` seeds (or folds) with its two-sided 95% interval; ``low`` and ``high`` are
+    NaN when fewer than two finite values stand behind it."""
+    mean: float
+    low: float
+    high: float
+    n: int
+    method: str  # "t" on the values, or "paired t" on per-seed differences
+
+    @property
+    def complete(self) -> bool:
+        return not any(math.isnan(v) for v in (self.mean, self.low, self.high))
+
+    def text(self, digits: int = 3) -> str:
+        if math.isnan(self.mean):
+            return f"no number ({self.n} seeds)"
+        if not self.complete:
+            return f"{self.mean:.{digits}g} ({self.n} seed, no interval)"
+        return (f"{self.mean:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}] "
+                f"({LEVEL:.0%} {self.method} interval, {self.n} seeds)")
+
+    def as_dict(self) -> dict:
+        """For JSON: NaN as null."""
+        return {k: _json_number(getattr(self, k)) for k in ("mean", "low", "high")} | {"n": self.n,
+                                                                                        "method": self.method}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Interval:
+        return cls(*(math.nan if d[k] is None else float(d[k]) for k in ("mean", "low", "high")), d["n"], d["method"])
+
+
+def _json_number(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def interval(values: Iterable[float], method: str = "t") -> Interval:
+    """The mean of ``values`` (one per seed) with a Student t interval; a NaN among them (a seed that
+    gave no number) makes the mean NaN, so the claim cannot be decided on the others alone."""
+    x = np.asarray(list(values), dtype=float)
+    n = len(x)
+    if n == 0 or np.isnan(x).any():
+        return Interval(math.nan, math.nan, math.nan, n, method)
+    mean = float(x.mean())
+    if n < 2:
+        return Interval(mean, math.nan, math.nan, n, method)
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return Interval(mean, mean - half, mean + half, n, method)
+
+
+def paired(a: Sequence[float], b: Sequence[float]) -> Interval:
+    """The interval of ``a - b`` seed by seed (both arms trained on the same seeds)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired interval: {len(a)} values against {len(b)}; the seeds must match")
+    return interval(np.subtract(np.asarray(a, float), np.asarray(b, float)), "paired t")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A claim's decision rule, fixed before the run.
+
+    ``quantity`` says what is measured per seed, oriented so that positive favours the claim;
+    ``kind`` is "better" (the claim says one thing beats another) or "no worse" (it says one thing
+    is as good as another, or below a bound); ``tolerance`` (>= 0, in the quantity's unit) is the
+    smallest difference that matters for "better" and the allowed shortfall for "no worse"."""
+    quantity: str
+    kind: str
+    tolerance: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"rule kind {self.kind!r} is not one of {KINDS}")
+        if not self.tolerance >= 0:
+            raise ValueError(f"rule tolerance must be 0 or more, not {self.tolerance}")
+
+    @property
+    def text(self) -> str:
+        t = f"{self.tolerance:g}"
+        if self.kind == "better":
+            return (f"{self.quantity}: held if its {LEVEL:.0%} interval lies above 0 and its mean reaches {t}; "
+                    f"did not hold if the interval lies below {t}; otherwise inconclusive")
+        return (f"{self.quantity}: held if its {LEVEL:.0%} interval lies above -{t}; did not hold if it lies "
+                f"below -{t}; otherwise inconclusive")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A sanity check a claim's models must pass before the claim is decided."""
+    name: str
+    passed: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
+
+def decide(rule: Rule, estimate: Interval, gates: Sequence[Gate] = ()) -> tuple[str, str]:
+    """The outcome of ``rule`` on ``estimate`` and the reason when it is inconclusive.
+
+    "better": held when low > 0 and mean >= tolerance; did not hold when high < tolerance (an
+    advantage that matters is ruled out: a tie counts against the claim); "no worse": held when
+    low > -tolerance, did not hold when high < -tolerance. Failed gates come first."""
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        return INCONCLUSIVE, "; ".join(f"{g.name}: {g.detail}" for g in failed)
+    if math.isnan(estimate.mean):
+        return INCONCLUSIVE, f"a seed gave no number ({estimate.n} seeds)"
+    if estimate.n < MIN_SEEDS or not estimate.complete:
+        return INCONCLUSIVE, f"{estimate.n} seeds behind the numbers; a verdict needs at least {MIN_SEEDS}"
+    line = rule.tolerance if rule.kind == "better" else -rule.tolerance
+    if rule.kind == "better" and estimate.low > 0 and estimate.mean >= line:
+        return HELD, ""
+    if rule.kind == "no worse" and estimate.low > line:
+        return HELD, ""
+    if estimate.high < line:
+        return NOT_HELD, ""
+    return INCONCLUSIVE, f"the interval {estimate.low:.3g} to {estimate.high:.3g} straddles {line:g}"
+
+
+def single_run(held: bool | None, seeds: int | None, gates: Sequence[Gate] = ()) -> tuple[str, str]:
+    """The outcome of a claim a paper decided with a yes/no rule on one run's numbers: not testable
+    when there was nothing to decide (``held`` None), held or not when nothing random enters
+    (``seeds`` None: counts over the corpus), otherwise inconclusive unless enough seeds stand behind it."""
+    if held is None:
+        return NOT_TESTABLE, ""
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        return INCONCLUSIVE, "; ".join(f"{g.name}: {g.detail}" for g in failed)
+    if seeds is not None and seeds < MIN_SEEDS:
+        pointed = HELD if held else NOT_HELD
+        return INCONCLUSIVE, (f"decided on {seeds} seed without an interval (a verdict needs at least {MIN_SEEDS}); "
+                              f"this run's numbers point to '{pointed}'")
+    return (HELD if held else NOT_HELD), ""
+
+
+def converged(name: str, losses: Sequence[float], share: float = CONVERGED_SHARE) -> Gate:
+    """Gate: ``losses`` (one per step or epoch, in order) no longer fall by more than ``share`` of
+    their level over the last tenth of training. The fall is read off a least-squares line through
+    that tenth (at least 5 points), so the noise of single steps does not decide it."""
+    y = np.asarray([v for v in losses if v is not None], dtype=float)
+    y = y[np.isfinite(y)]
+    tail = y[-max(5, len(y) // 10):]
+    if len(tail) < 5:
+        return Gate(f"{name} converged", False, f"only {len(y)} loss values: convergence cannot be read")
+    slope, start = np.polyfit(np.arange(len(tail)), tail, 1)
+    fall = -slope * (len(tail) - 1) / max(abs(float(start)), 1e-12)  # the fitted fall over the fitted start
+    passed = fall <= share
+    return Gate(f"{name} converged", bool(passed),
+                f"loss fell by {fall:.1%} over the last tenth of training "
+                f"({'within' if passed else 'more than'} the {share:.0%} allowed)")
+
+
+def beats_input(name: str, method: Interval, degraded: Interval, higher_is_better: bool = True) -> Gate:
+    """Gate: a restoration method's mean beats the degraded input it starts from (bicubic for
+    super-resolution, the noisy image for denoising); one that does not is not comparable."""
+    better = method.mean > degraded.mean if higher_is_better else method.mean < degraded.mean
+    return Gate(f"{name} beats its input", bool(better),
+                f"{method.mean:.4g} against the input's {degraded.mean:.4g}")
