@@ -1,8 +1,8 @@
 """The typed ``Run`` that a paper's ``main(config, run)`` receives, and the run folder around it.
 
 A ``Run`` carries what a paper may use while it runs: its name, profile and seed, the device with
-its autocast dtype, the run folder and its figures, progress bars, a metrics log, and random
-streams by name. A stream is derived from the seed and its name alone (numpy's ``SeedSequence``:
+its autocast dtype, the run folder and its figures, progress bars, a metrics log, random
+streams by name, and replicas: the repeated trainings (seeds) a claim is decided on. A stream is derived from the seed and its name alone (numpy's ``SeedSequence``:
 the seed is the entropy, a SHA-256 of the name the spawn key), so adding a stream never shifts
 another and seed 1's stream "x" is never seed 0's stream "y", as seed + offset would make it.
 
@@ -20,6 +20,7 @@ torch is the repro extra: it is imported where it is used, so ``reproduce list``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import importlib.metadata
@@ -89,10 +90,20 @@ class Run:
     folder: Path
     info: dict  # run_info.json as it will be written
     logged: dict[str, list[tuple[int, float | None]]] = field(default_factory=dict)  # run.log's series
+    replica: int = 0  # which repeated training of the run this is; replica 0 draws exactly what the run draws
 
     def __post_init__(self):
         if self.seed < 0:
             raise RunError(f"--seed {self.seed}: a seed is a whole number of 0 or more")
+
+    def replicas(self, n: int) -> list[Run]:
+        """``n`` copies of this run whose random streams are independent of one another's (replica k's
+        stream "x" is the run's stream "x/replica<k>"); they share the folder and the metrics log, where
+        their series are named "replica<k>/<name>"."""
+        return [dataclasses.replace(self, replica=k) for k in range(n)]
+
+    def _stream(self, stream: str) -> str:
+        return f"{stream}/replica{self.replica}" if self.replica else stream
 
     @property
     def dtype(self) -> torch.dtype:
@@ -109,7 +120,7 @@ class Run:
 
     def rng(self, stream: str) -> np.random.Generator:
         """A NumPy generator for stream ``stream`` ("gan-init"); each call starts the stream afresh."""
-        return np.random.default_rng(stream_sequence(self.seed, stream))
+        return np.random.default_rng(stream_sequence(self.seed, self._stream(stream)))
 
     def int_seed(self, stream: str) -> int:
         """An int seed from stream ``stream``, for what takes one (scikit-learn's ``random_state``, the
@@ -119,7 +130,7 @@ class Run:
     def torch_generator(self, stream: str) -> torch.Generator:
         """A CPU torch generator for stream ``stream``; draw on the CPU and move the tensor to the device."""
         import torch
-        return torch.Generator().manual_seed(stream_seed(self.seed, stream))
+        return torch.Generator().manual_seed(stream_seed(self.seed, self._stream(stream)))
 
     @contextlib.contextmanager
     def seeded(self, stream: str):
@@ -128,7 +139,7 @@ class Run:
         state is saved before and restored after (``torch.random.fork_rng``). Give it a name of its
         own ("cnn-init"), not the one whose ``torch_generator`` shuffles the batches."""
         import torch
-        seed = stream_seed(self.seed, stream)
+        seed = stream_seed(self.seed, self._stream(stream))
         if self.device.type == "cuda":  # fork and seed the CUDA generators as well as the CPU one
             with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
                 torch.manual_seed(seed)
@@ -139,7 +150,8 @@ class Run:
                 yield
 
     def progress(self, iterable, desc: str, total: int | None = None):
-        return tqdm(iterable, desc=f"{self.paper} {desc}", total=total, leave=False, dynamic_ncols=True)
+        replica = f" (replica {self.replica})" if self.replica else ""
+        return tqdm(iterable, desc=f"{self.paper} {desc}{replica}", total=total, leave=False, dynamic_ncols=True)
 
     def figure(self, name: str) -> tuple[Path, str]:
         """Where to save figure ``name``, and the path to record in the outcome (relative to the run folder)."""
@@ -150,6 +162,7 @@ class Run:
     def log(self, name: str, value: float, step: int | None = None) -> None:
         """Record ``value`` of the series ``name`` ("d_loss") at ``step`` (default: the next one). Kept in
         ``run.logged`` and appended to ``metrics.jsonl`` at once, so a killed run keeps its curves."""
+        name = f"replica{self.replica}/{name}" if self.replica else name
         series = self.logged.setdefault(name, [])
         step = len(series) if step is None else int(step)
         value = None if is_missing(value) else float(value)

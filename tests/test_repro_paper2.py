@@ -30,7 +30,9 @@ def test_paper2_smoke_run_writes_results_figures_and_a_reader_study(tmp_path):
     smoke = PRESETS["smoke"]
 
     metrics = json.loads((folder / "metrics.json").read_text())
-    panel = metrics["observers"]
+    assert metrics["seeds"] == smoke.seeds == len(metrics["observers"]) == len(metrics["control"])
+    panel, control = metrics["observers"][0], metrics["control"][0]
+    assert set(control["readers"]) == set(OBSERVERS) and control["n_train"] + control["n_test"] == len_held(metrics)
     assert set(panel["readers"]) == set(OBSERVERS)
     for name, r in panel["readers"].items():
         assert 0 <= r["frr"] <= 1 and 0 <= r["trr"] <= 1, name
@@ -47,21 +49,23 @@ def test_paper2_smoke_run_writes_results_figures_and_a_reader_study(tmp_path):
     for name, agree in metrics["class_agreement"].items():
         assert 0 <= agree["generated"] <= 1 and 0 <= agree["real_heldout"] <= 1, name
         assert set(agree["generated_called_malignant"]) == set(CLASSES), name
-    assert set(metrics["training"]) == {"d_loss", "g_loss", "d_real", "d_fake"}
-    assert all(np.isfinite(v) for v in metrics["training"].values())
+    assert set(metrics["training"][0]) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(v) for v in metrics["training"][0].values())
 
     doc = json.loads((folder / "results.json").read_text())
     assert all(r["paper"] is None for r in doc["rows"])  # no per-reader table was found
     frr_rows = [r for r in doc["rows"] if r["metric"].startswith("FRR")]
     assert {r["setting"] for r in frr_rows} == {f"observer: {name}" for name in OBSERVERS}
-    pairs = len(OBSERVERS) * (len(OBSERVERS) - 1) // 2
-    # 3 rows per observer, the mean kappa, one per pair, FID + KID, 2 per class classifier
-    assert len(doc["rows"]) == 3 * len(OBSERVERS) + 1 + pairs + 2 + 2 * len(CLASS_OBSERVERS)
+    # 3 rows per observer and its control accuracy, the mean kappa, FID + KID, 2 per class classifier
+    assert len(doc["rows"]) == 4 * len(OBSERVERS) + 1 + 2 + 2 * len(CLASS_OBSERVERS)
     assert [d["kind"] for d in doc["data"]] == ["phantom"]
-    automatic, human = doc["claims"]
-    mean_acc = np.mean([r["accuracy"] for r in panel["readers"].values()])
-    assert automatic["held"] is bool(mean_acc < smoke.accuracy_bound)
-    assert human["held"] is None  # no readers in a fresh run
+    human, machine = doc["claims"]
+    assert human["outcome"] == "not testable here" and not human["addition"]  # no readers in a fresh run
+    assert machine["addition"] and machine["estimate"]["n"] == 1 and machine["estimate"]["method"] == "paired t"
+    control_acc = np.mean([r["accuracy"] for r in control["readers"].values()])
+    rvg_acc = np.mean([r["accuracy"] for r in panel["readers"].values()])
+    assert machine["estimate"]["mean"] == pytest.approx(control_acc - rvg_acc)
+    assert machine["outcome"] == "inconclusive" and "1 seeds" in machine["reason"]  # smoke: one seed decides nothing
     assert doc["differences"] == differences(paper2.__doc__) and doc["differences"]
     assert len(doc["figures"]) == 3
     for figure in doc["figures"]:
@@ -74,6 +78,45 @@ def test_paper2_smoke_run_writes_results_figures_and_a_reader_study(tmp_path):
     assert sources.count("real") == sources.count("generated") == 2 * smoke.reader_per_class
     assert sorted(item.label for item in study.items) == sorted(CLASSES * (2 * smoke.reader_per_class))
     assert not any(word in item.image for item in study.items for word in ("real", "generated", *CLASSES))
+
+
+def len_held(metrics: dict) -> int:
+    return metrics["data"]["held_out"]
+
+
+def panels(accuracies: list[float]) -> list[dict]:
+    """One observer panel per seed whose every observer scored ``accuracy``."""
+    return [{"readers": {name: {"accuracy": a} for name in OBSERVERS}, "mean_kappa": 0.5, "n_test": 300}
+            for a in accuracies]
+
+
+def test_machine_detectability_is_decided_against_the_control_and_never_counts_for_the_paper():
+    from reproductions.paper2_dcgan_nodules.report import claims
+
+    config = PRESETS["cpu"]
+    study = {"items": 40}
+
+    def machine(rvg, control):
+        return claims({"observers": panels(rvg), "control": panels(control), "reader_study": study}, config)[1]
+
+    assert machine([0.55, 0.56, 0.54], [0.5, 0.49, 0.51]).outcome == "held"  # within the 0.1 allowed
+    assert machine([1.0, 1.0, 0.99], [0.5, 0.52, 0.48]).outcome == "did not hold"
+    assert machine([0.5, 0.9, 0.7], [0.5, 0.5, 0.5]).outcome == "inconclusive"  # the seeds disagree
+    human = claims({"observers": panels([1.0] * 3), "control": panels([0.5] * 3), "reader_study": study}, config)[0]
+    assert human.outcome == "not testable here" and "readers answer" in human.evidence and not human.addition
+    assert machine([1.0] * 3, [0.5] * 3).addition
+
+
+def test_the_control_panel_cannot_tell_two_halves_of_the_same_reals_apart(tmp_path):
+    from reproductions.paper2_dcgan_nodules.model import Nodules, control_panel, mean_accuracy
+    from reproductions.outcome import DataNote
+
+    rng = np.random.default_rng(2)
+    real = quantise(rng.uniform(0.2, 0.4, (80, 16, 16)))
+    labels, cases = np.repeat([0, 1], 40), np.arange(80) // 2  # two patches per case
+    data = Nodules(real[:4], labels[:4], real, labels, cases, DataNote("noise", "synthetic", ""))
+    scores = control_panel(data, dataclasses.replace(PRESETS["smoke"], observer_epochs=2), cpu_run(tmp_path))
+    assert mean_accuracy(scores) < 0.7 and scores["n_train"] + scores["n_test"] == 80
 
 
 def test_split_cases_keeps_cases_whole_and_both_classes_on_both_sides():
@@ -141,8 +184,9 @@ def test_texture_features_coarse_grid_and_quantisation():
     assert np.array_equal(quantise(np.array([0.0, 0.5, 1.2, -1])), np.array([0, 128 / 255, 1, 0], np.float32))
 
 
-@pytest.mark.parametrize("key,value", [("size", "48"), ("holdout", "0.95"), ("accuracy_bound", "0.5"),
-                                       ("fid_images", "1"), ("patches_per_class", "3"), ("epochs", "0")])
+@pytest.mark.parametrize("key,value", [("size", "48"), ("holdout", "0.95"), ("detectability_tolerance", "0.5"),
+                                       ("fid_images", "1"), ("patches_per_class", "3"), ("epochs", "0"),
+                                       ("seeds", "0")])
 def test_config_validation_names_the_field(key, value):
     with pytest.raises(ConfigError, match=key):
         apply_overrides(PRESETS["smoke"], [f"{key}={value}"])

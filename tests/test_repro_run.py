@@ -54,6 +54,23 @@ def test_no_seed_and_stream_pair_aliases_another(tmp_path):
     assert len(set(streams.values())) == len(streams)
 
 
+def test_replicas_draw_apart_and_replica_0_is_the_run_itself(tmp_path):
+    run = make_run(tmp_path)
+    first, second, third = run.replicas(3)
+    assert draws(first, "gan-init") == draws(run, "gan-init")  # a one-seed run is its replica 0
+    assert len({tuple(draws(r, name)) for r in (first, second, third) for name in NAMES}) == 3 * len(NAMES)
+    assert draws(second, "gan-init") == draws(make_run(tmp_path).replicas(2)[1], "gan-init")  # fixed by the seed
+    assert draws(second, "gan-init") != draws(make_run(tmp_path, 1).replicas(2)[1], "gan-init")
+    with second.seeded("init"):
+        a = torch.rand(3)
+    with first.seeded("init"):
+        b = torch.rand(3)
+    assert not torch.equal(a, b)
+    second.log("loss", 0.5)
+    first.log("loss", 0.7)
+    assert run.logged == {"replica1/loss": [(0, 0.5)], "loss": [(0, 0.7)]}  # one log, named apart
+
+
 def test_seeded_builds_the_same_layers_twice_and_leaves_the_global_generator_alone(tmp_path):
     run = make_run(tmp_path)
     torch.manual_seed(123)

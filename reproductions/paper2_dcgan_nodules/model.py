@@ -4,7 +4,9 @@
    split by whole cases into the GAN's training patches and the held-out reals;
 2. the class-conditional DCGAN (``reproductions.common.dcgan``), trained on the training patches;
 3. sampling: one generated patch for each intended class asked for;
-4. the automatic observer panel (real or generated?), scored by ``reader_study.score``;
+4. the automatic observer panel (real or generated?), scored by ``reader_study.score``, beside the
+   same observers asked to tell two halves of the real patches apart (the control: what "cannot
+   tell" reads for them); steps 2-4 are one ``trial``, repeated for each seed;
 5. the class-agreement check (benign or malignant?) standing in for the readers' class answers;
 6. FID and KID with the standard FID Inception (``metrics.images.FidFeatures``);
 7. the visual Turing test for people, written into the run folder as ``reader_study/``.
@@ -28,8 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from reproductions.common import reader_study
-from reproductions.common import dcgan
+from reproductions.common import dcgan, reader_study
 from reproductions.common.classifier import predict, train_cnn
 from reproductions.data import loaders, phantoms
 from reproductions.metrics.images import FidFeatures
@@ -173,8 +174,10 @@ def fit_cnn(images: np.ndarray, targets: np.ndarray, outputs: int, config: Confi
                      widths=CNN_WIDTHS, downsample="pool")
 
 
-def observe(train_x: np.ndarray, train_real: np.ndarray, test_x: np.ndarray, config: Config, run: Run) -> dict:
-    """Each observer's call (True: judged real) on every test patch, after training on the train half."""
+def observe(train_x: np.ndarray, train_real: np.ndarray, test_x: np.ndarray, config: Config, run: Run,
+            stream: str) -> dict:
+    """Each observer's call (True: judged real) on every test patch, after training on the train half;
+    ``stream`` names the panel ("observer", "control") so that each draws its own randomness."""
     n_train, n_test = len(train_x), len(test_x)
     flat_train, flat_test = train_x.reshape(n_train, -1), test_x.reshape(n_test, -1)  # (N, S, S) -> (N, S * S)
     components = min(32, n_train - 1, flat_train.shape[1])
@@ -182,35 +185,78 @@ def observe(train_x: np.ndarray, train_real: np.ndarray, test_x: np.ndarray, con
         "logistic regression (pixels)": (make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000)),
                                          flat_train, flat_test),
         "random forest (features)": (RandomForestClassifier(300, min_samples_leaf=2, n_jobs=1,
-                                                            random_state=run.int_seed("observer-forest")),
+                                                            random_state=run.int_seed(f"{stream}-forest")),
                                      texture_features(train_x), texture_features(test_x)),
         "RBF SVM (PCA 32)": (make_pipeline(StandardScaler(),
-                                           PCA(components, random_state=run.int_seed("observer-pca")), SVC(C=1.0)),
+                                           PCA(components, random_state=run.int_seed(f"{stream}-pca")), SVC(C=1.0)),
                              flat_train, flat_test),
     }
     calls = {}
     for name, (model, fit_x, test_features) in sklearn_observers.items():
         calls[name] = model.fit(fit_x, train_real).predict(test_features).astype(bool)
-    cnn = fit_cnn(train_x, train_real.astype(int), 2, config, run, "observer-cnn", "CNN observer epochs")
+    cnn = fit_cnn(train_x, train_real.astype(int), 2, config, run, f"{stream}-cnn", f"CNN {stream} epochs")
     calls["CNN"] = predict(cnn, test_x * 2 - 1, run).astype(bool)
     return calls
 
 
-def observer_panel(real: np.ndarray, real_labels: np.ndarray, real_cases: np.ndarray, fake: np.ndarray,
-                   fake_labels: np.ndarray, config: Config, run: Run) -> dict:
-    """Train the observers on one half of real + generated and score them on the other half."""
-    images = np.concatenate([real, fake])
-    is_real = np.r_[np.ones(len(real), bool), np.zeros(len(fake), bool)]
-    labels = np.r_[real_labels, fake_labels]
-    groups = np.r_[real_cases, real_cases.max() + 1 + np.arange(len(fake))]  # a real case stays in one half
-    halves = StratifiedGroupKFold(n_splits=2, shuffle=True, random_state=run.int_seed("observer-split"))
+def panel(first: np.ndarray, first_labels: np.ndarray, first_groups: np.ndarray, second: np.ndarray,
+          second_labels: np.ndarray, second_groups: np.ndarray, config: Config, run: Run, stream: str) -> dict:
+    """Train the observers to tell ``first`` (scored as "real") from ``second`` (scored as "generated") on
+    one half of both and score them on the other half; a group (a case) stays in one half."""
+    images = np.concatenate([first, second])
+    is_real = np.r_[np.ones(len(first), bool), np.zeros(len(second), bool)]
+    labels = np.r_[first_labels, second_labels]
+    groups = np.r_[first_groups, second_groups]
+    halves = StratifiedGroupKFold(n_splits=2, shuffle=True, random_state=run.int_seed(f"{stream}-split"))
     train, test = next(halves.split(images, is_real * 2 + labels, groups))
     ids = np.array([f"{'real' if r else 'generated'}-{i}" for i, r in enumerate(is_real)])
-    calls = observe(images[train], is_real[train], images[test], config, run)
+    calls = observe(images[train], is_real[train], images[test], config, run, stream)
     truth = {ids[i]: "real" if is_real[i] else "generated" for i in test}
     scores = reader_study.score(truth, {name: dict(zip(ids[test], map(bool, c))) for name, c in calls.items()})
     scores["n_train"], scores["n_test"] = int(len(train)), int(len(test))
     return scores
+
+
+def observer_panel(real: np.ndarray, real_labels: np.ndarray, real_cases: np.ndarray, fake: np.ndarray,
+                   fake_labels: np.ndarray, config: Config, run: Run) -> dict:
+    """Real against generated patches; each generated patch is a group of its own."""
+    fake_groups = real_cases.max() + 1 + np.arange(len(fake))
+    return panel(real, real_labels, real_cases, fake, fake_labels, fake_groups, config, run, "observer")
+
+
+def control_panel(data: Nodules, config: Config, run: Run) -> dict:
+    """The same observers asked to tell two halves of the held-out reals apart (whole cases on each side,
+    one half scored as "real", the other as "generated"): their accuracy where there is nothing to see."""
+    half = split_cases(data.real_labels, data.real_cases, 0.5, run.rng("control-split"))
+    return panel(data.real[~half], data.real_labels[~half], data.real_cases[~half], data.real[half],
+                 data.real_labels[half], data.real_cases[half], config, run, "control")
+
+
+def mean_accuracy(scores: dict) -> float:
+    """The panel's accuracy averaged over its observers (NaN if one scored nothing)."""
+    values = [r["accuracy"] for r in scores["readers"].values()]
+    return float("nan") if any(v is None for v in values) else float(np.mean(values))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One seed: a DCGAN trained afresh, its patches for the observers (one per held-out real, class
+    for class), the observer panel on them and the real-vs-real control."""
+    G: dcgan.Generator
+    history: dict  # per-epoch losses and discriminator probabilities
+    fake: np.ndarray  # (N, S, S) in [0, 1], 8-bit
+    fake_labels: np.ndarray
+    observers: dict  # panel(): real vs generated
+    control: dict  # panel(): real vs real
+
+
+def trial(data: Nodules, config: Config, run: Run) -> Trial:
+    G, history = train_gan(data, config, run)
+    fake_labels = data.real_labels.copy()
+    fake = generate(G, fake_labels, run, "observer-samples")
+    return Trial(G, history, fake, fake_labels,
+                 observer_panel(data.real, data.real_labels, data.real_cases, fake, fake_labels, config, run),
+                 control_panel(data, config, run))
 
 
 # ---- 5. class agreement: benign or malignant? ---------------------------------------------------
