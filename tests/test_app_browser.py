@@ -248,6 +248,12 @@ def test_details_link_to_the_reproduction_and_back(driver, server):
     in_view = "const r = arguments[0].getBoundingClientRect(); return r.top >= -1 && r.top < window.innerHeight / 2;"
     wait_for(lambda: driver.execute_script(in_view, driver.find_element(By.ID, "paper10")), message="#paper10 in view")
     assert driver.find_element(By.ID, "repro-summary").find_element(By.LINK_TEXT, "paper10")
+    heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#repro-summary th")]
+    assert heads[-4:] == ["held", "did not hold", "inconclusive", "not testable here"]  # the tally per paper
+    claims = driver.find_element(By.ID, "repro-claims")  # every claim with its number, above the sections
+    assert claims.location["y"] < driver.find_element(By.ID, "paper2").location["y"]
+    assert "paper2" in claims.text and "interval" in claims.text + " ".join(
+        td.text for td in claims.find_elements(By.TAG_NAME, "th"))
     assert "FridAdar2018Synthetic" in driver.find_element(By.ID, "paper3").text
     section.find_element(By.LINK_TEXT, "[Wu2022GCML] in the explorer").click()
     title = wait_for(lambda: driver.find_element(By.ID, "ex-details-title").text, message="the explorer again")
