@@ -2,9 +2,10 @@
 
 A ``Run`` carries what a paper may use while it runs: its name, profile and seed, the device with
 its autocast dtype, the run folder and its figures, progress bars, a metrics log, random
-streams by name, and replicas: the repeated trainings (seeds) a claim is decided on. A stream is derived from the seed and its name alone (numpy's ``SeedSequence``:
-the seed is the entropy, a SHA-256 of the name the spawn key), so adding a stream never shifts
-another and seed 1's stream "x" is never seed 0's stream "y", as seed + offset would make it.
+streams by name, and replicas: the repeated trainings (seeds) a claim is decided on. A stream is
+derived from the seed and its name alone (numpy's ``SeedSequence``: the seed is the entropy, a
+SHA-256 of the name the spawn key), so adding a stream never shifts another and seed 1's stream
+"x" is never seed 0's stream "y", as seed + offset would make it.
 
 A run folder holds ``config.json``, ``run_info.json`` (status, versions, git commit, device,
 seed, profile, wall time), ``metrics.json``, ``metrics.jsonl`` (what ``run.log`` recorded),
@@ -214,7 +215,8 @@ def determinism() -> dict:
     import torch
     return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "cudnn_deterministic": torch.backends.cudnn.deterministic, "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
             "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG")
                     if k in os.environ}}
 

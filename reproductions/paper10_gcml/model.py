@@ -143,14 +143,17 @@ def alignment_loss(z, centres, assignment):
 
 # ---- training -----------------------------------------------------------------------------------
 
-def pretrain(data: Dataset, config, run: Run) -> Autoencoder:
-    """The denoising autoencoder every deep method starts from: MSE on inputs with Gaussian noise."""
+def pretrain(data: Dataset, config, run: Run) -> tuple[Autoencoder, list[float]]:
+    """The denoising autoencoder every deep method starts from: MSE on inputs with Gaussian noise;
+    returns it with its mean loss per epoch."""
     x = torch.as_tensor(data.x)
     with run.seeded(f"{data.name}/ae-init"):
         model = Autoencoder(x.shape[1], config.hidden, config.latent_dim).to(run.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     batches, noise = run.torch_generator(f"{data.name}/pretrain-batches"), run.torch_generator(f"{data.name}/pretrain-noise")
+    curve = []
     for _ in run.progress(range(config.pretrain_epochs), f"{data.name}: pretrain autoencoder"):
+        total = 0.0
         for batch in torch.randperm(len(x), generator=batches).split(config.batch_size):
             xb = x[batch].to(run.device)
             noisy = xb + config.noise * torch.randn(xb.shape, generator=noise).to(run.device)
@@ -159,7 +162,9 @@ def pretrain(data: Dataset, config, run: Run) -> Autoencoder:
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    return model
+            total += loss.item() * len(batch)
+        curve.append(total / len(x))
+    return model, curve
 
 
 def variants(config) -> dict[str, tuple[dict[str, float], bool]]:
@@ -178,8 +183,9 @@ def stream_slug(method: str) -> str:
 
 
 def train_clustering(base: Autoencoder, data: Dataset, method: str, weights: dict[str, float], reconstruct: bool,
-                     config, run: Run) -> tuple[np.ndarray, np.ndarray]:
-    """Fine-tune a copy of ``base`` with the weighted losses; returns (clusters (N,), embedding (N, latent))."""
+                     config, run: Run) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Fine-tune a copy of ``base`` with the weighted losses; returns (clusters (N,), embedding (N, latent),
+    the mean loss per epoch)."""
     x, k = torch.as_tensor(data.x), data.n_clusters
     model = copy.deepcopy(base)
     z0 = embed(model, x, run.device).numpy()
@@ -191,7 +197,9 @@ def train_clustering(base: Autoencoder, data: Dataset, method: str, weights: dic
     input_scale = (x[:, None] - x[neighbours]).norm(dim=-1).mean().item()  # (N, 1, D) - (N, knn, D): mean distance
     slug = stream_slug(method)
     batches, noise = run.torch_generator(f"{data.name}/{slug}/batches"), run.torch_generator(f"{data.name}/{slug}/noise")
+    curve = []
     for _ in run.progress(range(config.epochs), f"{data.name}: fine-tune {method}"):
+        total = 0.0
         # 1. the targets of this epoch: DEC's sharpened assignments and the input-space cluster centres
         with torch.no_grad():
             q_all = soft_assignment(embed(model, x, run.device).to(run.device), centres)  # (N, K)
@@ -224,9 +232,11 @@ def train_clustering(base: Autoencoder, data: Dataset, method: str, weights: dic
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            total += loss.item() * len(batch)
+        curve.append(total / len(x))
     embedding = embed(model, x, run.device)
     clusters = soft_assignment(embedding.to(run.device), centres).argmax(dim=1).cpu().numpy()
-    return clusters, embedding.numpy()
+    return clusters, embedding.numpy(), curve
 
 
 # ---- baselines and scores -----------------------------------------------------------------------
