@@ -87,6 +87,27 @@ def paired(a: Sequence[float], b: Sequence[float]) -> Interval:
     return interval(np.subtract(np.asarray(a, float), np.asarray(b, float)), "paired t")
 
 
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, resamples: int = 4000) -> Interval:
+    """The mean of ``a - b`` over seeds and test items, ``a`` and ``b`` (seeds, items) scored on the
+    same items by models of the same seeds, with a percentile interval from resampling seeds and items
+    together (both levels with replacement, the same draw for both arms), so that the interval holds
+    the spread of the training seeds and of the test set alike."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"paired bootstrap: two (seeds, items) arrays of one shape, not {a.shape} and {b.shape}")
+    d = a - b  # (S, N)
+    seeds, items = d.shape
+    if np.isnan(d).any():
+        return Interval(math.nan, math.nan, math.nan, seeds, "paired bootstrap")
+    if seeds < 2:
+        return Interval(float(d.mean()), math.nan, math.nan, seeds, "paired bootstrap")
+    s = rng.integers(0, seeds, (resamples, seeds))  # (R, S) seeds drawn
+    i = rng.integers(0, items, (resamples, items))  # (R, N) items drawn
+    means = d[s[:, :, None], i[:, None, :]].mean(axis=(1, 2))  # (R, S, N) -> (R,)
+    low, high = np.quantile(means, [0.5 - LEVEL / 2, 0.5 + LEVEL / 2])
+    return Interval(float(d.mean()), float(low), float(high), seeds, "paired bootstrap")
+
+
 @dataclass(frozen=True)
 class Rule:
     """A claim's decision rule, fixed before the run.

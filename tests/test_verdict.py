@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reproductions.outcome import Claim
+from reproductions.common.numbers import mean_of_trees
 from reproductions.verdict import (HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Rule, beats_input, converged,
-                                   decide, interval, paired, single_run)
+                                   decide, interval, paired, paired_bootstrap, single_run)
 
 
 def test_the_t_interval_is_the_textbook_one():
@@ -98,3 +99,25 @@ def test_a_decided_claim_keeps_its_rule_interval_and_gates():
         Rule("q", "better", -1.0)
     with pytest.raises(ValueError, match="kind"):
         Rule("q", "roughly")
+
+
+def test_the_paired_bootstrap_holds_the_spread_of_seeds_and_of_test_items():
+    rng = np.random.default_rng(0)
+    a = 30 + rng.normal(0, 1, (3, 200))  # (seeds, test patches)
+    steady = paired_bootstrap(a + 0.5, a, np.random.default_rng(1))
+    assert steady.mean == pytest.approx(0.5) and steady.low == pytest.approx(0.5) and steady.n == 3
+    noisy = paired_bootstrap(a + 0.5 + rng.normal(0, 1, a.shape), a, np.random.default_rng(1))
+    assert noisy.low < 0.5 < noisy.high and noisy.high - noisy.low < 0.5  # 600 paired differences of sd 1
+    seeds_apart = a + np.array([[-0.5], [0.5], [1.5]])  # the seeds disagree: the interval must say so
+    assert paired_bootstrap(seeds_apart, a, np.random.default_rng(1)).low < 0 < 1.4 < paired_bootstrap(
+        seeds_apart, a, np.random.default_rng(1)).high
+    assert not paired_bootstrap(a[:1], a[:1], rng).complete  # one seed: no interval
+    with pytest.raises(ValueError, match="one shape"):
+        paired_bootstrap(a, a[:, :10], rng)
+
+
+def test_per_seed_tables_average_leaf_by_leaf():
+    first = {"psnr": 30.0, "peak": None, "name": "r=4", "nested": {"ssim": 0.8}}
+    second = {"psnr": 32.0, "peak": 5.0, "name": "r=4", "nested": {"ssim": 0.9}}
+    assert mean_of_trees([first, second]) == {"psnr": 31.0, "peak": None, "name": "r=4",
+                                              "nested": {"ssim": pytest.approx(0.85)}}

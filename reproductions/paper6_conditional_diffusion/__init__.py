@@ -11,7 +11,9 @@ in the full profile, with the 1000-step DDPM sampler as the reference). Then, be
 after the review's case for parameter-efficient methods in low-resource settings: the X-ray
 denoising DDPM adapted to brain-MR denoising from a small training set with peft LoRA at ranks 4, 8
 and 16 against full fine-tuning and training from scratch: trainable parameters, wall time, peak
-GPU memory and quality side by side.
+GPU memory and quality side by side. Every model is trained afresh for each of ``seeds`` seeds on
+the same patches, and each claim is decided over the seeds with a paired bootstrap over seeds and
+test patches: the DDPM against the GAN, the rival the paper names (the U-Net as our context).
 
 The parts: ``model.py`` (data loading, networks, training, sampling, evaluation, the LoRA
 adaptation), its helper ``patches.py`` (where each task's patches come from) and ``report.py``
@@ -33,26 +35,31 @@ How it differs from the paper, and why:
   training pairs each).
 - Sampling: deterministic DDIM (trailing spacing) at several step counts, the most of them giving
   the main result; the 1000-step DDPM sampler runs only in the full profile (too slow on a CPU).
+  The DDPM predicts v (Salimans and Ho 2022), not x0: an x0-predicting DDPM sampled with
+  deterministic DDIM behaves like a regression and would not test a diffusion model.
 - Baselines: a pix2pix GAN (U-Net generator, PatchGAN discriminator, BCE + 100 L1) and a
   regression U-Net (MSE), both the DDPM's U-Net architecture with the timestep fixed at 0; the
   paper compares GANs and a VAE (no VAE here). The GAN's Adam rate is raised above pix2pix's 2e-4
   for the short smoke and cpu schedules.
 - Metrics: PSNR, SSIM and FID (standard FID Inception via torchmetrics; KID in metrics.json). FID
-  on a few dozen upsampled 32 px patches is strongly biased and only compares methods within one
-  run. LPIPS, the paper's perceptual metric, is not computed: its AlexNet / VGG weights cannot be
-  had offline, and no other metric is called LPIPS. No downstream accuracy / Dice and no 2AFC
-  reader test.
+  on fewer than 1,000 patches is biased, so the realism claim is not testable on fewer (the cpu
+  profile has 256 and switches FID off). LPIPS, the paper's perceptual metric, is not computed:
+  its AlexNet / VGG weights cannot be had offline, and no other metric is called LPIPS. No
+  downstream accuracy / Dice and no 2AFC reader test.
 - LoRA is not part of Med-cDiff: the adaptation experiment tests the review's case for
-  parameter-efficient fine-tuning. Base: the X-ray denoising DDPM; target: brain-MR denoising from
-  a small set, the same number of steps for every variant; peft LoRA (alpha = rank), full
-  fine-tuning and training from scratch; quality from DDIM samples at the most steps.
+  parameter-efficient fine-tuning, shown as our addition. Its cost is judged by peak GPU memory
+  only: the wall time of a small model on a CPU says nothing of it, so it is not testable on a
+  CPU. Base: the X-ray denoising DDPM; target: brain-MR denoising from a small set, the same
+  number of steps for every variant; peft LoRA (alpha = rank), full fine-tuning and training from
+  scratch; quality from DDIM samples at the most steps; judged at the smallest rank.
 - bf16 autocast on a GPU only; CPU runs are fp32, and peak GPU memory is not measured on a CPU. On
   a GPU it is each variant's own peak: the maximum allocated during its adaptation minus what was
   allocated before its model was made (not the base model or the FID Inception left resident).
-- Profiles: smoke (about a minute on a 2-core CPU, the tested one, FID off), cpu (the committed
-  results of a machine without a GPU), full (64 px patches, larger U-Nets, longer training, bf16
-  autocast, the 1000-step DDPM reference; estimated to fit about ten minutes on one H100, not
-  timed on a GPU).
+- Profiles: smoke (about a minute on a 2-core CPU, the tested one, FID off, one seed: decides
+  nothing); cpu (the committed results of a machine without a GPU: chest X-ray denoising only, the
+  one task on a real image whose DDPM is also the LoRA base, 256 test patches, three seeds, FID off);
+  full (every task, 64 px patches, larger U-Nets, longer training, bf16 autocast, 1,000 test
+  patches for FID, the 1000-step DDPM reference; sized for one GPU, not timed on one).
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reproductions.common.docstring import differences
+from reproductions.common.numbers import mean_of_trees
 from reproductions.outcome import Outcome
 from reproductions.paper6_conditional_diffusion import model, report
 from reproductions.run import Run
@@ -77,7 +85,7 @@ class Config:
     noise_sigma: float = 0.1  # std of the Gaussian noise of the denoising tasks, images in [0, 1]
     channels: tuple[int, ...] = (32, 64, 64)  # U-Net widths per resolution; attention at the lowest
     layers_per_block: int = 1
-    prediction_type: str = "sample"  # what the DDPM's U-Net predicts: x0 (Ho et al. 2020 used epsilon)
+    prediction_type: str = "v_prediction"  # what the DDPM's U-Net predicts (Ho et al. 2020: epsilon)
     residual: bool = True  # every method learns clean - degraded rather than the clean image
     train_steps: int = 400  # optimiser steps of every main model (DDPM, GAN, U-Net) per task
     batch_size: int = 16
@@ -95,13 +103,14 @@ class Config:
     adapt_train: int = 64  # the low-resource target set: brain-MR patches for adaptation
     adapt_steps: int = 150
     tolerance_db: float = 0.5  # "quality holds": within this PSNR of the reference
+    seeds: int = 3  # trainings of every model (and adaptation) the claims are decided over
 
     def __post_init__(self):
         unknown = set(self.tasks) - set(TASKS)
         if not self.tasks or unknown:
             raise ValueError(f"tasks: choose from {', '.join(TASKS)} (got {', '.join(self.tasks) or 'none'})")
         for name in ("patch_size", "n_train", "n_test", "train_steps", "batch_size", "adapt_train", "adapt_steps",
-                     "layers_per_block", "grid_examples"):
+                     "layers_per_block", "grid_examples", "seeds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.n_test < 2 or self.n_train < 2:
@@ -132,40 +141,63 @@ PRESETS = {
     # every piece once, tiny: about a minute on an idle 2-core CPU. FID is off: each FID costs seconds of
     # 2048 x 2048 matrix algebra whatever the number of images (the tests check the FID path on its own).
     "smoke": Config(n_train=64, n_test=6, channels=(16, 32), train_steps=12, batch_size=8, gan_lr=1e-3, fid=False,
-                    sampling_steps=(2, 4), grid_examples=3, lora_ranks=(4, 8, 16), adapt_train=16, adapt_steps=6),
-    # the committed results without a GPU: 32 px patches, a 0.28M-parameter U-Net, 300 steps per model
-    # (9 models: 3 methods x 3 tasks) and 150 adaptation steps per variant.
-    "cpu": Config(channels=(16, 32, 32), train_steps=300, gan_lr=1e-3),
+                    sampling_steps=(2, 4), grid_examples=3, lora_ranks=(4, 8, 16), adapt_train=16, adapt_steps=6,
+                    seeds=1),
+    # the committed results without a GPU: chest X-ray denoising alone (a real image, and the LoRA base),
+    # 32 px patches, a 0.28M-parameter U-Net, 600 steps per model (3 methods x 3 seeds), 256 test patches,
+    # 150 adaptation steps per variant, no FID (biased on fewer than 1,000 patches).
+    "cpu": Config(tasks=("denoise",), n_test=256, channels=(16, 32, 32), train_steps=600, gan_lr=1e-3, fid=False,
+                  adapt_train=64),
     # one H100, bf16: 64 px patches, a 12.6M-parameter U-Net, 2500 steps per model (9 models) at batch 64, 500
     # adaptation steps per variant (5 variants), the 1000-step DDPM reference. An estimate, not timed on a GPU:
     # 4000 and 1000 steps were estimated at 10-13 minutes, so the steps were cut to fit about ten minutes.
-    "full": Config(patch_size=64, n_train=4096, n_test=128, channels=(64, 128, 128, 256), train_steps=2500,
+    "full": Config(patch_size=64, n_train=4096, n_test=1000, channels=(64, 128, 128, 256), train_steps=2500,
                    batch_size=64, lr=2e-4, sampling_steps=(5, 10, 25, 50, 100), ddpm_reference=True,
                    adapt_train=256, adapt_steps=500, lora_lr=1e-3),
 }
 
 
 def main(config: Config, run: Run) -> Outcome:
-    """Per task: load the patches, train the three models, evaluate each setting; then adapt the
-    X-ray DDPM with LoRA; then report."""
+    """Load every task's patches once, then per seed train the three models of each task, evaluate
+    each setting and adapt the X-ray DDPM with LoRA; then report over the seeds."""
     features = model.fid_features(config, run)
-    metrics = {"tasks": {}, "sampling": {}, "fewest_steps": {}, "train_time_s": {}}
-    notes, figures, base = {}, [], None
-    for task in config.tasks:
-        train, tests, notes[task] = model.load(task, config.n_train, config, run)
-        trained, metrics["train_time_s"][task] = model.train_task(task, train, config, run)
+    data = {task: model.load(task, config.n_train, config, run) for task in config.tasks}  # one set for all seeds
+    adapt_data = model.load(model.ADAPT_TASK, config.adapt_train, config, run) if config.lora else None
+    trials = [trial(data, adapt_data, config, replica, features) for replica in run.replicas(config.seeds)]
+    per_seed = [metrics for metrics, _ in trials]
+    metrics = {"seeds": config.seeds, "tasks": mean_of_trees([m["tasks"] for m in per_seed]),
+               "sampling": mean_of_trees([m["sampling"] for m in per_seed]), "per_seed": per_seed,
+               "n_train": config.n_train, "n_test": config.n_test}
+    metrics["fewest_steps"] = {s: model.fewest_steps(sweep, config.tolerance_db)
+                               for s, sweep in metrics["sampling"].items()}
+    notes = {task: note for task, (_, _, note) in data.items()}
+    outputs = trials[0][1]  # the grids show the first seed
+    figures = [report.sample_grid(setting, out, tests[setting].clean, metrics["tasks"][setting], notes[task], config,
+                                  run)
+               for task, (_, tests, _) in data.items() for setting, out in outputs.items() if setting in tests]
+    figures += [report.steps_curves(metrics["sampling"], run), report.training_curves(per_seed, run)]
+    if config.lora:
+        metrics["lora"] = mean_of_trees([m["lora"] for m in per_seed])
+        notes[model.ADAPT_TASK] = adapt_data[2]
+        figures.append(report.lora_panel(metrics["lora"], notes[model.ADAPT_TASK], config, run))
+    notes_shown = list({note.name: note for note in notes.values()}.values())  # inpaint and the LoRA target share one
+    return Outcome(metrics, report.rows(metrics, config, str(run.device)), report.claims(metrics, config), notes_shown,
+                   figures, differences(__doc__))
+
+
+def trial(data: dict, adapt_data, config: Config, run: Run, features) -> tuple[dict, dict]:
+    """One seed: every task's three models trained and evaluated, then the LoRA adaptation; returns
+    its metrics ({"tasks", "sampling", "train_time_s", "curves", "patches", "lora", "lora_patches"})
+    and the outputs of each setting for the sample grids."""
+    metrics = {"tasks": {}, "sampling": {}, "train_time_s": {}, "curves": {}, "patches": {}}
+    outputs, base = {}, None
+    for task, (train, tests, _) in data.items():
+        trained, metrics["train_time_s"][task], metrics["curves"][task] = model.train_task(task, train, config, run)
         for setting, test in tests.items():
-            scores, sweep, outputs = model.evaluate_setting(setting, test, trained, config, run, features)
-            metrics["tasks"][setting], metrics["sampling"][setting] = scores, sweep
-            metrics["fewest_steps"][setting] = model.fewest_steps(sweep, config.tolerance_db)
-            figures.append(report.sample_grid(setting, outputs, test.clean, scores, notes[task], config, run))
+            (metrics["tasks"][setting], metrics["sampling"][setting], outputs[setting],
+             metrics["patches"][setting]) = model.evaluate_setting(setting, test, trained, config, run, features)
         base = trained["conditional DDPM"] if task == "denoise" else base
         del trained
-    figures.append(report.steps_curves(metrics["sampling"], run))
     if config.lora:
-        metrics["lora"], notes[model.ADAPT_TASK] = model.adapt(base, config, run)
-        figures.append(report.lora_panel(metrics["lora"], notes[model.ADAPT_TASK], config, run))
-    metrics["n_train"], metrics["n_test"] = config.n_train, config.n_test
-    data = list({note.name: note for note in notes.values()}.values())  # inpaint and the LoRA target share one
-    return Outcome(metrics, report.rows(metrics, config, str(run.device)), report.claims(metrics, config), data,
-                   figures, differences(__doc__))
+        metrics["lora"], metrics["lora_patches"] = model.adapt(base, adapt_data, config, run)
+    return metrics, outputs

@@ -37,7 +37,7 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 from torch.nn import functional as F
 
-from reproductions.metrics.images import FidFeatures, psnr, ssim
+from reproductions.metrics.images import FidFeatures, psnr, psnr_each, ssim, ssim_each
 from reproductions.outcome import DataNote
 from reproductions.paper6_conditional_diffusion.patches import (
     BRAIN_BACKGROUND,
@@ -150,11 +150,13 @@ def diffusion_loss(model, scheduler: DDPMScheduler, target, condition, gen: torc
     return F.mse_loss(out, goal)
 
 
-def train_loop(model, loss_fn, data_n: int, steps: int, batch_size: int, lr: float, gen, run: Run, desc: str) -> float:
-    """AdamW on ``loss_fn(index batch)`` for ``steps``; returns the wall time in seconds."""
+def train_loop(model, loss_fn, data_n: int, steps: int, batch_size: int, lr: float, gen, run: Run,
+               desc: str) -> tuple[float, list[float]]:
+    """AdamW on ``loss_fn(index batch)`` for ``steps``; returns the wall time in seconds and the loss per step."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     model.train()
+    curve = []
     start = time.perf_counter()
     for idx in run.progress(batches(data_n, batch_size, steps, gen), desc, total=steps):
         loss = loss_fn(idx)
@@ -162,21 +164,23 @@ def train_loop(model, loss_fn, data_n: int, steps: int, batch_size: int, lr: flo
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimiser.step()
+        curve.append(loss.item())
     if run.device.type == "cuda":
         torch.cuda.synchronize(run.device)
     model.eval()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, curve
 
 
 def train_ddpm(model, target, condition, config: Config, run: Run, gen, desc: str, steps: int | None = None,
-               lr: float | None = None) -> float:
+               lr: float | None = None) -> tuple[float, list[float]]:
     scheduler = noise_scheduler(config.prediction_type)
     target, condition = target.to(run.device), condition.to(run.device)
     return train_loop(model, lambda idx: diffusion_loss(model, scheduler, target[idx], condition[idx], gen, run),
                       len(target), steps or config.train_steps, config.batch_size, lr or config.lr, gen, run, desc)
 
 
-def train_regression(model, target, condition, config: Config, run: Run, gen, desc: str = "U-Net regression") -> float:
+def train_regression(model, target, condition, config: Config, run: Run, gen,
+                     desc: str = "U-Net regression") -> tuple[float, list[float]]:
     target, condition = target.to(run.device), condition.to(run.device)
 
     def loss(idx):
@@ -188,13 +192,15 @@ def train_regression(model, target, condition, config: Config, run: Run, gen, de
 
 
 def train_pix2pix(generator, disc: PatchDiscriminator, target, condition, config: Config, run: Run, gen,
-                  desc: str = "pix2pix GAN") -> float:
-    """Alternate one discriminator and one generator step (Adam, betas 0.5 / 0.999 as in pix2pix)."""
+                  desc: str = "pix2pix GAN") -> tuple[float, list[float]]:
+    """Alternate one discriminator and one generator step (Adam, betas 0.5 / 0.999 as in pix2pix); returns
+    the wall time and the generator's L1 loss per step (its adversarial part does not settle by design)."""
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.gan_lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.gan_lr, betas=(0.5, 0.999))
     target, condition = target.to(run.device), condition.to(run.device)
     bce = nn.BCEWithLogitsLoss()
     generator.train()
+    curve = []
     start = time.perf_counter()
     for idx in run.progress(batches(len(target), config.batch_size, config.train_steps, gen), desc,
                             total=config.train_steps):
@@ -208,33 +214,37 @@ def train_pix2pix(generator, disc: PatchDiscriminator, target, condition, config
         opt_d.step()
         with run.autocast():
             d_fake = disc(cond, fake).float()
-        loss_g = bce(d_fake, torch.ones_like(d_fake)) + config.gan_l1_weight * F.l1_loss(fake.float(), real)
+        l1 = F.l1_loss(fake.float(), real)
+        loss_g = bce(d_fake, torch.ones_like(d_fake)) + config.gan_l1_weight * l1
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        curve.append(l1.item())
     if run.device.type == "cuda":
         torch.cuda.synchronize(run.device)
     generator.eval()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, curve
 
 
-def train_task(task: str, train: Pairs, config: Config, run: Run) -> tuple[dict, dict]:
-    """The three models of one task and their training wall times, each from streams of its own."""
+def train_task(task: str, train: Pairs, config: Config, run: Run) -> tuple[dict, dict, dict]:
+    """The three models of one task, their training wall times and loss curves, each from streams of its own."""
     target, cond = train.target(config.residual), train.condition()
-    trained, seconds = {}, {}
+    trained, seconds, curves = {}, {}, {}
     trained["conditional DDPM"] = build(config, 1 + CONDITION_CHANNELS, run, f"{task}-ddpm-init")
-    seconds["conditional DDPM"] = train_ddpm(trained["conditional DDPM"], target, cond, config, run,
-                                             run.torch_generator(f"{task}-ddpm-train"), f"{task}: conditional DDPM")
+    seconds["conditional DDPM"], curves["conditional DDPM"] = train_ddpm(
+        trained["conditional DDPM"], target, cond, config, run, run.torch_generator(f"{task}-ddpm-train"),
+        f"{task}: conditional DDPM")
     trained["U-Net regression"] = build(config, CONDITION_CHANNELS, run, f"{task}-unet-init")
-    seconds["U-Net regression"] = train_regression(trained["U-Net regression"], target, cond, config, run,
-                                                   run.torch_generator(f"{task}-unet-train"),
-                                                   f"{task}: U-Net regression")
+    seconds["U-Net regression"], curves["U-Net regression"] = train_regression(
+        trained["U-Net regression"], target, cond, config, run, run.torch_generator(f"{task}-unet-train"),
+        f"{task}: U-Net regression")
     trained["pix2pix GAN"] = build(config, CONDITION_CHANNELS, run, f"{task}-pix2pix-init")
     with run.seeded(f"{task}-patchgan-init"):
         disc = PatchDiscriminator(config.channels[0]).to(run.device)
-    seconds["pix2pix GAN"] = train_pix2pix(trained["pix2pix GAN"], disc, target, cond, config, run,
-                                           run.torch_generator(f"{task}-pix2pix-train"), f"{task}: pix2pix GAN")
-    return trained, seconds
+    seconds["pix2pix GAN"], curves["pix2pix GAN"] = train_pix2pix(
+        trained["pix2pix GAN"], disc, target, cond, config, run, run.torch_generator(f"{task}-pix2pix-train"),
+        f"{task}: pix2pix GAN")
+    return trained, seconds, curves
 
 
 # ---- sampling -----------------------------------------------------------------------------------
@@ -293,14 +303,20 @@ def to_image(x: torch.Tensor, test: Pairs, setting: str, config: Config) -> np.n
     return np.where(test.mask.astype(bool), image, test.degraded) if setting == "inpaint" else image
 
 
+def patch_scores(clean: np.ndarray, image: np.ndarray) -> dict[str, list[float]]:
+    """PSNR and SSIM of each test patch, in the test set's order (what the paired comparisons pair)."""
+    return {"psnr": psnr_each(clean, image).tolist(), "ssim": ssim_each(clean, image).tolist()}
+
+
 def scores(clean: np.ndarray, image: np.ndarray) -> dict[str, float]:
     return {"psnr": psnr(clean, image), "ssim": ssim(clean, image)}
 
 
 def evaluate_setting(setting: str, test: Pairs, trained: dict, config: Config, run: Run,
                      features: FidFeatures | None):
-    """Scores of every method on one task setting, the DDIM step sweep and the outputs for the grid.
-    Every step count draws the same starting noise; the real test set is embedded once for FID."""
+    """Scores of every method on one task setting, the DDIM step sweep, the outputs for the grid and
+    every method's per-patch scores. Every step count draws the same starting noise; the real test
+    set is embedded once for FID."""
     cond = test.condition()
     sweep, main = {}, None
     for steps in run.progress(sorted(config.sampling_steps), f"{setting}: DDIM sweep"):
@@ -316,13 +332,14 @@ def evaluate_setting(setting: str, test: Pairs, trained: dict, config: Config, r
                "U-Net regression": to_image(predict(trained["U-Net regression"], cond, run), test, setting, config),
                "pix2pix GAN": to_image(predict(trained["pix2pix GAN"], cond, run), test, setting, config),
                "conditional DDPM": main}
-    results = {name: scores(test.clean, image) for name, image in outputs.items()}
+    patches = {name: patch_scores(test.clean, image) for name, image in outputs.items()}
+    results = {name: {k: float(np.mean(v)) for k, v in p.items()} for name, p in patches.items()}
     if features is not None:
         for name in METHODS:
             results[name].update(features.fid_kid(test.clean, outputs[name], real_key=f"{setting} test",
                                                   kid_subset=min(50, len(test)),
                                                   generator=run.torch_generator("kid-subsets")))
-    return results, sweep, outputs
+    return results, sweep, outputs, patches
 
 
 def fewest_steps(sweep: dict, tolerance_db: float) -> int:
@@ -391,14 +408,15 @@ def adapted_model(variant: str, base, config: Config, run: Run):
     return model
 
 
-def adapt(base, config: Config, run: Run) -> tuple[dict, DataNote]:
-    """Every adaptation variant at the same number of steps on a small brain-MR set; returns
-    ({variant: trainable parameters, wall time, peak memory, quality}, the data note)."""
-    train, tests, note = load(ADAPT_TASK, config.adapt_train, config, run)
+def adapt(base, data: tuple[Pairs, dict[str, Pairs], DataNote], config: Config, run: Run) -> tuple[dict, dict]:
+    """Every adaptation variant at the same number of steps on a small brain-MR set (``data``, from
+    ``load(ADAPT_TASK, ...)``); returns ({variant: trainable parameters, wall time, peak memory,
+    quality}, {variant: per-patch scores})."""
+    train, tests, _ = data
     test = tests[ADAPT_TASK]
     check_targets(base, config.lora_targets)
     total = count(base)
-    results = {}
+    results, patches = {}, {}
     for variant in variants(config):
         baseline = memory_baseline(run.device) if variant != BASE else None
         model = adapted_model(variant, base, config, run)
@@ -406,16 +424,17 @@ def adapt(base, config: Config, run: Run) -> tuple[dict, DataNote]:
         wall = 0.0
         if variant != BASE:
             lr = config.lora_lr if variant.startswith("LoRA") else config.lr
-            wall = train_ddpm(model, train.target(config.residual), train.condition(), config, run,
-                              run.torch_generator(f"{variant_stream(variant)}-train"), f"adapt: {variant}",
-                              steps=config.adapt_steps, lr=lr)
+            wall, _ = train_ddpm(model, train.target(config.residual), train.condition(), config, run,
+                                 run.torch_generator(f"{variant_stream(variant)}-train"), f"adapt: {variant}",
+                                 steps=config.adapt_steps, lr=lr)
         peak = peak_above(run.device, baseline)
         out, per_sample = sample(model, test.condition(), max(config.sampling_steps), config, run,
                                  run.torch_generator("adapt-ddim-noise"))  # the same noise for every variant
         image = test.restore(out, config.residual)
+        patches[variant] = patch_scores(test.clean, image)
         results[variant] = {"trainable_params": trainable, "trainable_percent": 100 * trainable / total,
                             "wall_time_s": wall, "peak_memory_mib": peak, **scores(test.clean, image),
                             "s_per_sample": per_sample}
         del model
     results["input (noisy)"] = scores(test.clean, test.degraded)
-    return results, note
+    return results, patches
