@@ -190,17 +190,38 @@ def converged(name: str, losses: Sequence[float], share: float = CONVERGED_SHARE
     """Gate: ``losses`` (one per step or epoch, in order) no longer fall by more than ``share`` of
     their level over the last tenth of training. The fall is read off a least-squares line through
     that tenth (at least 5 points), so the noise of single steps does not decide it."""
-    y = np.asarray([v for v in losses if v is not None], dtype=float)
-    y = y[np.isfinite(y)]
-    tail = y[-max(5, len(y) // 10):]
-    if len(tail) < 5:
-        return Gate(f"{name} converged", False, f"only {len(y)} loss values: convergence cannot be read")
-    slope, start = np.polyfit(np.arange(len(tail)), tail, 1)
-    fall = -slope * (len(tail) - 1) / max(abs(float(start)), 1e-12)  # the fitted fall over the fitted start
+    fall = _fall(losses)
+    if math.isinf(fall):
+        return Gate(f"{name} converged", False, f"only {len(losses)} loss values: convergence cannot be read")
     passed = fall <= share
     return Gate(f"{name} converged", bool(passed),
                 f"loss fell by {fall:.1%} over the last tenth of training "
                 f"({'within' if passed else 'more than'} the {share:.0%} allowed)")
+
+
+def all_converged(name: str, curves: dict[str, Sequence[float]], share: float = CONVERGED_SHARE) -> Gate:
+    """Gate: every one of several trainings (``curves``: label -> losses, "organs, seed 2") converged;
+    the detail counts those that did not and names the one still falling most."""
+    checks = {label: converged(label, losses, share) for label, losses in curves.items()}
+    failed = [label for label, gate in checks.items() if not gate.passed]
+    if not failed:
+        return Gate(f"{name} converged", True, f"every loss levelled off ({len(checks)} trainings)")
+    worst = max(failed, key=lambda label: _fall(curves[label]))
+    fall = _fall(curves[worst])
+    return Gate(f"{name} converged", False,
+                f"{len(failed)} of {len(checks)} trainings still falling by more than {share:.0%} over their last "
+                f"tenth (most: {worst}, {'too few values to read' if math.isinf(fall) else f'{fall:.1%}'})")
+
+
+def _fall(losses: Sequence[float]) -> float:
+    """The fitted fall over the last tenth as a share of its fitted start (inf when it cannot be read)."""
+    y = np.asarray([v for v in losses if v is not None], dtype=float)
+    y = y[np.isfinite(y)]
+    tail = y[-max(5, len(y) // 10):]
+    if len(tail) < 5:
+        return math.inf
+    slope, start = np.polyfit(np.arange(len(tail)), tail, 1)
+    return float(-slope * (len(tail) - 1) / max(abs(float(start)), 1e-12))
 
 
 def beats_input(name: str, method: Interval, degraded: Interval, higher_is_better: bool = True) -> Gate:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from reproductions.outcome import Claim
 from reproductions.common.numbers import mean_of_trees
-from reproductions.verdict import (HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Rule, beats_input, converged,
-                                   decide, interval, paired, paired_bootstrap, single_run)
+from reproductions.verdict import (HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Rule, all_converged, beats_input,
+                                   converged, decide, interval, paired, paired_bootstrap, single_run)
 
 
 def test_the_t_interval_is_the_textbook_one():
@@ -70,6 +70,11 @@ def test_a_failed_gate_makes_the_claim_inconclusive_with_its_reason():
     flat = converged("U-Net", np.r_[np.linspace(1.0, 0.3, 360), 0.3 + 0.01 * np.sin(np.arange(40))])
     assert flat.passed  # noise around a plateau is not a fall
     assert not converged("GAN", [1.0, 0.9]).passed  # too few points to read
+    plateau = np.r_[np.linspace(1.0, 0.3, 360), [0.3] * 40]
+    several = all_converged("DDPM", {"seed 0": plateau, "seed 1": np.linspace(1.0, 0.5, 400), "seed 2": [1.0, 0.9]})
+    assert not several.passed and several.detail.startswith("2 of 3 trainings still falling")
+    assert "(most: seed 2, too few values to read)" in several.detail  # one that cannot be read is the worst
+    assert all_converged("DDPM", {"seed 0": plateau}).passed
     sr = beats_input("DDPM x2", interval([33.9, 34.0, 34.1]), interval([34.9, 34.9, 34.9]))
     assert not sr.passed and "34.9" in sr.detail
     outcome, reason = decide(Rule("PSNR gain", "better"), interval([1.0, 1.1, 1.2]), [flat, sr])

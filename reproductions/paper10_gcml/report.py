@@ -12,7 +12,7 @@ from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, Reported, Row
 from reproductions.paper10_gcml.model import LOSSES, Dataset
 from reproductions.run import Run
-from reproductions.verdict import Gate, Rule, converged, interval
+from reproductions.verdict import Gate, Rule, all_converged, interval
 
 PAPER_SOURCE = "reported-results.md, Paper 10: per-data-set numbers not found"
 CLAIM_SOURCE = "the review's summary of paper 10"
@@ -51,18 +51,11 @@ def strongest_baseline(per_seed: list[dict], score) -> str:
     return max(BASELINES, key=lambda b: np.mean([score(r[b]) for r in per_seed]))
 
 
-def convergence_gates(metrics: dict, methods=("pretrain", "GCML")) -> list[Gate]:
-    """One gate per training kind: every seed's and data set's loss must have levelled off."""
-    gates = []
-    for method in methods:
-        checks = [converged(f"{method} on {d}, seed {k}", r["curves"][method])
-                  for d, per_seed in metrics.items() for k, r in enumerate(per_seed)]
-        failed = [g for g in checks if not g.passed]
-        name = "autoencoder pretraining" if method == "pretrain" else f"{method} fine-tuning"
-        gates.append(Gate(f"{name} converged", not failed,
-                          "; ".join(f"{g.name.removesuffix(' converged')}: {g.detail}" for g in failed)
-                          or f"every loss levelled off ({len(checks)} trainings)"))
-    return gates
+def convergence_gates(metrics: dict) -> list[Gate]:
+    """The autoencoder's pretraining and GCML's fine-tuning levelled off on every data set and seed."""
+    return [all_converged(name, {f"{d}, seed {k}": r["curves"][key] for d, per_seed in metrics.items()
+                                 for k, r in enumerate(per_seed)})
+            for key, name in (("pretrain", "autoencoder pretraining"), ("GCML", "GCML fine-tuning"))]
 
 
 def accuracy_claim(metrics: dict, gates: list[Gate]) -> Claim:

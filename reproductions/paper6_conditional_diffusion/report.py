@@ -13,7 +13,7 @@ from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, DataNote, Reported, Row
 from reproductions.paper6_conditional_diffusion.model import ADAPT_TASK, BASE, FULL, METHODS, lora_name, variants
 from reproductions.run import Run
-from reproductions.verdict import Gate, Rule, beats_input, converged, interval, paired, paired_bootstrap
+from reproductions.verdict import Gate, Rule, all_converged, beats_input, interval, paired, paired_bootstrap
 
 if TYPE_CHECKING:
     from reproductions.paper6_conditional_diffusion import Config
@@ -86,14 +86,9 @@ def paired_patches(tables: list[dict], a: str, b: str, key: str) -> tuple[np.nda
 def gates(metrics: dict) -> list[Gate]:
     """The DDPM's loss has levelled off on every task and seed; the DDPM and the GAN beat the degraded
     input on every setting (a restoration that does not cannot be ranked)."""
-    out = []
-    for task in metrics["per_seed"][0]["curves"]:
-        checks = [converged(f"{task}, seed {k}", seed["curves"][task]["conditional DDPM"])
-                  for k, seed in enumerate(metrics["per_seed"])]
-        failed = [g for g in checks if not g.passed]
-        out.append(Gate(f"conditional DDPM on {task} converged", not failed,
-                        "; ".join(f"{g.name.removesuffix(' converged')}: {g.detail}" for g in failed)
-                        or f"its loss levelled off on every seed ({checks[0].detail})"))
+    out = [all_converged("conditional DDPM", {f"{task}, seed {k}": seed["curves"][task]["conditional DDPM"]
+                                              for k, seed in enumerate(metrics["per_seed"])
+                                              for task in seed["curves"]})]
     for setting, results in metrics["tasks"].items():
         for method in ("conditional DDPM", "pix2pix GAN"):
             per_seed = [seed["tasks"][setting] for seed in metrics["per_seed"]]
