@@ -51,7 +51,8 @@ class Claim:
     outcome (inconclusive on fewer than 3 seeds; ``seeds`` None when nothing random enters)."""
     text: str
     source: str
-    held: bool | None  # what the rule says on this run's numbers; None: nothing to decide
+    held: bool | None  # a one-run rule's yes/no (None: nothing to decide); decided claims: True / False / None
+    # as the outcome is held / did not hold / anything else
     evidence: str
     seeds: int | None = 1
     gates: tuple[Gate, ...] = ()

@@ -23,7 +23,8 @@ Schema (``schema`` = 2), every key always present:
       "claims": [{"text": str, "source": str,
                   "outcome": "held" | "did not hold" | "inconclusive" | "not testable here",
                   "reason": str,                # why it is inconclusive ("" otherwise)
-                  "held": bool | null,          # what the rule said on the point numbers; null: nothing to decide
+                  "held": bool | null,          # a one-run rule's yes/no (its outcome then says whether it counts);
+                                                # for a decided claim true / false when held / did not hold, else null
                   "evidence": str, "rule": str, # the rule as fixed before the run
                   "estimate": {"mean", "low", "high": float | null, "n": int, "method": str} | null,
                   "seeds": int | null,          # null: nothing random enters (counts over the corpus)
