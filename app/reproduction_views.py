@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from app import results
 from reproductions.outcome import NOT_REPORTED
-from reproductions.sidebyside import claim_parts, estimate_text, tally
+from reproductions.sidebyside import claim_label, claim_notes, claim_title, estimate_text, tally
 from reproductions.verdict import OUTCOMES
 
 PROFILE_CAVEATS = {
@@ -55,7 +55,7 @@ def claims_table(rows: list[dict]) -> html.Table:
         if not record or "error" in record:
             continue
         lines += [html.Tr([html.Td(html.A(row["reproduction"], href=f"#{row['reproduction']}")),
-                           html.Td(c["text"] + (" (our addition)" if c["addition"] else "")),
+                           html.Td(claim_title(c)),
                            html.Td(html.Span(c["outcome"], className=f"outcome outcome-{_slug(c['outcome'])}")),
                            html.Td(estimate_text(c)), html.Td(c["reason"], className="muted")])
                   for c in record["claims"]]
@@ -109,13 +109,10 @@ def _slug(outcome: str) -> str:
 def _verdict(claim: dict) -> html.Li:
     """A claim: its outcome as a label, the claim, its number with the interval, then the reason,
     rule and evidence in grey."""
-    head, _ = claim_parts(claim)
-    why = [f"Why inconclusive: {claim['reason']}."] if claim["reason"] else []
-    rule = [f"Rule (fixed before the run): {claim['rule']}."] if claim["rule"] else []
-    return html.Li([html.Span(head, className=f"outcome outcome-{_slug(claim['outcome'])}"), " ", claim["text"],
+    return html.Li([html.Span(claim_label(claim), className=f"outcome outcome-{_slug(claim['outcome'])}"), " ", claim["text"],
                     html.Span(f" ({claim['source']})", className="muted"),
                     html.Div(["Estimate: ", html.B(estimate_text(claim))], className="estimate"),
-                    html.Span(" ".join([*why, *rule, claim["evidence"]]), className="muted")])
+                    html.Span(" ".join([*claim_notes(claim), claim["evidence"]]), className="muted")])
 
 
 def _badge(record: dict) -> html.Span:

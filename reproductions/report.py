@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reproductions.sidebyside import claim_line, claim_parts, estimate_text, read, tally, tally_text
+from reproductions.sidebyside import claim_line, claim_parts, claim_title, estimate_text, read, tally, tally_text
 from reproductions.verdict import OUTCOMES
 from survey.storage import atomic_write
 
@@ -75,8 +75,8 @@ CLAIMS_HEAD = ["paper", "claim", "outcome", "number (95% interval)", "why inconc
 
 def _claim_rows(entries: list[Entry], docs: list[dict | None]) -> list[list[str]]:
     """Every claim of every paper in one table: its outcome and its number with the interval."""
-    return [[e.name, c["text"] + (" (our addition)" if c["addition"] else ""), c["outcome"], estimate_text(c),
-             c["reason"]] for e, doc in zip(entries, docs) if doc for c in doc["claims"]]
+    return [[e.name, claim_title(c), c["outcome"], estimate_text(c), c["reason"]]
+            for e, doc in zip(entries, docs) if doc for c in doc["claims"]]
 
 
 def _run_line(doc: dict) -> str:

@@ -110,19 +110,28 @@ def tally_text(claims: list[dict]) -> str:
     return ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "no claim"
 
 
+def claim_title(c: dict) -> str:
+    """The claim's text, marked when it is our addition (for tables, where the outcome has its own column)."""
+    return c["text"] + (" (our addition)" if c.get("addition") else "")
+
+
+def claim_notes(c: dict) -> list[str]:
+    """Why the claim is inconclusive and its rule, as sentences (none when empty)."""
+    return ([f"Why inconclusive: {c['reason']}."] if c.get("reason") else []) + \
+        ([f"Rule (fixed before the run): {c['rule']}."] if c.get("rule") else [])
+
+
+def claim_label(c: dict) -> str:
+    """The claim's outcome, marked when it is our addition (which never counts in the tally)."""
+    return c["outcome"] + (" (our addition, context only)" if c.get("addition") else "")
+
+
 def claim_parts(c: dict) -> tuple[str, str]:
     """A claim as its outcome label and the rest of its line: text, source, the decided number with
     its interval, why it is inconclusive, the rule, the evidence."""
-    head = c["outcome"] + (" (our addition, context only)" if c.get("addition") else "")
-    parts = [f"{c['text']} ({c['source']})."]
-    if c.get("estimate"):
-        parts.append(f"Estimate: {estimate_text(c)}.")
-    if c.get("reason"):
-        parts.append(f"Why inconclusive: {c['reason']}.")
-    if c.get("rule"):
-        parts.append(f"Rule (fixed before the run): {c['rule']}.")
-    parts.append(c["evidence"])
-    return head, " ".join(parts)
+    head = claim_label(c)
+    estimate = [f"Estimate: {estimate_text(c)}."] if c.get("estimate") else []
+    return head, " ".join([f"{c['text']} ({c['source']}).", *estimate, *claim_notes(c), c["evidence"]])
 
 
 def claim_line(c: dict) -> str:

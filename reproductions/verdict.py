@@ -147,15 +147,19 @@ class Gate:
         return {"name": self.name, "passed": self.passed, "detail": self.detail}
 
 
+def _failed(gates: Sequence[Gate]) -> str:
+    """The failed gates as a reason ("" when every gate passed)."""
+    return "; ".join(f"{g.name}: {g.detail}" for g in gates if not g.passed)
+
+
 def decide(rule: Rule, estimate: Interval, gates: Sequence[Gate] = ()) -> tuple[str, str]:
     """The outcome of ``rule`` on ``estimate`` and the reason when it is inconclusive.
 
     "better": held when low > 0 and mean >= tolerance; did not hold when high < tolerance (an
     advantage that matters is ruled out: a tie counts against the claim); "no worse": held when
     low > -tolerance, did not hold when high < -tolerance. Failed gates come first."""
-    failed = [g for g in gates if not g.passed]
-    if failed:
-        return INCONCLUSIVE, "; ".join(f"{g.name}: {g.detail}" for g in failed)
+    if failed := _failed(gates):
+        return INCONCLUSIVE, failed
     if math.isnan(estimate.mean):
         return INCONCLUSIVE, f"a seed gave no number ({estimate.n} seeds)"
     if estimate.n < MIN_SEEDS or not estimate.complete:
@@ -176,9 +180,8 @@ def single_run(held: bool | None, seeds: int | None, gates: Sequence[Gate] = ())
     (``seeds`` None: counts over the corpus), otherwise inconclusive unless enough seeds stand behind it."""
     if held is None:
         return NOT_TESTABLE, ""
-    failed = [g for g in gates if not g.passed]
-    if failed:
-        return INCONCLUSIVE, "; ".join(f"{g.name}: {g.detail}" for g in failed)
+    if failed := _failed(gates):
+        return INCONCLUSIVE, failed
     if seeds is not None and seeds < MIN_SEEDS:
         pointed = HELD if held else NOT_HELD
         return INCONCLUSIVE, (f"decided on {seeds} seed without an interval (a verdict needs at least {MIN_SEEDS}); "
@@ -202,15 +205,15 @@ def converged(name: str, losses: Sequence[float], share: float = CONVERGED_SHARE
 def all_converged(name: str, curves: dict[str, Sequence[float]], share: float = CONVERGED_SHARE) -> Gate:
     """Gate: every one of several trainings (``curves``: label -> losses, "organs, seed 2") converged;
     the detail counts those that did not and names the one still falling most."""
-    checks = {label: converged(label, losses, share) for label, losses in curves.items()}
-    failed = [label for label, gate in checks.items() if not gate.passed]
+    falls = {label: _fall(losses) for label, losses in curves.items()}  # inf: too few values, a failure
+    failed = [label for label, fall in falls.items() if not fall <= share]
     if not failed:
-        return Gate(f"{name} converged", True, f"every loss levelled off ({len(checks)} trainings)")
-    worst = max(failed, key=lambda label: _fall(curves[label]))
-    fall = _fall(curves[worst])
+        return Gate(f"{name} converged", True, f"every loss levelled off ({len(falls)} trainings)")
+    worst = max(failed, key=falls.get)
+    most = "too few values to read" if math.isinf(falls[worst]) else f"{falls[worst]:.1%}"
     return Gate(f"{name} converged", False,
-                f"{len(failed)} of {len(checks)} trainings still falling by more than {share:.0%} over their last "
-                f"tenth (most: {worst}, {'too few values to read' if math.isinf(fall) else f'{fall:.1%}'})")
+                f"{len(failed)} of {len(falls)} trainings still falling by more than {share:.0%} over their last "
+                f"tenth (most: {worst}, {most})")
 
 
 def _fall(losses: Sequence[float]) -> float:

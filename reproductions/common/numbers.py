@@ -18,7 +18,8 @@ def mean_of_trees(trees: list):
     first = trees[0]
     if isinstance(first, dict):
         return {k: mean_of_trees([t[k] for t in trees]) for k in first}
-    if isinstance(first, bool) or not isinstance(first, (int, float)) and first is not None:
+    is_number = first is None or (isinstance(first, (int, float)) and not isinstance(first, bool))
+    if not is_number:
         return first
     if any(is_missing(t) for t in trees):
         return None

@@ -89,9 +89,9 @@ def gates(metrics: dict) -> list[Gate]:
     out = [all_converged("conditional DDPM", {f"{task}, seed {k}": seed["curves"][task]["conditional DDPM"]
                                               for k, seed in enumerate(metrics["per_seed"])
                                               for task in seed["curves"]})]
-    for setting, results in metrics["tasks"].items():
+    for setting in metrics["tasks"]:
+        per_seed = [seed["tasks"][setting] for seed in metrics["per_seed"]]
         for method in ("conditional DDPM", "pix2pix GAN"):
-            per_seed = [seed["tasks"][setting] for seed in metrics["per_seed"]]
             out.append(beats_input(f"{method} on {setting}", interval([r[method]["psnr"] for r in per_seed]),
                                    interval([r["input"]["psnr"] for r in per_seed])))
     return out
