@@ -28,7 +28,8 @@ Schema (``schema`` = 2), every key always present:
                   "evidence": str, "rule": str, # the rule as fixed before the run
                   "estimate": {"mean", "low", "high": float | null, "n": int, "method": str} | null,
                   "seeds": int | null,          # null: nothing random enters (counts over the corpus)
-                  "gates": [{"name": str, "passed": bool, "detail": str}],
+                  "gates": [{"name": str, "passed": bool, "detail": str,
+                             "against_only": bool}],  # absent in older files: false
                   "addition": bool}],           # ours, shown as context; never counts in the paper's verdict
       "differences": [str],                 # how the reproduction departs from the paper, and why
       "figures": [str]                      # paths relative to the folder holding results.json

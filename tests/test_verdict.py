@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from reproductions.outcome import Claim
 from reproductions.common.numbers import mean_of_trees
-from reproductions.verdict import (HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Interval, Rule, all_converged, beats_input,
-                                   converged, decide, interval, paired, paired_bootstrap, single_run)
+from reproductions.verdict import (HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Gate, Interval, Rule, all_converged,
+                                   beats_input, converged, decide, interval, paired, paired_bootstrap, single_run,
+                                   stopped_early)
 
 
 def test_the_t_interval_is_the_textbook_one():
@@ -62,6 +63,32 @@ def test_the_outcomes_are_exclusive_and_shifting_the_numbers_up_never_hurts(valu
     base, _ = decide(rule, interval(values))
     shifted, _ = decide(rule, interval(np.add(values, 0.5)))
     assert base in order and order[shifted] >= order[base]
+
+
+def test_a_gate_against_only_keeps_a_claim_from_being_refuted_but_not_from_holding():
+    still_training = Gate("DDPM converged", False, "loss fell by 12%", against_only=True)
+    rule = Rule("memorisation excess", "better", 0.05)
+    assert decide(rule, interval([0.10, 0.12, 0.14]), [still_training]) == (HELD, "")
+    outcome, reason = decide(rule, interval([0.00, 0.01, 0.02]), [still_training])
+    assert outcome == INCONCLUSIVE and "lies below 0.05, but DDPM converged: loss fell by 12%" in reason
+    assert decide(rule, interval([0.00, 0.01, 0.02]), [Gate("DDPM converged", True, "", against_only=True)])[0] \
+        == NOT_HELD
+    capped = stopped_early("U-Net", {"real, seed 0": True, "GAN, seed 1": False})
+    assert not capped.passed and "1 of 2 trainings reached the step cap" in capped.detail and "GAN, seed 1" in capped.detail
+    assert stopped_early("U-Net", {"real, seed 0": True}).passed
+
+
+def test_the_convergence_gate_reads_a_robust_slope_on_a_tail_long_enough():
+    rng = np.random.default_rng(0)
+    level = np.r_[np.linspace(0.01, 0.002, 900), np.full(100, 0.002)]
+    spiky = level * (1 + 0.05 * rng.standard_normal(1000))
+    spiky[[930, 960, 990]] = 0.02  # three spikes ten times the level, late in the tail
+    assert converged("autoencoder", spiky).passed  # a few spikes are not a fall
+    late_dip = np.r_[np.full(990, 0.002), np.linspace(0.002, 0.0015, 10)]
+    assert converged("autoencoder", late_dip).passed  # 10 of 100 tail values cannot move the median
+    falling = np.linspace(1.0, 0.8, 30)  # a 30-epoch curve: its tail is its last 10 epochs, not 3
+    assert not converged("GCML", falling).passed and "fell by 7" in converged("GCML", falling).detail
+    assert not converged("GCML", np.linspace(1.0, 0.8, 9)).passed  # under 10 values: cannot be read
 
 
 def test_a_failed_gate_makes_the_claim_inconclusive_with_its_reason():
