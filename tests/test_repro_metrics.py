@@ -79,12 +79,15 @@ def test_clustering_scores():
     assert scrambled["trust"] < 0.75 and scrambled["cont"] < 0.75
 
 
-def test_memorisation_finds_copies_up_to_brightness_and_contrast():
-    rng = np.random.default_rng(0)
-    train = rng.random((20, 8, 8))
-    samples = np.stack([2 * train[3] + 0.1, rng.random((8, 8))])
-    best = memorisation.max_correlation(samples, train)
-    assert best[0] == pytest.approx(1.0) and best[1] < 0.6
+def test_memorisation_distance_is_zero_for_a_copied_mask_and_large_for_a_new_one():
+    train = np.zeros((3, 8, 8), bool)
+    train[0, :4, :4] = train[1, 4:, 4:] = True  # train[2] stays empty
+    new = np.zeros((8, 8), bool)
+    new[:4, 2:6] = True  # overlaps train[0] in half its pixels: Dice 0.5
+    samples = np.stack([train[1], new, np.zeros((8, 8), bool), ~train[0] & ~train[1]])
+    distance = memorisation.nearest_mask_distance(samples, train, chunk=3)  # two chunks
+    assert distance[:3] == pytest.approx([0.0, 0.5, 0.0])  # a copy; half overlap; an empty mask matches an empty one
+    assert distance[3] == 1.0  # the other two quadrants: no training tumour overlaps it
 
 
 class Flatten(torch.nn.Module):

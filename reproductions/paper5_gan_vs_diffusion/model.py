@@ -1,6 +1,7 @@
 """Paper 5's pipeline, top to bottom: the image + mask pairs, the two generators (DCGAN and DDPM)
-trained on a larger and a small set, their samplers, the U-Net segmenter trained on each source,
-FID and the memorisation statistic.
+trained on a larger and a small set, their samplers, the U-Net segmenter trained on each source
+with early stopping, FID and the memorisation statistic. Everything from ``train_generators`` on
+is one seed's training; ``trial`` in the package runs it once per seed.
 
 Images are (N, C, H, W) float32 in [0, 1] with C = 1 (phantom T1) or 4 (BraTS sequences); masks
 (N, H, W) bool. Both generators learn the pair as one tensor (N, C + 1, H, W) in [-1, 1]. Every
@@ -10,6 +11,7 @@ random draw comes from a named stream of the run (``run.rng``, ``run.torch_gener
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +31,8 @@ from reproductions.data.loaders import brats
 from reproductions.data.offline import DataError
 from reproductions.data.phantoms import brain_phantom
 from reproductions.metrics.images import FidFeatures
-from reproductions.metrics.memorisation import max_correlation
-from reproductions.metrics.segmentation import segmentation_scores
+from reproductions.metrics.memorisation import nearest_mask_distance
+from reproductions.metrics.segmentation import dice, segmentation_scores
 from reproductions.outcome import DataNote
 from reproductions.run import Run
 
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
 
 GENERATORS = ("GAN", "DDPM")
 SOURCES = ("real", "GAN", "DDPM", "real+GAN", "real+DDPM")  # what the U-Net is trained on
+
+
+def sources(config: Config) -> tuple[str, ...]:
+    """The training sources of this config: real + synthetic mixes only with ``mixed``."""
+    return SOURCES if config.mixed else SOURCES[:3]
 
 
 def slug(name: str) -> str:
@@ -253,17 +260,30 @@ def segmenter(config: Config, in_channels: int):
                 strides=(2,) * (len(config.seg_channels) - 1), num_res_units=1)
 
 
-def train_segmenter(pairs: Pairs, config: Config, run: Run, init: str, gen: torch.Generator):
-    """The U-Net (initialised from the stream ``init``: the same weights for every source) with Dice + BCE."""
+def split_validation(pairs: Pairs, config: Config, gen: torch.Generator) -> tuple[Pairs, Pairs]:
+    """(fitting, validation) parts of one training source: the U-Net stops on the source's own held-out
+    pairs, so a synthetic-trained U-Net never sees a real slice."""
+    order = torch.randperm(len(pairs), generator=gen).numpy()
+    n_val = max(4, round(config.seg_val_share * len(pairs)))
+    return pairs.take(order[n_val:]), pairs.take(order[:n_val])
 
+
+def train_segmenter(pairs: Pairs, config: Config, run: Run, init: str, gen: torch.Generator):
+    """The U-Net (initialised from the stream ``init``: the same weights for every source) with Dice + BCE,
+    stopped early: every ``seg_eval_every`` steps its Dice on the source's validation pairs is read, and
+    training ends after ``seg_patience`` reads without a gain (or at ``seg_max_steps``); the weights of
+    the best read are kept. Returns (model, {"loss", "val_dice", "steps", "early"})."""
+    fitting, validation = split_validation(pairs, config, gen)
     with run.seeded(init):
         model = segmenter(config, pairs.images.shape[1]).to(run.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.seg_lr)
     loss_fn = DiceCELoss(sigmoid=True)
-    images = torch.from_numpy(pairs.images)  # (N, C, H, W)
-    masks = torch.from_numpy(pairs.masks[:, None].astype(np.float32))  # (N, H, W) -> (N, 1, H, W)
-    losses = []
-    for _ in range(config.seg_steps):
+    images = torch.from_numpy(fitting.images)  # (N, C, H, W)
+    masks = torch.from_numpy(fitting.masks[:, None].astype(np.float32))  # (N, H, W) -> (N, 1, H, W)
+    history = {"loss": [], "val_dice": [], "steps": config.seg_max_steps, "early": False}
+    best, best_state, waited = -1.0, None, 0
+    for step in range(1, config.seg_max_steps + 1):
+        model.train()
         idx = torch.randint(0, len(images), (config.seg_batch,), generator=gen)
         flip = torch.rand(len(idx), generator=gen) < 0.5  # left-right flips: brains are near-symmetric
         x, y = images[idx], masks[idx]
@@ -275,8 +295,21 @@ def train_segmenter(pairs: Pairs, config: Config, run: Run, init: str, gen: torc
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        losses.append(loss.item())
-    return model.eval(), losses
+        history["loss"].append(loss.item())
+        if step % config.seg_eval_every:
+            continue
+        score = float(np.mean(dice(validation.masks, segment(model.eval(), validation.images, run))))
+        history["val_dice"].append(score)
+        if score > best + 1e-3:  # a gain under a thousandth of Dice is noise
+            best, best_state, waited = score, copy.deepcopy(model.state_dict()), 0
+        else:
+            waited += 1
+        if waited >= config.seg_patience:
+            history["steps"], history["early"] = step, True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), history
 
 
 def segment(model, images: np.ndarray, run: Run) -> np.ndarray:
@@ -284,29 +317,23 @@ def segment(model, images: np.ndarray, run: Run) -> np.ndarray:
     def logits(x):
         with run.autocast():
             return model(x).float()
-    out = in_batches(logits, torch.from_numpy(images), 256, run.device)  # (N, 1, H, W)
+    with torch.no_grad():
+        out = in_batches(logits, torch.from_numpy(images), 256, run.device)  # (N, 1, H, W)
     return (out[:, 0] > 0).numpy()  # (N, 1, H, W) -> (N, H, W)
 
 
 def evaluate_sources(train: Pairs, test: Pairs, synthetic: dict[str, Pairs], config: Config, run: Run):
-    """The same U-Net trained on each source, scored on the held-out real slices, per seed; returns
-    ({source: mean scores, dice_std, dice_per_seed}, {source: the first seed's loss curve})."""
+    """The same U-Net trained on each source and scored on the held-out real slices; returns
+    ({source: scores}, {source: its training history})."""
     sets = {"real": train, **synthetic}
     sets.update({f"real+{g}": Pairs(np.concatenate([train.images, synthetic[g].images]),
                                     np.concatenate([train.masks, synthetic[g].masks])) for g in GENERATORS})
-    per_seed, curves = {s: [] for s in SOURCES}, {}
-    jobs = [(seed, source) for seed in range(config.seg_seeds) for source in SOURCES]
-    for seed, source in run.progress(jobs, "U-Nets"):
-        model, losses = train_segmenter(sets[source], config, run, init=f"unet-init-{seed}",
-                                        gen=run.torch_generator(f"unet-batches-{slug(source)}-{seed}"))
-        per_seed[source].append(segmentation_scores(test.masks, segment(model, test.images, run)))
-        curves.setdefault(source, losses)
-    results = {}
-    for source, scores in per_seed.items():
-        results[source] = {k: float(np.nanmean([s[k] for s in scores])) for k in scores[0]}
-        results[source]["dice_std"] = float(np.std([s["dice"] for s in scores]))
-        results[source]["dice_per_seed"] = [s["dice"] for s in scores]
-    return results, curves
+    scores, histories = {}, {}
+    for source in run.progress(sources(config), "U-Nets"):
+        model, histories[source] = train_segmenter(sets[source], config, run, init="unet-init",
+                                                   gen=run.torch_generator(f"unet-batches-{slug(source)}"))
+        scores[source] = segmentation_scores(test.masks, segment(model, test.images, run))
+    return scores, histories
 
 
 # ---- FID and memorisation -------------------------------------------------------------------------
@@ -320,10 +347,11 @@ def fid_images(config: Config) -> int:
     return min(config.fid_samples, config.n_train, config.n_test, config.n_synthetic)
 
 
-def evaluate_fid(train: Pairs, test: Pairs, synthetic: dict[str, Pairs], ddpm, config: Config, run: Run):
+def evaluate_fid(train: Pairs, test: Pairs, synthetic: dict[str, Pairs], ddpm, features: FidFeatures, config: Config,
+                 run: Run):
     """FID and KID of held-out real slices (the floor), of each generator and of each DDPM sampler
     against the real training pairs; returns ({set: scores}, {sampler: steps, images, time, scores})."""
-    features, n = FidFeatures(run.device), fid_images(config)
+    n = fid_images(config)
     reference = first_channel(train, n)
 
     def against_training(images: np.ndarray, key: str | None = None) -> dict[str, float]:
@@ -343,15 +371,15 @@ def evaluate_fid(train: Pairs, test: Pairs, synthetic: dict[str, Pairs], ddpm, c
 
 
 def memorisation(generated: Pairs, training: Pairs, held_out: Pairs) -> dict:
-    """Max correlation with any training pair, for the samples and for held-out real pairs; ``excess``:
-    the samples' mean minus the held-out mean, which corrects for the training set's size (more pairs
-    give a higher maximum by themselves)."""
-    ours = max_correlation(generated.flat(), training.flat())
-    real = max_correlation(held_out.flat(), training.flat())
-    return {"values": ours.tolist(), "real_values": real.tolist(), "mean": float(ours.mean()),
-            "median": float(np.median(ours)), "real_mean": float(real.mean()),
-            "excess": float(ours.mean() - real.mean()),  # above the held-out baseline for this training set
-            "above_real_max": float(np.mean(ours > real.max()))}  # closer to a training pair than any real slice
+    """Each sample's and each held-out real slice's distance to its nearest training mask (1 - Dice);
+    ``excess``: the held-out median minus the samples' (positive: samples lie nearer the training
+    masks than new real tumours do, which is copying)."""
+    ours = nearest_mask_distance(generated.masks, training.masks)
+    real = nearest_mask_distance(held_out.masks, training.masks)
+    return {"values": ours.tolist(), "real_values": real.tolist(), "median": float(np.median(ours)),
+            "real_median": float(np.median(real)), "excess": float(np.median(real) - np.median(ours)),
+            "near_copies": float(np.mean(ours < 0.1)),  # share of samples within 0.1 of a training mask
+            "real_near_copies": float(np.mean(real < 0.1))}
 
 
 def evaluate_memorisation(train: Pairs, test: Pairs, models: dict, config: Config, run: Run) -> dict:
