@@ -22,7 +22,12 @@ from survey.storage import atomic_write
 
 
 class DataError(RuntimeError):
-    """A data set that is missing or damaged; the message gives the command that fixes it."""
+    """A data set that is missing or damaged; the message gives the command that fixes it, and
+    ``dataset`` names the set of the catalogue that is missing, where it is one."""
+
+    def __init__(self, message: str, dataset: str | None = None):
+        super().__init__(message)
+        self.dataset = dataset
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ def require(name: str, root: Path | None = None) -> Path:
     if not is_ready(name, root):
         where = "" if root == data_root() else f" --cache {root}"
         raise DataError(f"data set {name!r} ({CATALOGUE[name].what}) is not prepared in {root}; "
-                        f"run: reproduce data --only {name}{where}")
+                        f"run: reproduce data --only {name}{where}", dataset=name)
     return root / name
 
 
