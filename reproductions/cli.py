@@ -1,4 +1,4 @@
-"""The ``reproduce`` command: ``list``, ``data``, ``all`` and one subcommand per reproduction.
+"""The ``reproduce`` command: ``list``, ``data``, ``all``, ``gpu-check`` and one subcommand per reproduction.
 
 Which reproductions exist comes from the corpus (every reviewed paper names one, such as
 ``paper5``); which can run comes from the registry. A paper whose module is not written yet
@@ -17,6 +17,7 @@ from reproductions.common import reader_study as rs
 from reproductions.config import ConfigError
 from reproductions.data import offline
 from reproductions.data.offline import DataError
+from reproductions.gpucheck.cli import gpu_check
 from reproductions.registry import RegistryError, default_registry, planned
 from reproductions.run import PROFILE_LABELS, PROFILES, PUBLISHED, RESULTS_DIR, RUNS_DIR, RunError
 from reproductions.runner import committed_state, execute
@@ -95,6 +96,9 @@ class ReproductionGroup(click.Group):
 @click.group(cls=ReproductionGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Run the reproductions of the reviewed papers and regenerate their figures and metrics."""
+
+
+main.add_command(gpu_check)
 
 
 @main.command("list")
