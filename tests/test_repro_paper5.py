@@ -1,6 +1,7 @@
 """paper5 (GAN vs DDPM for brain tumour MRI) end to end in its smoke profile on CPU, through the
 CLI, into a temporary folder; and its pieces: the config's checks, the image + mask pairs, the
-BraTS split by subject, the DDPM and DDIM samplers, the memorisation statistic and the verdicts."""
+BraTS split by subject, the DDPM and DDIM samplers, the U-Net's early stopping, the memorisation
+statistic and the claims' outcomes on constructed numbers."""
 
 from __future__ import annotations
 
@@ -19,20 +20,16 @@ from reproductions.config import ConfigError, apply_overrides
 from reproductions.data.offline import DataError
 from reproductions.paper5_gan_vs_diffusion import PRESETS, Config, model
 from reproductions.paper5_gan_vs_diffusion.model import (GENERATORS, SOURCES, Pairs, compare_samplers, gan_config,
-                                                         load_data, memorisation, sample_ddpm, train_ddpm)
+                                                         load_data, memorisation, sample_ddpm, train_ddpm,
+                                                         train_segmenter)
 from reproductions.paper5_gan_vs_diffusion.report import RATIO_BAND, claims
 from reproductions.run import Run
+from reproductions.verdict import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE
 from tests.conftest import needs_data, smoke_run
 
 
 def cpu_run(tmp_path, seed: int = 0) -> Run:
     return Run("paper5", "smoke", seed, torch.device("cpu"), tmp_path, {})
-
-
-def as_metrics(seg: dict, ratios: dict, fid: dict, mem: dict, sizes: dict) -> dict:
-    """The parts of metrics.json that the claims read."""
-    return {"segmentation": seg, "ratio": ratios, "fid": fid, "memorisation": mem,
-            "data": {"n_small": sizes["small"], "n_train": sizes["large"]}}
 
 
 @pytest.mark.slow
@@ -44,25 +41,30 @@ def test_paper5_smoke_run_writes_a_complete_run_folder(tmp_path):
 
     metrics = json.loads((folder / "metrics.json").read_text())
     seg = metrics["segmentation"]
-    assert set(seg) == set(SOURCES)
+    assert set(seg) == set(SOURCES) and len(metrics["per_seed"]) == 1  # smoke: the mixes too, one seed
     for source, scores in seg.items():
-        assert 0 <= scores["dice"] <= 1 and len(scores["dice_per_seed"]) == 1, source
+        assert 0 <= scores["dice"] <= 1, source
         assert is_missing(scores["hausdorff_max"]) or scores["hausdorff_max"] >= scores["hausdorff_95"] >= 0
         assert 0 <= scores["missed"] <= metrics["data"]["n_test"]
         if scores["missed"]:  # a missed tumour is penalised, so the mean cannot be NaN
             assert np.isfinite(scores["hausdorff_max"])
+    seed = metrics["per_seed"][0]
     for g in GENERATORS:
         assert metrics["ratio"][g] == pytest.approx(seg[g]["dice"] / seg["real"]["dice"])
         assert metrics["fid"][g]["fid"] > 0
     smoke = PRESETS["smoke"]
+    for source, history in seed["curves"]["U-Net"].items():  # stopped early or at the cap, read every 10 steps
+        assert history["steps"] <= smoke.seg_max_steps and len(history["loss"]) == history["steps"], source
+        assert len(history["val_dice"]) == history["steps"] // smoke.seg_eval_every
+    assert {len(c) for c in seed["curves"]["DDPM"].values()} == {smoke.ddpm_steps}  # as many steps on both sets
     full_chain, ddim = f"DDPM {smoke.timesteps}", f"DDIM {smoke.ddim_steps}"
     assert set(metrics["sampling"]) == {full_chain, ddim}  # the full chain and the DDIM step count
     assert {v["images"] for v in metrics["sampling"].values()} == {metrics["fid_images"]}  # timed like for like
     for label in ("small", "large"):
         for g in GENERATORS:
-            mem = metrics["memorisation"][label][g]
-            assert -1 <= mem["mean"] <= 1 and 0 <= mem["above_real_max"] <= 1
-            assert mem["excess"] == pytest.approx(mem["mean"] - mem["real_mean"])
+            mem = seed["memorisation"][label][g]
+            assert len(mem["values"]) == smoke.memorisation_samples and all(0 <= v <= 1 for v in mem["values"])
+            assert mem["excess"] == pytest.approx(mem["real_median"] - mem["median"])
 
     doc = json.loads((folder / "results.json").read_text())
     ratio_rows = [r for r in doc["rows"] if r["metric"] == "Synthetic/real Dice ratio"]
@@ -73,19 +75,13 @@ def test_paper5_smoke_run_writes_a_complete_run_folder(tmp_path):
     assert {r["metric"] for r in others} >= {"Dice", "Hausdorff (max, px)", "Hausdorff 95 (px)", "FID"}
     assert len([r for r in others if r["metric"].startswith("Hausdorff")]) == 2 * len(SOURCES)
     assert doc["differences"] == differences(paper5.__doc__) and len(doc["differences"]) >= 5  # the docstring's
-    # four claims: the ratio per generator, memorisation, FID vs Dice; each outcome follows its rule
-    held = [c["held"] for c in doc["claims"]]
-    assert len(held) == 4 and all(h in (True, False, None) for h in held)
-    for g, outcome in zip(GENERATORS, held[:2]):
-        ratio = metrics["ratio"][g]
-        assert outcome is (None if is_missing(ratio) else ratio >= RATIO_BAND[0]), g
-    small, large = metrics["memorisation"]["small"], metrics["memorisation"]["large"]
-    assert held[2] is (small["DDPM"]["excess"] > max(0, large["DDPM"]["excess"], small["GAN"]["excess"]))
-    gap = abs(seg["GAN"]["dice"] - seg["DDPM"]["dice"])  # one seed: no spread, so a gap decides
-    assert held[3] is (None if gap == 0 else not metrics["fid_tracks_dice"])
+    # the ratio per generator, memorisation with two additions, FID vs Dice: one seed decides nothing
+    outcomes = [(c["outcome"], c["addition"]) for c in doc["claims"]]
+    assert outcomes == [(INCONCLUSIVE, False)] * 3 + [(INCONCLUSIVE, True)] * 2 + [(NOT_TESTABLE, False)]
+    assert all(c["estimate"]["n"] == 1 and c["reason"] for c in doc["claims"][:5])
     assert {d["kind"] for d in doc["data"]} == {"phantom", "synthetic"}
     assert [f.split("/")[-1] for f in doc["figures"]] == ["samples.png", "dice_per_source.png", "memorisation.png",
-                                                          "training_curves.png"]
+                                                          "training_curves.png", "sampling_steps.png"]
     for figure in doc["figures"]:
         assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
 
@@ -99,6 +95,10 @@ def test_config_checks_name_the_field():
         Config(timesteps=20, compare_steps=(50,))
     with pytest.raises(ConfigError, match="fid_samples"):
         apply_overrides(PRESETS["smoke"], ["fid_samples=1"])
+    with pytest.raises(ValueError, match="seg_val_share"):
+        Config(seg_val_share=0.6)
+    assert PRESETS["cpu"].seeds >= 3 and PRESETS["full"].seeds >= 3  # the profiles that decide claims
+    assert PRESETS["cpu"].ddpm_steps >= 1500 and 8 <= PRESETS["cpu"].n_small <= 16
     assert apply_overrides(PRESETS["cpu"], ["brats=/data/brats"]).brats == "/data/brats"
     for profile in ("smoke", "cpu", "full"):
         assert PRESETS[profile].brats == ""
@@ -120,18 +120,20 @@ def test_the_small_set_gets_as_many_gan_steps_as_the_larger():
     config = PRESETS["cpu"]
     large, small = gan_config(config, 2, config.n_train), gan_config(config, 2, config.n_small)
     assert large.epochs == config.gan_epochs and large.channels == 2
-    assert large.epochs * (config.n_train // large.batch_size) == small.epochs * (config.n_small // small.batch_size)
+    def steps(gan, n):  # the DCGAN takes whole batches of at most the set's size
+        return gan.epochs * (n // min(gan.batch_size, n))
+    assert steps(large, config.n_train) == steps(small, config.n_small) == 480
 
 
-def test_memorisation_finds_copies_and_not_new_pairs():
+def test_memorisation_finds_copied_masks_and_not_new_ones():
     rng = np.random.default_rng(1)
     training = Pairs(rng.random((10, 1, 8, 8), dtype=np.float32), rng.random((10, 8, 8)) > 0.5)
     held_out = Pairs(rng.random((5, 1, 8, 8), dtype=np.float32), rng.random((5, 8, 8)) > 0.5)
     copies = memorisation(training.take(slice(4)), training, held_out)
-    assert copies["mean"] == pytest.approx(1.0) and copies["above_real_max"] == 1.0
-    assert copies["excess"] == pytest.approx(1.0 - copies["real_mean"]) and copies["excess"] > 0.2
+    assert copies["median"] == 0.0 and copies["near_copies"] == 1.0 and copies["real_near_copies"] == 0.0
+    assert copies["excess"] == pytest.approx(copies["real_median"]) and copies["excess"] > 0.2
     new = memorisation(held_out, training, held_out)
-    assert new["mean"] < 0.8 and new["above_real_max"] == 0.0 and new["excess"] == pytest.approx(0.0)
+    assert new["median"] > 0.2 and new["excess"] == pytest.approx(0.0)
 
 
 def _brats_subject(folder: Path, name: str, tumour_slices: range, rng) -> None:
@@ -140,7 +142,8 @@ def _brats_subject(folder: Path, name: str, tumour_slices: range, rng) -> None:
     subject = folder / name
     subject.mkdir(parents=True)
     for seq in ("t1", "t1ce", "t2", "flair"):
-        nib.save(nib.Nifti1Image(rng.random((40, 40, 6)).astype(np.float32), np.eye(4)), subject / f"{name}_{seq}.nii.gz")
+        image = nib.Nifti1Image(rng.random((40, 40, 6)).astype(np.float32), np.eye(4))
+        nib.save(image, subject / f"{name}_{seq}.nii.gz")
     seg = np.zeros((40, 40, 6), np.uint8)
     for z in tumour_slices:
         seg[10:20, 12:22, z] = 2
@@ -180,52 +183,65 @@ def test_ddpm_trains_and_samples_by_the_full_chain_and_by_ddim(tmp_path):
         assert a.shape == (2, 2, 32, 32) and a.abs().max() <= 1 and torch.equal(a, b)  # seeded, clipped
 
 
-def mem_stat(mean: float, real_mean: float) -> dict:
-    return {"mean": mean, "real_mean": real_mean, "excess": mean - real_mean, "above_real_max": 0.0}
+def constructed(ratios: dict, excess: dict, curve: list[float], early: bool = True) -> dict:
+    """metrics.json as the claims read it, from per-seed numbers: ``ratios`` {generator: per-seed Dice
+    ratios}, ``excess`` {(generator, set): per-seed memorisation excess}; every DDPM loss ``curve``."""
+    n = len(ratios["GAN"])
+    mean = {key: float(np.mean(values)) for key, values in excess.items()}
+    mem = {label: {g: {"median": 0.2, "real_median": 0.2 + mean[g, label], "excess": mean[g, label],
+                       "near_copies": 0.0, "real_near_copies": 0.0} for g in GENERATORS}
+           for label in ("small", "large")}
+    per_seed = [{"ratio": {g: ratios[g][k] for g in GENERATORS},
+                 "segmentation": {s: {"dice": 0.8 * ((ratios[s][k] or 0) if s in ratios else 1)}
+                                  for s in SOURCES[:3]},
+                 "memorisation": {label: {g: {"excess": excess[g, label][k]} for g in GENERATORS}
+                                  for label in ("small", "large")},
+                 "curves": {"DDPM": {"large": curve, "small": curve},
+                            "U-Net": {s: {"early": early} for s in SOURCES[:3]}}} for k in range(n)]
+    return {"per_seed": per_seed, "memorisation": mem, "fid": {}, "data": {"n_small": 16, "n_train": 256},
+            "segmentation": {s: {"dice": 0.8} for s in SOURCES[:3]}}
 
 
-def test_claim_rules_follow_the_numbers():
-    per_seed = {"real": [0.78, 0.82], "GAN": [0.69, 0.71], "DDPM": [0.95, 0.05], "real+GAN": [0.82, 0.82],
-                "real+DDPM": [0.80, 0.82]}  # one DDPM seed collapsed
-    seg = {s: {"dice": float(np.mean(d)), "dice_std": float(np.std(d)), "dice_per_seed": d} for s, d in per_seed.items()}
-    ratios = {"GAN": 0.875, "DDPM": 0.625}
-    fid = {"GAN": {"fid": 150.0}, "DDPM": {"fid": 90.0}, "real held-out": {"fid": 40.0}}
-    mem = {"small": {"GAN": mem_stat(0.5, 0.6), "DDPM": mem_stat(0.9, 0.6)},
-           "large": {"GAN": mem_stat(0.5, 0.6), "DDPM": mem_stat(0.5, 0.6)}}
-    sizes = {"small": 10, "large": 100}
-    out = claims(as_metrics(seg, ratios, fid, mem, sizes))
-    # GAN in band, DDPM not; DDPM memorises; the Dice gap (0.20) is inside DDPM's seed spread (0.45): no FID verdict
-    assert [c.held for c in out] == [True, False, True, None]
-    seg["DDPM"] = {"dice": 0.5, "dice_std": 0.02, "dice_per_seed": [0.48, 0.52]}  # a clear gap: FID vs Dice decides
-    assert claims(as_metrics(seg, ratios, fid, mem, sizes))[3].held is True  # better FID DDPM, better Dice GAN
-    mem["small"]["DDPM"] = mem_stat(0.5, 0.6)
-    fid["GAN"]["fid"] = 50.0
-    assert [c.held for c in claims(as_metrics(seg, ratios, fid, mem, sizes))][2:] == [False, False]
-    # a real-trained U-Net that found nothing gives no ratio: the ratio claims are not testable
-    assert [c.held for c in claims(as_metrics(seg, {"GAN": float("nan"), "DDPM": float("nan")}, fid, mem,
-                                              sizes))][:2] == [None, None]
+def outcomes(metrics: dict) -> list[str]:
+    return [c.outcome for c in claims(metrics)]
 
 
-def test_memorisation_rule_corrects_for_the_training_set_size():
-    """A larger training set gives a higher highest correlation by itself: the held-out baseline rises with it.
-    A DDPM whose raw mean falls from the larger to the small set only as much as the baseline does is not
-    memorising; one whose excess over the baseline grows on the small set is."""
-    seg = {s: {"dice": 0.8, "dice_std": 0.0, "dice_per_seed": [0.8]} for s in SOURCES}
-    ratios, fid = {"GAN": 1.0, "DDPM": 1.0}, {"GAN": {"fid": 1.0}, "DDPM": {"fid": 2.0}, "real held-out": {"fid": 0.5}}
-    sizes = {"small": 32, "large": 256}
-    # raw means: DDPM small 0.85 < large 0.92 (the old rule: not held), but the excess +0.03 > +0.01 and GAN's +0.00
-    mem = {"small": {"GAN": mem_stat(0.82, 0.82), "DDPM": mem_stat(0.85, 0.82)},
-           "large": {"GAN": mem_stat(0.89, 0.89), "DDPM": mem_stat(0.90, 0.89)}}
-    assert claims(as_metrics(seg, ratios, fid, mem, sizes))[2].held is True
-    # raw means: DDPM small 0.95 > large 0.92 and > GAN's 0.80 (the old rule: held), but its excess is smaller
-    mem = {"small": {"GAN": mem_stat(0.80, 0.85), "DDPM": mem_stat(0.95, 0.90)},
-           "large": {"GAN": mem_stat(0.85, 0.90), "DDPM": mem_stat(0.92, 0.85)}}
-    assert claims(as_metrics(seg, ratios, fid, mem, sizes))[2].held is False
-    # the excess grows on the small set and beats the GAN's, but stays negative: samples are no closer to the
-    # training set than new real slices are, so nothing is memorised
-    mem = {"small": {"GAN": mem_stat(0.80, 0.83), "DDPM": mem_stat(0.81, 0.82)},
-           "large": {"GAN": mem_stat(0.84, 0.89), "DDPM": mem_stat(0.86, 0.89)}}
-    assert claims(as_metrics(seg, ratios, fid, mem, sizes))[2].held is False
+def test_claims_are_decided_over_the_seeds_with_their_gates():
+    flat = [1.0] * 100  # a DDPM loss that levelled off
+    mem = {("DDPM", "small"): [0.20, 0.25, 0.22], ("DDPM", "large"): [0.0, 0.01, -0.01],
+           ("GAN", "small"): [0.0, 0.02, 0.01], ("GAN", "large"): [0.0, 0.0, 0.01]}
+    ratios = {"GAN": [0.90, 0.92, 0.88], "DDPM": [0.50, 0.55, 0.60]}  # GAN above 0.8 on every seed, DDPM below
+    assert outcomes(constructed(ratios, mem, flat)) == [HELD, NOT_HELD, HELD, HELD, HELD, NOT_TESTABLE]
+    # a U-Net that reached its step cap while still improving: no ratio verdict either way
+    assert outcomes(constructed(ratios, mem, flat, early=False))[:2] == [INCONCLUSIVE, INCONCLUSIVE]
+    # a DDPM still training: no DDPM ratio verdict; memorisation may still hold (it only grows with training) ...
+    falling = list(np.linspace(2.0, 1.0, 100))
+    assert outcomes(constructed(ratios, mem, falling))[:3] == [HELD, INCONCLUSIVE, HELD]
+    # ... but cannot be refuted while the DDPM is still learning
+    no_copies = {**mem, ("DDPM", "small"): [0.0, 0.01, -0.01]}
+    assert outcomes(constructed(ratios, no_copies, flat))[2] == NOT_HELD
+    refuted = claims(constructed(ratios, no_copies, falling))[2]
+    assert refuted.outcome == INCONCLUSIVE and "DDPM (small set) converged" in refuted.reason
+    # the ratio straddling 0.8 over the seeds is inconclusive; a seed whose real-trained U-Net found nothing too
+    assert outcomes(constructed({**ratios, "GAN": [0.70, 0.85, 0.90]}, mem, flat))[0] == INCONCLUSIVE
+    lost = claims(constructed({**ratios, "GAN": [0.90, None, 0.88]}, mem, flat))[0]
+    assert lost.outcome == INCONCLUSIVE and "a seed gave no number" in lost.reason
+    assert [c.addition for c in claims(constructed(ratios, mem, flat))] == [False, False, False, True, True, False]
+
+
+def test_the_unet_stops_when_its_validation_dice_stops_rising(tmp_path):
+    config = dataclasses.replace(PRESETS["smoke"], seg_max_steps=200, seg_eval_every=5, seg_patience=2, seg_batch=8)
+    run = cpu_run(tmp_path)
+    rng = np.random.default_rng(0)
+    masks = np.zeros((40, 32, 32), bool)
+    masks[:, 8:20, 8:20] = True  # the same square everywhere: learnt in a few reads, then no gain
+    pairs = Pairs((masks[:, None] + 0.1 * rng.random((40, 1, 32, 32))).astype(np.float32), masks)
+    _, history = train_segmenter(pairs, config, run, "init", run.torch_generator("batches"))
+    assert history["early"] and history["steps"] < 200 and len(history["loss"]) == history["steps"]
+    assert len(history["val_dice"]) == history["steps"] // 5 and max(history["val_dice"]) > 0.9
+    capped = dataclasses.replace(config, seg_max_steps=10, seg_patience=50)
+    _, history = train_segmenter(pairs, capped, run, "init", run.torch_generator("batches"))
+    assert not history["early"] and history["steps"] == 10
 
 
 def test_every_sampler_in_the_comparison_is_timed_on_the_same_images(tmp_path, monkeypatch):
