@@ -88,6 +88,22 @@ def paired(a: Sequence[float], b: Sequence[float]) -> Interval:
     return interval(np.subtract(np.asarray(a, float), np.asarray(b, float)), "paired t")
 
 
+def cv_interval(values: Sequence[float], test_share: float) -> Interval:
+    """The mean of per-fold values (paired differences of two arms over the same outer folds, of one
+    or more repeats of k-fold cross-validation) with the corrected resampled t interval of Nadeau and
+    Bengio (2003): folds share most of their training data, so the spread over folds understates the
+    spread over training sets; the variance is scaled by 1/n + ``test_share`` (test over training
+    size: 1/(k - 1) for k folds) instead of 1/n."""
+    x = np.asarray(values, dtype=float)
+    n, method = len(x), "corrected resampled t"
+    if n == 0 or np.isnan(x).any():
+        return Interval(math.nan, math.nan, math.nan, n, method)
+    if n < 2:
+        return Interval(float(x.mean()), math.nan, math.nan, n, method)
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1) * math.sqrt((1 / n + test_share) * x.var(ddof=1)))
+    return Interval(float(x.mean()), float(x.mean()) - half, float(x.mean()) + half, n, method)
+
+
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, resamples: int = 4000) -> Interval:
     """The mean of ``a - b`` over seeds and test items, ``a`` and ``b`` (seeds, items) scored on the
     same items by models of the same seeds, with a percentile interval from resampling seeds and items

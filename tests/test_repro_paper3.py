@@ -1,7 +1,7 @@
 """paper3 (GAN augmentation for liver lesion classification): the smoke profile end to end through
 the CLI into a temporary folder, and its pieces: the classifier's size, classic augmentation, the
-case-grouped folds, class-balanced synthetic steps, the named streams, the verdict rule and config
-validation."""
+case-grouped folds and the inner split, class-balanced synthetic steps and the matched-count control,
+the named streams, the plateau rule, the claims on constructed folds and config validation."""
 
 from __future__ import annotations
 
@@ -18,12 +18,15 @@ from reproductions.config import ConfigError, apply_overrides
 from reproductions.data.offline import DataError
 from reproductions.data.phantoms import PatchSet
 from reproductions.paper3_gan_augmentation import PRESETS, Config
-from reproductions.paper3_gan_augmentation.model import (CLASSES, LesionCNN, acquisition_variation, balanced,
-                                                         classic_augment, folds, load_lesions, parameter_count,
-                                                         plateau_amount, synthetic_set, train_classifier,
+from reproductions.paper3_gan_augmentation.model import (CLASSES, CLASSIC_PLATEAU, NO_AUGMENTATION, LesionCNN,
+                                                         acquisition_variation, arm_sets, arms, balanced,
+                                                         classic_augment, cross_validation, folds, inner_split,
+                                                         load_lesions, matched_arm, parameter_count, plateau_amount,
+                                                         synthetic_arm, synthetic_set, train_classifier,
                                                          training_steps)
-from reproductions.paper3_gan_augmentation.report import paired_rise
+from reproductions.paper3_gan_augmentation.report import claims
 from reproductions.run import Run
+from reproductions.verdict import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE
 from tests.conftest import needs_data, smoke_run
 
 
@@ -39,41 +42,47 @@ def test_paper3_smoke_run_writes_a_complete_run_folder(tmp_path):
 
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["classifier_parameters"] == parameter_count(smoke)
-    assert metrics["lesions"] == 3 * smoke.lesions_per_class and metrics["plateau_classic_added"] in smoke.classic_amounts[1:]
+    assert metrics["lesions"] == 3 * smoke.lesions_per_class
+    n_folds = smoke.folds * smoke.repeats
+    assert len(metrics["plateaus"]) == n_folds and set(metrics["plateaus"]) <= set(smoke.classic_amounts[1:])
+    for curve, plateau in zip(metrics["inner_curves"], metrics["plateaus"]):  # chosen on the inner split
+        assert [int(a) for a in curve] == list(smoke.classic_amounts[1:]) and str(plateau) in curve
     settings = metrics["settings"]
-    plateau = metrics["plateau_classic_added"]
-    expected = {"no augmentation", *(f"classic {a}" for a in smoke.classic_amounts[1:]),
-                *(f"classic {plateau} + DCGAN {a}" for a in smoke.gan_amounts)}
-    assert set(settings) == expected
+    assert list(settings) == arms(smoke) == [NO_AUGMENTATION, CLASSIC_PLATEAU, "classic plateau + DCGAN 36",
+                                             "classic plateau + DCGAN 72", "classic plateau + 36 more classic",
+                                             "classic plateau + 72 more classic"]
     for name, s in settings.items():
-        assert len(s["folds"]) == smoke.folds, name
+        assert len(s["folds"]) == n_folds and len(metrics["losses"][name]) == n_folds, name
+        assert all(len(losses) == smoke.max_steps for losses in metrics["losses"][name])
         assert 0 <= s["mean"]["accuracy"] <= 1 and 0 <= s["mean"]["mean_specificity"] <= 1
         matrix = np.array(s["pooled"]["confusion_matrix"])
-        assert matrix.shape == (3, 3) and matrix.sum() == metrics["lesions"]  # every lesion tested exactly once
+        assert matrix.shape == (3, 3) and matrix.sum() == metrics["lesions"] * smoke.repeats  # each lesion once
         assert s["pooled"]["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
 
     doc = json.loads((folder / "results.json").read_text())
     rows = {(r["metric"], r["setting"]): r for r in doc["rows"]}
-    top = f"classic {plateau} + DCGAN {smoke.gan_amounts[-1]}"
-    assert rows[("total accuracy (%)", "no augmentation")]["paper"] == 57
-    assert rows[("total accuracy (%)", f"classic {plateau}")]["paper"] == 78.6
+    top = synthetic_arm("DCGAN", smoke.gan_amounts[-1])
+    assert rows[("total accuracy (%)", NO_AUGMENTATION)]["paper"] == 57
+    assert rows[("total accuracy (%)", CLASSIC_PLATEAU)]["paper"] == 78.6
     assert rows[("total accuracy (%)", top)]["paper"] == 85.7
-    assert rows[("mean sensitivity (%)", f"classic {plateau}")]["paper"] == 78.6
-    assert rows[("mean specificity (%)", f"classic {plateau}")]["paper"] == 88.4
+    assert rows[("mean sensitivity (%)", CLASSIC_PLATEAU)]["paper"] == 78.6
+    assert rows[("mean specificity (%)", CLASSIC_PLATEAU)]["paper"] == 88.4
     assert (rows[("mean sensitivity (%)", top)]["paper"], rows[("mean specificity (%)", top)]["paper"]) == (85.7, 92.4)
+    assert rows[("total accuracy (%)", matched_arm(72))]["paper_text"] == "not reported"  # our control
     acgan = rows[("mean sensitivity (%)", "classic + ACGAN")]
     assert acgan["paper"] == 81.3 and acgan["ours"] is None  # ACGAN is an option the smoke run leaves off
     assert rows[("total accuracy (%)", top)]["ours"] == pytest.approx(100 * settings[top]["mean"]["accuracy"])
     per_class = [r for r in doc["rows"] if r["setting"].endswith(CLASSES)]
-    assert len(per_class) == 3 * 3 * 2 and {r["paper_text"] for r in per_class} == {"not reported"}
+    assert len(per_class) == 4 * 3 * 2 and {r["paper_text"] for r in per_class} == {"not reported"}
     assert all(r["source"] for r in doc["rows"])  # every paper cell says where it was read
-    # 3 metrics x 3 settings, 2 ACGAN rows left empty, 3 settings x 3 classes x 2 per-class, 3 sizes
-    assert len(doc["rows"]) == 9 + 2 + 18 + 3
-    assert rows[("classic samples added per fold at the plateau", "classic")]["ours"] == plateau
+    # 3 metrics x 4 settings, 2 ACGAN rows left empty, 4 settings x 3 classes x 2 per-class, 3 sizes
+    assert len(doc["rows"]) == 12 + 2 + 24 + 3
+    assert rows[("classic samples added per fold at the plateau", CLASSIC_PLATEAU)]["ours"] == \
+        pytest.approx(np.mean(metrics["plateaus"]))
 
-    assert len(doc["claims"]) == 4 and all(c["evidence"] for c in doc["claims"])
-    assert all(c["held"] in (True, False, None) for c in doc["claims"])
-    assert doc["claims"][-1]["held"] is None  # the ACGAN comparison was not run
+    # three folds, but a 15-step training has not converged: every decided claim is gated
+    assert [c["outcome"] for c in doc["claims"]] == [INCONCLUSIVE] * 4 + [NOT_TESTABLE]
+    assert all(c["evidence"] and c["rule"] for c in doc["claims"][:4])
     assert [d["kind"] for d in doc["data"]] == ["phantom"]
     assert doc["differences"] == differences(paper3.__doc__) and doc["differences"]
     assert len(doc["figures"]) == 5
@@ -99,8 +108,9 @@ def test_a_training_follows_its_streams(tmp_path):
     assert torch.equal(first, again)  # the same initial weights from the same stream
     config = Config(size=32, widths=(4, 8, 8), dense=8, epochs=1, batch_size=8, min_steps=3, max_steps=3)
     x, y = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 3
-    a, b, c = (train_classifier(x, y, config, run, s) for s in ("cnn/a", "cnn/a", "cnn/b"))
+    (a, losses), (b, _), (c, _) = (train_classifier(x, y, config, run, s) for s in ("cnn/a", "cnn/a", "cnn/b"))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))  # init, batches and dropout
+    assert len(losses) == 3 and all(np.isfinite(losses))
     assert not torch.equal(a.head[-1].weight, c.head[-1].weight)
 
 
@@ -117,7 +127,8 @@ def test_every_training_of_a_profile_gets_the_same_step_budget(profile):
     real lesions alone to the largest classic plateau plus the largest synthetic amount, trains as long."""
     config = PRESETS[profile]
     real = 3 * config.lesions_per_class * (config.folds - 1) // config.folds  # a fold's training lesions
-    sizes = [real + a for a in config.classic_amounts] + [real + config.classic_amounts[-1] + g for g in config.gan_amounts]
+    sizes = [real + a for a in config.classic_amounts]
+    sizes += [real + config.classic_amounts[-1] + g for g in config.gan_amounts]  # the matched control too
     assert len({training_steps(n, config) for n in sizes}) == 1
     assert training_steps(real, config) == config.max_steps == config.min_steps
 
@@ -182,25 +193,67 @@ def test_synthetic_steps_are_class_balanced_and_nested():
         assert torch.equal(large[large_y == c][:2], small[small_y == c])  # a larger step holds the smaller
 
 
-def setting(kind: str, added: int, accuracies) -> dict:
-    folds_ = [{"accuracy": a, "mean_sensitivity": a, "mean_specificity": a} for a in accuracies]
-    mean = {k: float(np.mean([f[k] for f in folds_])) for k in folds_[0]}
-    return {"kind": kind, "classic_added": added, "synthetic_added": 0, "folds": folds_, "mean": mean}
+def constructed(per_arm: dict[str, list[float]], loss: list[float]) -> dict:
+    """metrics.json as the claims read it: each arm's accuracy per outer fold (sensitivity and
+    specificity the same), every training's loss curve ``loss``."""
+    settings = {arm: {"folds": [{"accuracy": a, "mean_sensitivity": a, "mean_specificity": a} for a in values],
+                      "mean": {k: float(np.mean(values)) for k in ("accuracy", "mean_sensitivity",
+                                                                   "mean_specificity")}}
+                for arm, values in per_arm.items()}
+    return {"settings": settings, "plateaus": [300] * len(per_arm[NO_AUGMENTATION]),
+            "losses": {arm: [loss] * len(values) for arm, values in per_arm.items()}}
 
 
-def test_the_verdict_rule_asks_for_a_rise_beyond_the_fold_spread():
-    before = setting("classic", 0, [0.50, 0.60, 0.55])
-    assert paired_rise(before, setting("classic", 10, [0.70, 0.78, 0.74]), "accuracy")[0] is True  # +19 points
-    assert paired_rise(before, setting("classic", 10, [0.80, 0.55, 0.50]), "accuracy")[0] is False  # noisy
-    assert paired_rise(before, setting("classic", 10, [0.45, 0.58, 0.50]), "accuracy")[0] is False  # a fall
-    at_ceiling = setting("classic", 0, [1.0, 1.0, 1.0])
-    assert paired_rise(at_ceiling, setting("classic", 10, [1.0] * 3), "accuracy")[0] is None  # no room to rise
+def test_claims_are_decided_on_the_folds_with_a_corrected_interval_and_gates():
+    config = PRESETS["cpu"]
+    gan, matched = synthetic_arm("DCGAN", 1200), matched_arm(1200)
+    flat = [1.0] * 100
+    arms_ = {NO_AUGMENTATION: [0.50, 0.55, 0.60], CLASSIC_PLATEAU: [0.75, 0.78, 0.80], gan: [0.86, 0.88, 0.90],
+             matched: [0.76, 0.78, 0.79]}
+    assert [c.outcome for c in claims(constructed(arms_, flat), config)] == [HELD] * 4 + [NOT_TESTABLE]
+    # synthetic lesions no better than as many more classic ones: the step claim did not hold
+    tie = {**arms_, matched: [0.86, 0.88, 0.90]}
+    assert claims(constructed(tie, flat), config)[3].outcome == NOT_HELD
+    # a noisy rise whose corrected interval straddles the 2-point tolerance
+    noisy = {**arms_, CLASSIC_PLATEAU: [0.40, 0.80, 0.90]}
+    first = claims(constructed(noisy, flat), config)[0]
+    assert first.outcome == INCONCLUSIVE and first.estimate.method == "corrected resampled t"
+    # a classifier still training: nothing is decided
+    still = claims(constructed(arms_, list(np.linspace(2.0, 1.0, 100))), config)
+    assert [c.outcome for c in still[:4]] == [INCONCLUSIVE] * 4 and "classifier converged" in still[0].reason
+    # a baseline at the ceiling leaves no room to rise
+    perfect = {**arms_, NO_AUGMENTATION: [1.0, 1.0, 1.0]}
+    assert "room to rise" in claims(constructed(perfect, flat), config)[0].reason
 
 
 def test_the_plateau_is_the_smallest_amount_near_the_best():
-    settings = {str(a): setting("classic", a, [v] * 3) for a, v in ((0, 0.5), (100, 0.7), (200, 0.795), (400, 0.8))}
-    assert plateau_amount(settings, Config(plateau_tolerance=0.01)) == 200
-    assert plateau_amount(settings, Config(plateau_tolerance=0.0)) == 400
+    curve = {100: 0.7, 200: 0.795, 400: 0.8}
+    assert plateau_amount(curve, Config(plateau_tolerance=0.01)) == 200
+    assert plateau_amount(curve, Config(plateau_tolerance=0.0)) == 400
+
+
+def test_the_inner_split_holds_out_cases_of_the_outer_training_part_only(tmp_path):
+    rois = toy_rois(per_class=18)  # 6 cases per class: 4 in each outer training part, split again
+    config = Config(size=32, repeats=2)
+    run = cpu_run(tmp_path)
+    cv = cross_validation(rois, config, run)
+    assert len(cv.splits) == config.folds * 2 and not np.array_equal(cv.splits[0][1], cv.splits[3][1])  # fresh splits
+    for fold, (train, test) in enumerate(cv.splits):
+        inner_train, inner_val = inner_split(cv, train, config, run, fold)
+        assert set(inner_train) | set(inner_val) == set(train) and not set(inner_val) & set(test)
+        assert not set(rois.cases[inner_train]) & set(rois.cases[inner_val])  # whole cases on each side
+
+
+def test_the_matched_control_adds_as_many_classic_samples_as_the_synthetic_step():
+    config = dataclasses.replace(PRESETS["smoke"], gan_amounts=(6,))
+    x, y = torch.zeros(9, 1, 4, 4), torch.arange(9) % 3
+    pool = (torch.ones(20, 1, 4, 4), torch.arange(20) % 3)
+    synthetic = {"DCGAN": [torch.full((6, 1, 4, 4), 2.0 + c) for c in range(3)]}
+    sets = arm_sets(x, y, pool, 4, synthetic, config)
+    sizes = {arm: len(images) for arm, (images, _) in sets.items()}
+    assert sizes == {NO_AUGMENTATION: 9, CLASSIC_PLATEAU: 13, synthetic_arm("DCGAN", 6): 19, matched_arm(6): 19}
+    gan_images = sets[synthetic_arm("DCGAN", 6)][0]
+    assert (gan_images[13:] >= 2).all() and (sets[matched_arm(6)][0][9:] == 1).all()  # synthetic vs more classic
 
 
 def test_config_validation_names_the_field():

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from reproductions.outcome import Claim
 from reproductions.common.numbers import mean_of_trees
 from reproductions.verdict import (HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE, Gate, Interval, Rule, all_converged,
-                                   beats_input, converged, decide, interval, paired, paired_bootstrap, single_run,
+                                   beats_input, converged, cv_interval, decide, interval, paired, paired_bootstrap,
+                                   single_run,
                                    stopped_early)
 
 
@@ -63,6 +64,15 @@ def test_the_outcomes_are_exclusive_and_shifting_the_numbers_up_never_hurts(valu
     base, _ = decide(rule, interval(values))
     shifted, _ = decide(rule, interval(np.add(values, 0.5)))
     assert base in order and order[shifted] >= order[base]
+
+
+def test_the_cross_validation_interval_widens_the_plain_t_for_shared_training_folds():
+    rises = [0.05, 0.08, 0.02, 0.06, 0.04, 0.07, 0.03, 0.05, 0.06]  # 3 repeats of 3 folds
+    plain, corrected = interval(rises), cv_interval(rises, 1 / 2)
+    assert corrected.mean == pytest.approx(plain.mean) and corrected.method == "corrected resampled t"
+    widening = (corrected.high - corrected.mean) / (plain.high - plain.mean)
+    assert widening == pytest.approx(np.sqrt((1 / 9 + 1 / 2) * 9))  # the variance x (1/n + 1/2) instead of 1/n
+    assert np.isnan(cv_interval([0.1, float("nan"), 0.2], 0.5).mean)
 
 
 def test_a_gate_against_only_keeps_a_claim_from_being_refuted_but_not_from_holding():

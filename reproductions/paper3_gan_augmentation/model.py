@@ -3,10 +3,13 @@
 1. data: the liver lesion phantom (with declared acquisition variation) or the user's ROIs;
 2. classic augmentation: rotation, flip, translation and scale, with reflected borders;
 3. the classifier: three conv + max-pool pairs, two dense layers, dropout, SGD with Nesterov momentum;
-4. the protocol, under case-grouped cross-validation: classic augmentation at increasing amounts, the
-   plateau, then one DCGAN per class (``reproductions.common.dcgan``; optionally one ACGAN) on each
-   fold's training lesions and their synthetic lesions added in class-balanced steps on top of it;
-   scores per fold, their mean and spread (``metrics.classification``).
+4. the protocol, under case-grouped cross-validation repeated ``repeats`` times: in each outer fold
+   the classic plateau is chosen on an inner validation split of its training cases; one DCGAN per
+   class (``reproductions.common.dcgan``; optionally one ACGAN) learns the fold's training lesions;
+   then the arms are trained on the whole outer training part and scored on its test lesions: no
+   augmentation, the classic plateau, the plateau plus synthetic lesions in class-balanced steps,
+   and the plateau plus as many more classic samples (the matched-count control); scores per fold,
+   their mean and spread (``metrics.classification``).
 """
 
 from __future__ import annotations
@@ -153,9 +156,11 @@ def training_steps(n: int, config: Config) -> int:
     return min(steps, config.max_steps) if config.max_steps else steps
 
 
-def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run, stream: str) -> LesionCNN:
+def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run,
+                     stream: str) -> tuple[LesionCNN, list[float]]:
     """SGD with Nesterov momentum on ``x`` (N, 1, S, S) in [-1, 1] and labels ``y`` (N,); initial weights
-    from "<stream>/init", batch order from "<stream>/batches", dropout masks from "<stream>/dropout"."""
+    from "<stream>/init", batch order from "<stream>/batches", dropout masks from "<stream>/dropout".
+    Returns the model and its loss per step (what the convergence gate reads)."""
     with run.seeded(f"{stream}/init"):
         model = LesionCNN(config).to(run.device)
     optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True)
@@ -163,6 +168,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run,
     x, y = x.to(run.device), y.to(run.device)
     batch = min(config.batch_size, len(x))
     order = torch.empty(0, dtype=torch.long)
+    losses = []
     model.train()
     with run.seeded(f"{stream}/dropout"):  # dropout draws from torch's global generator
         for _ in range(training_steps(len(x), config)):
@@ -174,88 +180,60 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run,
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-    return model.eval()
+            losses.append(loss.item())
+    return model.eval(), losses
 
 
 # ---- 4. the protocol ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class CrossValidation:
-    """The lesions as the networks take them and the case-grouped folds."""
+    """The lesions as the networks take them and the case-grouped outer folds of every repeat."""
     x: torch.Tensor  # (N, 1, S, S) in [-1, 1]
     y: torch.Tensor  # (N,) class indices
-    splits: list[tuple[np.ndarray, np.ndarray]]  # (train, test) indices per fold
+    cases: np.ndarray  # (N,) case ids
+    splits: list[tuple[np.ndarray, np.ndarray]]  # (train, test) indices per outer fold, repeat after repeat
 
     @property
     def truth(self) -> list[np.ndarray]:
         return [self.y[test].numpy() for _, test in self.splits]
 
-    def train(self, fold: int) -> tuple[torch.Tensor, torch.Tensor]:
-        train = self.splits[fold][0]
-        return self.x[train], self.y[train]
-
-    def test(self, fold: int) -> torch.Tensor:
-        return self.x[self.splits[fold][1]]
-
 
 def cross_validation(rois: PatchSet, config: Config, run: Run) -> CrossValidation:
+    """``repeats`` case-grouped ``folds``-fold splits, each from its own stream."""
     x = torch.as_tensor(rois.images)[:, None] * 2 - 1  # (N, S, S) in [0, 1] -> (N, 1, S, S) in [-1, 1]
-    return CrossValidation(x, torch.as_tensor(rois.labels, dtype=torch.long), folds(rois, config, run.rng("folds")))
+    splits = [split for r in range(config.repeats) for split in folds(rois, config, run.rng(f"folds/repeat-{r}"))]
+    return CrossValidation(x, torch.as_tensor(rois.labels, dtype=torch.long), np.asarray(rois.cases), splits)
 
 
-def name_of(kind: str, classic: int, synthetic: int) -> str:
-    if kind == "classic":
-        return "no augmentation" if classic == 0 else f"classic {classic}"
-    return f"classic {classic} + {kind} {synthetic}"
+def inner_split(cv: CrossValidation, train: np.ndarray, config: Config, run: Run, fold: int):
+    """(inner training, inner validation) indices within an outer fold's training lesions: one of
+    ``folds`` case-grouped parts held out, so the plateau is chosen without the outer test lesions."""
+    part = PatchSet(cv.x[train].numpy(), cv.y[train].numpy(), CLASSES, cv.cases[train], "")
+    inner_train, inner_val = folds(part, config, run.rng(f"inner/fold-{fold}"))[0]
+    return train[inner_train], train[inner_val]
 
 
-def summarise(truth_by_fold: list[np.ndarray], preds_by_fold: list[np.ndarray], added: int, synthetic: int,
-              kind: str, steps: list[int]) -> dict:
-    per_fold = [classification_scores(t, p, CLASSES) for t, p in zip(truth_by_fold, preds_by_fold)]
-    keys = ("accuracy", "mean_sensitivity", "mean_specificity")
-    return {"kind": kind, "classic_added": added, "synthetic_added": synthetic,
-            "folds": [{**{k: s[k] for k in keys}, "training_steps": n} for s, n in zip(per_fold, steps)],
-            "mean": {k: float(np.mean([s[k] for s in per_fold])) for k in keys},
-            "std": {k: float(np.std([s[k] for s in per_fold], ddof=1)) for k in keys},
-            "pooled": classification_scores(np.concatenate(truth_by_fold), np.concatenate(preds_by_fold), CLASSES)}
+def choose_plateau(cv: CrossValidation, fold: int, config: Config, run: Run) -> tuple[int, dict[int, float]]:
+    """The classic amount for outer fold ``fold``: the classifier trained on the inner training lesions
+    plus each classic amount, scored on the inner validation lesions, then the plateau rule. Returns
+    (amount, {amount: inner validation accuracy})."""
+    inner_train, inner_val = inner_split(cv, cv.splits[fold][0], config, run, fold)
+    x, y = cv.x[inner_train], cv.y[inner_train]
+    pool, source = classic_augment(x, config.classic_amounts[-1], config,
+                                   run.torch_generator(f"classic-augment/inner-{fold}"))
+    curve = {}
+    for amount in config.classic_amounts[1:]:
+        model, _ = train_classifier(torch.cat([x, pool[:amount]]), torch.cat([y, y[source][:amount]]), config, run,
+                                    f"cnn/inner-{fold}/classic-{amount}")
+        curve[amount] = float(np.mean(predict(model, cv.x[inner_val], run, batch_size=512) == cv.y[inner_val].numpy()))
+    return plateau_amount(curve, config), curve
 
 
-def evaluate(cv: CrossValidation, sets: dict[str, list], kind: str, classic: int, synthetic: int, config: Config,
-             run: Run, bar) -> dict:
-    """Train on each fold's set ``sets[fold]`` = (x, y), test on its test lesions, and summarise."""
-    stream = f"{kind.lower()}-{synthetic if kind != 'classic' else classic}"
-    preds, steps = [], []
-    for fold, (x, y) in enumerate(sets):
-        model = train_classifier(x, y, config, run, f"cnn/fold-{fold}/{stream}")
-        preds.append(predict(model, cv.test(fold), run, batch_size=512))
-        steps.append(training_steps(len(x), config))
-        bar.update()
-    return summarise(cv.truth, preds, classic, synthetic, kind, steps)
-
-
-def classic_stage(cv: CrossValidation, config: Config, run: Run) -> tuple[dict, list]:
-    """Each fold's classifier with no augmentation, then with each classic amount (nested: a larger
-    amount holds the smaller). Returns (settings by name, each fold's augmented pool (x, y))."""
-    pools = []
-    for fold in range(len(cv.splits)):
-        x, y = cv.train(fold)
-        pool, source = classic_augment(x, config.classic_amounts[-1], config,
-                                       run.torch_generator(f"classic-augment/fold-{fold}"))
-        pools.append((pool, y[source]))
-    settings = {}
-    with run.progress(range(len(cv.splits) * len(config.classic_amounts)), "classic trainings") as bar:
-        for amount in config.classic_amounts:
-            sets = [(torch.cat([x, px[:amount]]), torch.cat([y, py[:amount]]))
-                    for (x, y), (px, py) in zip(map(cv.train, range(len(cv.splits))), pools)]
-            settings[name_of("classic", amount, 0)] = evaluate(cv, sets, "classic", amount, 0, config, run, bar)
-    return settings, pools
-
-
-def plateau_amount(settings: dict, config: Config) -> int:
-    """The smallest classic amount (above 0) whose mean accuracy is within the tolerance of the best."""
-    classic = {s["classic_added"]: s["mean"]["accuracy"] for s in settings.values() if s["kind"] == "classic"}
-    best = max(v for a, v in classic.items() if a > 0)
-    return min(a for a, v in classic.items() if a > 0 and v >= best - config.plateau_tolerance)
+def plateau_amount(curve: dict[int, float], config: Config) -> int:
+    """The smallest classic amount whose accuracy is within the tolerance of the best."""
+    best = max(curve.values())
+    return min(a for a, v in curve.items() if v >= best - config.plateau_tolerance)
 
 
 def balanced(total: int) -> list[int]:
@@ -263,8 +241,10 @@ def balanced(total: int) -> list[int]:
     return [len(part) for part in np.array_split(np.arange(total), len(CLASSES))]
 
 
-def dcgan_config(config: Config, conditional: bool) -> dcgan.DCGANConfig:
-    return dcgan.DCGANConfig(width=config.gan_width, size=config.size, epochs=config.gan_epochs,
+def dcgan_config(config: Config, conditional: bool, n_images: int) -> dcgan.DCGANConfig:
+    """The DCGAN for ``n_images`` lesions with at least ``gan_steps`` optimisation steps."""
+    per_epoch = max(n_images // min(config.gan_batch, n_images), 1)
+    return dcgan.DCGANConfig(width=config.gan_width, size=config.size, epochs=math.ceil(config.gan_steps / per_epoch),
                              batch_size=config.gan_batch, num_classes=len(CLASSES) if conditional else 0,
                              auxiliary=conditional)
 
@@ -279,14 +259,14 @@ def train_generators(x: torch.Tensor, y: torch.Tensor, fold: int, config: Config
         extra, _ = classic_augment(real, max(0, config.gan_images_per_class - len(real)), config,
                                    run.torch_generator(f"gan-augment/fold-{fold}/{name}"))
         gan_sets.append(torch.cat([real, extra]))
-        G, histories[name] = dcgan.train_dcgan(gan_sets[c], None, dcgan_config(config, False), run,
+        G, histories[name] = dcgan.train_dcgan(gan_sets[c], None, dcgan_config(config, False, len(gan_sets[c])), run,
                                                f"dcgan/fold-{fold}/{name}")
         pools["DCGAN"].append(dcgan.sample(G, need[c], G.config, run.device,
                                            run.torch_generator(f"dcgan-samples/fold-{fold}/{name}")))
     if config.acgan:
         labels = torch.cat([torch.full((len(s),), c) for c, s in enumerate(gan_sets)])
-        G, histories["ACGAN"] = dcgan.train_dcgan(torch.cat(gan_sets), labels, dcgan_config(config, True), run,
-                                                  f"acgan/fold-{fold}")
+        G, histories["ACGAN"] = dcgan.train_dcgan(torch.cat(gan_sets), labels,
+                                                  dcgan_config(config, True, len(labels)), run, f"acgan/fold-{fold}")
         noise = run.torch_generator(f"acgan-samples/fold-{fold}")
         pools["ACGAN"] = [dcgan.sample(G, need[c], G.config, run.device, noise, torch.full((need[c],), c))
                           for c in range(len(CLASSES))]
@@ -300,26 +280,78 @@ def synthetic_set(pool: list[torch.Tensor], amount: int) -> tuple[torch.Tensor, 
     return images, torch.cat([torch.full((k,), c) for c, k in enumerate(counts)])
 
 
-def synthetic_stage(cv: CrossValidation, pools: list, plateau: int, config: Config, run: Run) -> tuple[dict, dict]:
-    """The GANs of each fold, then the classifier on the classic plateau plus each synthetic amount.
-    Returns (settings by name, material for the figures: fold 1's real and synthetic lesions, histories)."""
-    synthetic, extras = [], {"histories": []}
-    for fold in run.progress(range(len(cv.splits)), "GANs per fold"):
-        x, y = cv.train(fold)
-        made, histories = train_generators(x, y, fold, config, run)
-        synthetic.append(made)
-        extras["histories"].append(histories)
-        if fold == 0:
-            extras["samples"], extras["real"] = made, [x[y == c] for c in range(len(CLASSES))]
+NO_AUGMENTATION, CLASSIC_PLATEAU = "no augmentation", "classic plateau"
+
+
+def synthetic_arm(kind: str, amount: int) -> str:
+    return f"classic plateau + {kind} {amount}"
+
+
+def matched_arm(amount: int) -> str:
+    """The matched-count control: as many more classic samples as the synthetic step adds."""
+    return f"classic plateau + {amount} more classic"
+
+
+def arms(config: Config) -> list[str]:
     kinds = ("DCGAN", "ACGAN") if config.acgan else ("DCGAN",)
-    settings = {}
-    with run.progress(range(len(cv.splits) * len(config.gan_amounts) * len(kinds)), "synthetic trainings") as bar:
-        for kind in kinds:
-            for amount in config.gan_amounts:
-                sets = []
-                for fold in range(len(cv.splits)):
-                    (x, y), (px, py) = cv.train(fold), pools[fold]
-                    sx, sy = synthetic_set(synthetic[fold][kind], amount)
-                    sets.append((torch.cat([x, px[:plateau], sx]), torch.cat([y, py[:plateau], sy])))
-                settings[name_of(kind, plateau, amount)] = evaluate(cv, sets, kind, plateau, amount, config, run, bar)
-    return settings, extras
+    return [NO_AUGMENTATION, CLASSIC_PLATEAU, *(synthetic_arm(k, a) for k in kinds for a in config.gan_amounts),
+            *(matched_arm(a) for a in config.gan_amounts)]
+
+
+def arm_sets(x, y, pool, plateau: int, synthetic: dict, config: Config) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each arm's training set in one outer fold: the real lesions ``x``, ``y``, plus the first
+    ``plateau`` of the classic ``pool`` (images, labels), plus synthetic lesions or more classic ones."""
+    px, py = pool
+    classic = (torch.cat([x, px[:plateau]]), torch.cat([y, py[:plateau]]))
+    sets = {NO_AUGMENTATION: (x, y), CLASSIC_PLATEAU: classic}
+    for kind, made in synthetic.items():
+        for amount in config.gan_amounts:
+            sx, sy = synthetic_set(made, amount)
+            sets[synthetic_arm(kind, amount)] = (torch.cat([classic[0], sx]), torch.cat([classic[1], sy]))
+    for amount in config.gan_amounts:
+        more = plateau + amount
+        sets[matched_arm(amount)] = (torch.cat([x, px[:more]]), torch.cat([y, py[:more]]))
+    return sets
+
+
+def outer_fold(cv: CrossValidation, fold: int, config: Config, run: Run) -> dict:
+    """One outer fold: the plateau on the inner split, the GANs, then every arm trained on the fold's
+    training lesions and scored on its test lesions."""
+    plateau, curve = choose_plateau(cv, fold, config, run)
+    train, test = cv.splits[fold]
+    x, y = cv.x[train], cv.y[train]
+    pool, source = classic_augment(x, config.classic_amounts[-1] + config.gan_amounts[-1], config,
+                                   run.torch_generator(f"classic-augment/fold-{fold}"))
+    synthetic, histories = train_generators(x, y, fold, config, run)
+    out = {"plateau": plateau, "inner_curve": curve, "gan_histories": histories, "preds": {}, "losses": {},
+           "steps": {}}
+    for arm, (ax, ay) in arm_sets(x, y, (pool, y[source]), plateau, synthetic, config).items():
+        model, out["losses"][arm] = train_classifier(ax, ay, config, run, f"cnn/fold-{fold}/{arm}")
+        out["preds"][arm] = predict(model, cv.x[test], run, batch_size=512)
+        out["steps"][arm] = len(out["losses"][arm])
+    if fold == 0:  # for the figure of real beside synthetic lesions
+        out["samples"], out["real"] = synthetic, [x[y == c] for c in range(len(CLASSES))]
+    return out
+
+
+def summarise(truth_by_fold: list[np.ndarray], preds_by_fold: list[np.ndarray], steps: list[int]) -> dict:
+    per_fold = [classification_scores(t, p, CLASSES) for t, p in zip(truth_by_fold, preds_by_fold)]
+    keys = ("accuracy", "mean_sensitivity", "mean_specificity")
+    return {"folds": [{**{k: s[k] for k in keys}, "training_steps": n} for s, n in zip(per_fold, steps)],
+            "mean": {k: float(np.mean([s[k] for s in per_fold])) for k in keys},
+            "std": {k: float(np.std([s[k] for s in per_fold], ddof=1)) for k in keys},
+            "pooled": classification_scores(np.concatenate(truth_by_fold), np.concatenate(preds_by_fold), CLASSES)}
+
+
+def run_protocol(cv: CrossValidation, config: Config, run: Run) -> tuple[dict, dict]:
+    """Every outer fold of every repeat; returns (metrics: the plateaus, inner curves, each arm's
+    scores and loss curves; material for the figures: fold 1's lesions and every GAN's history)."""
+    folds_out = [outer_fold(cv, fold, config, run) for fold in run.progress(range(len(cv.splits)), "outer folds")]
+    settings = {arm: summarise(cv.truth, [f["preds"][arm] for f in folds_out], [f["steps"][arm] for f in folds_out])
+                for arm in arms(config)}
+    metrics = {"plateaus": [f["plateau"] for f in folds_out],
+               "inner_curves": [{str(a): v for a, v in f["inner_curve"].items()} for f in folds_out],
+               "settings": settings, "losses": {arm: [f["losses"][arm] for f in folds_out] for arm in arms(config)}}
+    extras = {"samples": folds_out[0]["samples"], "real": folds_out[0]["real"],
+              "histories": [f["gan_histories"] for f in folds_out]}
+    return metrics, extras

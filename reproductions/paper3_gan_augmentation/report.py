@@ -1,7 +1,7 @@
 """Paper 3's reported numbers (reported-results.md, Paper 3) with where they were read, the rows of ours
-beside them, the claims with the rule that decides them, and the figures: accuracy against added
-samples, confusion matrices, per-class sensitivity and specificity, real beside synthetic lesions, and
-the DCGAN training curves."""
+beside them, the claims decided on the outer folds with their rules and gates, and the figures: the
+inner validation curves and each arm's accuracy, confusion matrices, per-class sensitivity and
+specificity, real beside synthetic lesions, and the DCGAN training curves."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import numpy as np
 
 from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, DataNote, Reported, Row
-from reproductions.paper3_gan_augmentation.model import CLASSES, name_of
+from reproductions.paper3_gan_augmentation.model import (CLASSES, CLASSIC_PLATEAU, NO_AUGMENTATION, matched_arm,
+                                                         synthetic_arm)
 from reproductions.run import Run
+from reproductions.verdict import Gate, Rule, all_converged, cv_interval
 
 if TYPE_CHECKING:
     from reproductions.paper3_gan_augmentation import Config
@@ -40,62 +42,63 @@ PAPER = {  # (metric, setting) -> the paper's number in %, with where it was rea
 
 
 CEILING = 0.99  # a baseline this close to perfect leaves no room to show a rise
+TOLERANCE = 0.02  # fixed before the cpu run: a rise of 2 points is the smallest that matters (the paper's: 7-22)
 
 
-def paired_rise(before: dict, after: dict, key: str) -> tuple[bool | None, str]:
-    """Held when the mean rise over folds is above 0 and above the fold-to-fold spread (the sample
-    standard deviation of the per-fold rises); None when ``before`` is already at the ceiling."""
-    rises = np.array([a[key] - b[key] for a, b in zip(after["folds"], before["folds"])])
-    spread = float(rises.std(ddof=1)) if len(rises) > 1 else 0.0
-    text = (f"{key.replace('_', ' ')} {100 * before['mean'][key]:.1f}% -> {100 * after['mean'][key]:.1f}% "
-            f"(mean rise {100 * rises.mean():+.1f} points, fold spread {100 * spread:.1f})")
-    if before["mean"][key] >= CEILING:
-        return None, text + "; the baseline is at the ceiling, so a rise cannot show"
-    return bool(rises.mean() > 0 and rises.mean() > spread), text
+def fold_values(metrics: dict, arm: str, key: str) -> list[float]:
+    return [f[key] for f in metrics["settings"][arm]["folds"]]
 
 
-def claims(settings: dict, plateau: int, config: Config) -> list[Claim]:
-    none, classic = settings["no augmentation"], settings[name_of("classic", plateau, 0)]
-    gan = settings[name_of("DCGAN", plateau, config.gan_amounts[-1])]
-    rule = " Rule: held when the mean rise over folds is positive and larger than its fold-to-fold spread."
-    held, text = paired_rise(none, classic, "accuracy")
-    out = [Claim("Classic augmentation raises total accuracy over no augmentation (57% -> 78.6%)", SOURCE, held,
-                 f"none -> classic {plateau}: {text}.{rule}")]
-    verdicts = [paired_rise(classic, gan, k) for k in ("mean_sensitivity", "mean_specificity")]
-    held = None if None in (v for v, _ in verdicts) else all(v for v, _ in verdicts)
-    out.append(Claim("Adding DCGAN lesions on top of the classic plateau raises sensitivity and specificity "
-                     "(78.6/88.4 -> 85.7/92.4)", SOURCE, held,
-                     f"classic {plateau} -> + DCGAN {config.gan_amounts[-1]}: "
-                     + "; ".join(t for _, t in verdicts) + "." + rule))
-    step, step_text = paired_rise(classic, gan, "accuracy")
-    flat = plateau < config.classic_amounts[-1]
-    shape = None if step is None else bool(flat and step)
-    out.append(Claim("Accuracy plateaus under classic augmentation, then steps up with synthetic lesions", SOURCE,
-                     shape, f"classic plateau at {plateau} added samples per fold (rule: smallest amount within "
-                     f"{100 * config.plateau_tolerance:.1f} points of the best classic mean accuracy on the test "
-                     f"folds; the curve "
-                     f"{'flattens before' if flat else 'is still rising at'} its largest amount, "
-                     f"{config.classic_amounts[-1]}); then the synthetic step: {step_text}.{rule}"))
+def rise_claim(text: str, source: str, metrics: dict, before: str, after: str, key: str, config: Config,
+               addition: bool = False) -> Claim:
+    """``after`` minus ``before`` on ``key`` per outer fold, with the corrected resampled t interval;
+    gated by the classifiers' convergence and by room above the baseline."""
+    rises = np.subtract(fold_values(metrics, after, key), fold_values(metrics, before, key))
+    base = metrics["settings"][before]["mean"][key]
+    gates = (all_converged("classifier", {f"{arm}, fold {k}": losses for arm in (before, after)
+                                          for k, losses in enumerate(metrics["losses"][arm])}),
+             Gate("room to rise", bool(base < CEILING), f"{before}: {100 * base:.1f}% (ceiling {100 * CEILING:g}%)"))
+    rule = Rule(f"{key.replace('_', ' ')} of '{after}' minus that of '{before}', per outer fold (fraction)", "better",
+                TOLERANCE)
+    estimate = cv_interval(rises, 1 / (config.folds - 1))
+    evidence = (f"{key.replace('_', ' ')} {100 * base:.1f}% -> {100 * metrics['settings'][after]['mean'][key]:.1f}% "
+                f"(means over {len(rises)} folds; per fold: {', '.join(f'{100 * r:+.1f}' for r in rises)} points)")
+    return Claim.decided(text, source, rule, estimate, evidence, gates, addition=addition)
+
+
+def claims(metrics: dict, config: Config) -> list[Claim]:
+    top = config.gan_amounts[-1]
+    gan, matched = synthetic_arm("DCGAN", top), matched_arm(top)
+    plateaus = ", ".join(map(str, metrics["plateaus"]))
+    out = [rise_claim("Classic augmentation raises total accuracy over no augmentation (57% -> 78.6%)", SOURCE,
+                      metrics, NO_AUGMENTATION, CLASSIC_PLATEAU, "accuracy", config),
+           *(rise_claim(f"Adding DCGAN lesions on top of the classic plateau raises {name} ({paper})", SOURCE,
+                        metrics, CLASSIC_PLATEAU, gan, key, config)
+             for key, name, paper in (("mean_sensitivity", "sensitivity", "78.6% -> 85.7%"),
+                                      ("mean_specificity", "specificity", "88.4% -> 92.4%"))),
+           rise_claim(f"Accuracy plateaus under classic augmentation, then steps up with synthetic lesions: "
+                      f"{top} synthetic lesions beat {top} more classic ones (plateaus per fold, chosen on inner "
+                      f"validation: {plateaus})", SOURCE, metrics, matched, gan, "accuracy", config)]
+    text = "One DCGAN per class helps more than one ACGAN (sensitivity 85.7% vs 81.3%)"
     if config.acgan:
-        acgan = settings[name_of("ACGAN", plateau, config.gan_amounts[-1])]
-        held, text = paired_rise(acgan, gan, "mean_sensitivity")
-        out.append(Claim("One DCGAN per class helps more than one ACGAN (sensitivity 85.7% vs 81.3%)",
-                         f"{SOURCE}: extended version", held, f"ACGAN -> DCGAN: {text}.{rule}"))
+        out.append(rise_claim(text, f"{SOURCE}: extended version", metrics, synthetic_arm("ACGAN", top), gan,
+                              "mean_sensitivity", config))
     else:
-        out.append(Claim("One DCGAN per class helps more than one ACGAN (sensitivity 85.7% vs 81.3%)",
-                         f"{SOURCE}: extended version", None, "ACGAN not run in this profile (--set acgan=true)."))
+        out.append(Claim.untestable(text, f"{SOURCE}: extended version",
+                                    "Not run in this profile: the ACGAN is an option (--set acgan=true)."))
     return out
 
 
 # ---- rows ---------------------------------------------------------------------------------------
 
 
-def rows(settings: dict, plateau: int, config: Config, params: int) -> list[Row]:
+def rows(metrics: dict, config: Config, params: int) -> list[Row]:
     top = config.gan_amounts[-1]
-    chosen = {"none": "no augmentation", "classic": name_of("classic", plateau, 0),
-              "gan": name_of("DCGAN", plateau, top)}
+    chosen = {"none": NO_AUGMENTATION, "classic": CLASSIC_PLATEAU, "gan": synthetic_arm("DCGAN", top),
+              "matched": matched_arm(top)}
     if config.acgan:
-        chosen["acgan"] = name_of("ACGAN", plateau, top)
+        chosen["acgan"] = synthetic_arm("ACGAN", top)
+    settings, n_folds = metrics["settings"], len(metrics["plateaus"])
     missing = Reported.missing(f"{SOURCE}: not reported")
     out = []
     for metric, key in (("accuracy", "accuracy"), ("sensitivity", "mean_sensitivity"),
@@ -104,7 +107,7 @@ def rows(settings: dict, plateau: int, config: Config, params: int) -> list[Row]
             s = settings[name]
             out.append(Row("total accuracy (%)" if metric == "accuracy" else f"mean {metric} (%)", name,
                            100 * s["mean"][key], PAPER.get((metric, setting), missing),
-                           note=f"mean over {config.folds} folds, std {100 * s['std'][key]:.1f}"))
+                           note=f"mean over {n_folds} outer folds, std {100 * s['std'][key]:.1f}"))
     if not config.acgan:
         out += [Row(f"mean {m} (%)", "classic + ACGAN", None, PAPER[(m, "acgan")], note="run with --set acgan=true")
                 for m in ("sensitivity", "specificity")]
@@ -115,57 +118,52 @@ def rows(settings: dict, plateau: int, config: Config, params: int) -> list[Row]
                                note="pooled over the folds' test lesions"))
     out += [Row("classifier parameters (millions)", f"{config.size} px, widths {config.widths}", params / 1e6,
                 PAPER[("parameters", "")], None),
-            Row("classic samples added per fold at the plateau", "classic", plateau, PAPER[("plateau", "")], None),
-            Row("synthetic samples added per fold", "classic + DCGAN", top, PAPER[("synthetic", "")], None)]
+            Row("classic samples added per fold at the plateau", CLASSIC_PLATEAU, float(np.mean(metrics["plateaus"])),
+                PAPER[("plateau", "")], None, f"chosen on inner validation, per fold: "
+                f"{', '.join(map(str, metrics['plateaus']))}"),
+            Row("synthetic samples added per fold", synthetic_arm("DCGAN", top), top, PAPER[("synthetic", "")], None)]
     return out
 
 
 # ---- figures ------------------------------------------------------------------------------------
 
-def figures(settings: dict, extras: dict, plateau: int, config: Config, note: DataNote, run: Run) -> list[str]:
+def figures(metrics: dict, extras: dict, config: Config, note: DataNote, run: Run) -> list[str]:
     label = "phantom" if note.kind == "phantom" else "real ROIs"
     top = config.gan_amounts[-1]
-    shown = ["no augmentation", name_of("classic", plateau, 0), name_of("DCGAN", plateau, top)]
-    shown += [name_of("ACGAN", plateau, top)] if config.acgan else []
-    return [plot_curve(settings, plateau, label, run), plot_confusions(settings, shown, label, run),
+    shown = [NO_AUGMENTATION, CLASSIC_PLATEAU, synthetic_arm("DCGAN", top), matched_arm(top)]
+    shown += [synthetic_arm("ACGAN", top)] if config.acgan else []
+    settings = metrics["settings"]
+    return [plot_curve(metrics, shown, label, run), plot_confusions(settings, shown, label, run),
             plot_sens_spec(settings, shown, label, run), plot_samples(extras, label, run),
             plot_gan_training(extras, run)]
 
 
-def plot_curve(settings: dict, plateau: int, label: str, run: Run) -> str:
-    fig, (ax, ref) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
-    styles = {"classic": ("tab:blue", "classic augmentation"), "DCGAN": ("tab:red", "classic plateau + DCGAN"),
-              "ACGAN": ("tab:orange", "classic plateau + ACGAN")}
-    for kind, (colour, text) in styles.items():
-        points = [s for s in settings.values() if s["kind"] == kind]
-        if not points:
-            continue
-        xs = np.array([s["classic_added"] + s["synthetic_added"] for s in points])
-        ys = np.array([100 * s["mean"]["accuracy"] for s in points])
-        err = np.array([100 * s["std"]["accuracy"] for s in points])
-        if kind != "classic":  # the synthetic steps start from the classic plateau
-            base = next(s for s in settings.values() if s["kind"] == "classic" and s["classic_added"] == plateau)
-            xs, ys = np.r_[plateau, xs], np.r_[100 * base["mean"]["accuracy"], ys]
-            err = np.r_[100 * base["std"]["accuracy"], err]
-        ax.errorbar(xs, ys, yerr=err, color=colour, marker="o", capsize=3, label=text)
-        for s in points:
-            x0 = s["classic_added"] + s["synthetic_added"]
-            ax.scatter([x0] * len(s["folds"]), [100 * f["accuracy"] for f in s["folds"]], color=colour, s=8, alpha=0.4)
-    ax.axvline(plateau, color="grey", ls=":", lw=1)
-    ax.set_xlabel("samples added per fold (classic, then classic plateau + synthetic)")
-    ax.set_ylabel("total accuracy (%)")
-    ax.set_title(f"Ours: mean over folds, bars = fold std, dots = folds ({label})", fontsize=9)
+def plot_curve(metrics: dict, shown: list[str], label: str, run: Run) -> str:
+    """Left: the inner validation accuracy against the classic amount per outer fold (where each plateau
+    was chosen). Right: each arm's outer test accuracy per fold (dots) and mean (bar), the paper's beside."""
+    fig, (inner, ax) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 3]})
+    for k, (curve, plateau) in enumerate(zip(metrics["inner_curves"], metrics["plateaus"])):
+        amounts = [int(a) for a in curve]
+        inner.plot(amounts, [100 * v for v in curve.values()], "o-", color=f"C{k}", alpha=0.7, label=f"fold {k + 1}")
+        inner.plot([plateau], [100 * curve[str(plateau)]], "*", color=f"C{k}", ms=12)
+    inner.set(xlabel="classic samples added", ylabel="inner validation accuracy (%)",
+              title="Choosing the plateau (star) on inner validation")
+    inner.title.set_fontsize(9)
+    inner.legend(fontsize=7)
+    paper = {NO_AUGMENTATION: PAPER[("accuracy", "none")].value, CLASSIC_PLATEAU: PAPER[("accuracy", "classic")].value}
+    paper[shown[2]] = PAPER[("accuracy", "gan")].value
+    for i, arm in enumerate(shown):
+        values = [100 * f["accuracy"] for f in metrics["settings"][arm]["folds"]]
+        ax.bar(i, np.mean(values), color="tab:red" if "DCGAN" in arm or "ACGAN" in arm else "tab:blue", alpha=0.6)
+        ax.scatter([i] * len(values), values, color="black", s=10, zorder=3)
+        if arm in paper:
+            ax.plot([i - 0.4, i + 0.4], [paper[arm]] * 2, "k--", lw=1, label="paper" if i == 0 else None)
+    ax.set_xticks(range(len(shown)), [a.replace("classic plateau + ", "plateau +\n") for a in shown], fontsize=8)
+    ax.set_ylabel("total accuracy on the outer test folds (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"Arms: mean over {len(metrics['plateaus'])} outer folds (bars), folds (dots); {label}", fontsize=9)
     ax.legend(fontsize=8)
-    plateau_paper, synthetic_paper = PAPER[("plateau", "")].value, PAPER[("synthetic", "")].value
-    none_acc, classic_acc, gan_acc = (PAPER[("accuracy", k)].value for k in ("none", "classic", "gan"))
-    ref.plot([0, plateau_paper], [none_acc, classic_acc], "o-", color="tab:blue", label="classic (reported points)")
-    ref.plot([plateau_paper, plateau_paper + synthetic_paper], [classic_acc, gan_acc], "o-", color="tab:red",
-             label=f"+ DCGAN {synthetic_paper:g} (reported point)")
-    ref.set_xlabel("samples added per fold")
-    ref.set_title("Paper (extended version): the three reported accuracies", fontsize=9)
-    ref.set_ylim(50, 100)
-    ref.legend(fontsize=8)
-    fig.suptitle("Liver lesion classification: accuracy against added samples")
+    fig.suptitle("Liver lesion classification: classic plateau, synthetic lesions and the matched-count control")
     return save(fig, run, "accuracy_vs_added_samples.png")
 
 
