@@ -235,7 +235,7 @@ def test_the_prepared_folder_gives_the_data_root_of_the_children_and_the_commit(
     assert "commit abc123 (prepared at)" in (tmp_path / "out" / check.SUMMARY).read_text()
 
 
-# --- prepare: the archive, the wheels, the size, the call ------------------------------------------------
+# --- prepare: the archives, the size, the call ------------------------------------------------------
 
 def _prepared(root: Path, name: str, members: dict[str, bytes]) -> None:
     for member, data in members.items():
@@ -261,24 +261,72 @@ def test_the_archive_holds_the_prepared_sets_with_their_gzip_files_stored(tmp_pa
         prepare.pack_data(root, ("mni152",), tmp_path / "other.tar.xz")
 
 
-def test_only_the_wanted_wheels_stay(tmp_path, monkeypatch):
-    (tmp_path / "diffusers-0.1.0-py3-none-any.whl").write_bytes(b"old")
-    asked = []
+def fake_pip(calls: list):
+    """A stand-in for pip that "installs" each pin into --target as a package, a library and a script."""
 
-    def fake_pip(command, **kwargs):
-        asked.append(command)
-        for pin in command[command.index(str(tmp_path)) + 1:]:
+    def run(command, **kwargs):
+        calls.append(command)
+        target = Path(command[command.index("--target") + 1])
+        for pin in command[command.index("--target") + 2:]:
             name, version = pin.split("==")
-            (tmp_path / f"{name}-{version}-py3-none-any.whl").write_bytes(b"new")
+            (target / name).mkdir(parents=True)
+            (target / name / "__init__.py").write_text(f"__version__ = {version!r}\n")
+            (target / name / "_speedups.so").write_bytes(b"\x7fELF")
+            (target / name / "_speedups.so").chmod(0o755)
+            (target / f"{name}-{version}.dist-info").mkdir()
+            (target / "bin").mkdir(exist_ok=True)
+            (target / "bin" / name).write_text("#!/here/python\n")
         return subprocess.CompletedProcess(command, 0, "", "")
+    return run
 
-    monkeypatch.setattr(prepare.subprocess, "run", fake_pip)
-    wheels = prepare.download_wheels(tmp_path, ["diffusers==0.42.1", "pylatexenc==2.11"])
-    assert [w.name for w in wheels] == ["diffusers-0.42.1-py3-none-any.whl", "pylatexenc-2.11-py3-none-any.whl"]
-    (command,) = asked
+
+def test_the_libraries_travel_installed_for_the_host(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(prepare.subprocess, "run", fake_pip(calls))
+    archive = prepare.pack_libraries(["diffusers==0.42.1", "pylatexenc==2.11"], tmp_path / prepare.SITE)
+    (command,) = calls
     assert command[command.index("--python-version") + 1] == prepare.HOST_PYTHON and "--no-deps" in command
-    assert prepare.wheel_key("rapidfuzz-3.14.6-cp312-cp312-manylinux_2_28_x86_64.whl") == ("rapidfuzz", "3.14.6")
-    assert prepare.wheel_key("Py-Latex.Enc==2.11") == ("py_latex_enc", "2.11")
+    assert command[command.index("--platform") + 1] == prepare.PLATFORMS[0] and "--only-binary=:all:" in command
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        assert {"diffusers/__init__.py", "pylatexenc-2.11.dist-info", "pylatexenc/_speedups.so"} <= names
+        assert not any(name.startswith("bin") for name in names)  # scripts that name this machine's python
+        assert tar.getmember("diffusers/_speedups.so").mode & 0o777 == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == [prepare.SITE]  # no part file left
+
+
+def test_prepare_rebuilds_only_what_changed_and_keeps_nothing_else(tmp_path, monkeypatch):
+    checkout, root = tmp_path / "checkout", tmp_path / "root"
+    checkout.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=checkout, check=True)
+    (checkout / ".gitignore").write_text(f"/{prepare.FOLDER}/\n")
+    for name in prepare.DATA:
+        _prepared(root, name, {"x.nii.gz": gzip.compress(b"v" * 1000)})
+    calls = []
+    monkeypatch.setattr(prepare.subprocess, "run", _git_or(fake_pip(calls)))
+    lines, call = prepare.prepare(checkout, root)
+    assert len(calls) == 1 and call == prepare.device_call() and lines[-1].startswith("travels: ")
+    folder = checkout / prepare.FOLDER
+    (folder / "wheels").mkdir()  # what an older preparation left: it would travel too
+    stamps = {name: (folder / name).stat().st_mtime_ns for name in (prepare.SITE, prepare.ARCHIVE)}
+    lines, _ = prepare.prepare(checkout, root)
+    assert len(calls) == 1 and len(lines) == 1  # nothing rebuilt
+    assert {name: (folder / name).stat().st_mtime_ns for name in stamps} == stamps
+    assert sorted(p.name for p in folder.iterdir()) == sorted([prepare.SITE, prepare.ARCHIVE, prepare.PROVENANCE])
+    provenance = json.loads((folder / prepare.PROVENANCE).read_text())
+    assert provenance["libraries"] == prepare.pins() and provenance["data"] == list(prepare.DATA)
+    (checkout / ".gitignore").write_text("")
+    with pytest.raises(prepare.PrepareError, match="not ignored by git"):
+        prepare.prepare(checkout, root)
+
+
+def _git_or(pip):
+    """subprocess.run that runs git for real and hands pip to ``pip``."""
+    real = subprocess.run
+
+    def run(command, **kwargs):
+        return real(command, **kwargs) if command[0] == "git" else pip(command, **kwargs)
+    return run
 
 
 def test_the_wheels_are_the_pinned_versions_installed_here():
@@ -290,7 +338,7 @@ def test_the_wheels_are_the_pinned_versions_installed_here():
 
 
 def test_what_travels_is_measured_and_refused_over_the_limit():
-    line = prepare.travel(10 * 2**20, {".gpucheck/wheels": 16 * 2**20, ".gpucheck/data.tar.xz": 30 * 2**20})
+    line = prepare.travel(10 * 2**20, {".gpucheck/site.tar.xz": 16 * 2**20, ".gpucheck/data.tar.xz": 30 * 2**20})
     assert line.endswith("56.0 of 64 MiB")
     with pytest.raises(prepare.PrepareError, match="too much"):
         prepare.travel(10 * 2**20, {".gpucheck/data.tar.xz": 55 * 2**20})
@@ -302,11 +350,10 @@ def test_what_travels_is_measured_and_refused_over_the_limit():
 def test_the_device_call_fits_the_tool_and_is_the_one_in_the_readme():
     call = prepare.device_call()
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    shown = f"run(command='{call['command']}',\n    carry={json.dumps(call['carry'])}, timeout_s={call['timeout_s']})"
-    assert shown in readme
+    assert f"```json\n{json.dumps(call, indent=1)}\n```" in readme  # as prepare prints it
     assert len(call["command"]) <= prepare.COMMAND_LIMIT and call["carry"] == [prepare.FOLDER]
     assert call["timeout_s"] <= 600 and f"--budget {prepare.BUDGET_S}" in call["command"]
-    assert f"{prepare.FOLDER}/{prepare.WHEELS}/*.whl" in call["command"]
+    assert f"tarfile.open('{prepare.FOLDER}/{prepare.SITE}')" in call["command"]
     assert 'gpu-check run "$OUT" --device cuda' in call["command"]
     assert f"--prepared {prepare.FOLDER} " in call["command"]
     assert set(prepare.DATA) <= set(offline.CATALOGUE)

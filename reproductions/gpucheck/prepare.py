@@ -3,24 +3,28 @@ of what travels, and the device tool's call that runs the check there.
 
 The host (Python 3.12, x86-64, no network) has torch, transformers, peft, torchmetrics,
 scikit-learn, scikit-image, pandas and matplotlib (the device tool's KINDS.md lists its packages).
-It lacks the libraries in ``LIBRARIES``, which travel as wheels of the versions installed here, and
-the data sets in ``DATA``, which travel as one xz archive whose gzip members are stored at level 0,
-so that xz compresses the voxels themselves (37 MB instead of the 50 of the gzip files). What cannot
-travel within 64 MiB with the checkout stays here, and the check records what needs it as skipped:
-the FID Inception (87 MB), MiniLM (91 MB), SmolLM2 (its GGUF alone about 100 MB) and pycocoevalcap
-(a 104 MB wheel with its Java jars, needed by paper7 and paper9, which need SmolLM2 as well).
+It lacks the libraries in ``LIBRARIES``: pip installs the versions installed here, built for the
+host's Python and platform, into a folder that travels as an xz archive (9 MB, against 17 MB of
+wheels). The data sets in ``DATA`` travel as a second xz archive whose gzip members are stored at
+level 0, so that xz compresses the voxels themselves (38 MB against the 50 of the gzip files). What
+cannot travel within 64 MiB with the checkout stays here, and the check records what needs it as
+skipped: the FID Inception (87 MB), MiniLM (91 MB), SmolLM2 (its GGUF alone about 100 MB) and
+pycocoevalcap (a 104 MB wheel with its Java jars, needed by paper7 and paper9, which need SmolLM2 too).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import importlib.metadata
 import io
-import re
+import json
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 from reproductions.data import offline
@@ -28,7 +32,7 @@ from reproductions.run import PACKAGE, git_commit, write_json
 
 REPO = PACKAGE.parent
 FOLDER = ".gpucheck"  # at the checkout's root, ignored by git, named in the device tool's carry
-WHEELS, ARCHIVE, PROVENANCE = "wheels", "data.tar.xz", "provenance.json"
+SITE, ARCHIVE, PROVENANCE = "site.tar.xz", "data.tar.xz", "provenance.json"
 # imported by the runs (the corpus behind the registry; diffusers' networks; MONAI's metrics; NIfTI and DICOM)
 LIBRARIES = ("bibtexparser", "pylatexenc", "rapidfuzz", "diffusers", "monai", "nibabel", "pydicom")
 DATA = ("chest-ct", "dicom-images", "mni152")  # the phantoms of paper2, paper3 and paper5; paper6's images
@@ -38,9 +42,10 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x
 TRAVEL_LIMIT = 64 * 2**20  # the device tool's limit on the checkout and the carried paths together
 COMMAND_LIMIT = 2000  # characters of one device command
 BUDGET_S = 420  # the check's work, inside the 8 minutes a 15-minute lease leaves after the machine's start
-TIMEOUT_S = 480  # the command's limit: the budget, the install and the unpacking, with a margin
-INSTALL = ("python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "
-           f"{FOLDER}/{WHEELS}/*.whl && export PYTHONPATH=/tmp/site || exit; ")
+TIMEOUT_S = 480  # the command's limit: the budget and the unpacking, with a margin
+# the libraries are unpacked before the check starts, since its own imports need them
+UNPACK = (f"python3 -c \"import tarfile; tarfile.open('{FOLDER}/{SITE}').extractall('/tmp/site', filter='data')\" "
+          "&& export PYTHONPATH=/tmp/site || exit; ")
 
 
 class PrepareError(RuntimeError):
@@ -56,32 +61,38 @@ def pins(names: tuple[str, ...] = LIBRARIES) -> list[str]:
                            'pip install -e ".[repro]"') from None
 
 
-def wheel_key(name: str) -> tuple[str, str]:
-    """(normalised distribution name, version) of a wheel's file name or of a ``name==version`` pin."""
-    dist, version = name.split("==") if "==" in name else name.split("-")[:2]
-    return re.sub(r"[-_.]+", "_", dist).lower(), version
+@contextlib.contextmanager
+def xz_tar(archive: Path):
+    """A tar being written to ``archive`` (xz), renamed into place only when complete."""
+    staging = archive.with_name(archive.name + ".part")
+    with tarfile.open(staging, "w:xz") as tar:
+        yield tar
+    staging.rename(archive)
 
 
-def download_wheels(folder: Path, wanted: list[str]) -> list[Path]:
-    """The host's wheels of ``wanted`` pins in ``folder`` (pip download, no dependencies), and no other
-    wheel: two versions of one package stop the host's install."""
-    folder.mkdir(parents=True, exist_ok=True)
+def install_for_host(target: Path, wanted: list[str]) -> None:
+    """pip installs the ``wanted`` pins, as built for the host (no dependencies: it has them), into ``target``."""
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--python-version", HOST_PYTHON, "--implementation", "cp", *platforms, "-d", str(folder), *wanted]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile", "--only-binary=:all:",
+               "--python-version", HOST_PYTHON, "--implementation", "cp", *platforms, "--target", str(target), *wanted]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
-        raise PrepareError(f"pip download failed: {done.stderr.strip()[-500:]}")
-    keys = {wheel_key(pin) for pin in wanted}
-    for stale in [w for w in folder.glob("*.whl") if wheel_key(w.name) not in keys]:
-        stale.unlink()
-    return sorted(folder.glob("*.whl"))
+        raise PrepareError(f"pip install for the host failed: {done.stderr.strip()[-500:]}")
+
+
+def pack_libraries(wanted: list[str], archive: Path) -> Path:
+    """The ``wanted`` libraries installed for the host, as an xz tar that unpacks into a PYTHONPATH folder."""
+    with tempfile.TemporaryDirectory(prefix="gpu-check-site-") as folder, xz_tar(archive) as tar:
+        install_for_host(Path(folder), wanted)
+        for path in sorted(Path(folder).iterdir()):
+            if path.name != "bin":  # console scripts, with this machine's interpreter in their first line
+                tar.add(path, arcname=path.name)
+    return archive
 
 
 def pack_data(root: Path, names: tuple[str, ...], archive: Path) -> Path:
     """The prepared data sets ``names`` under ``root`` as one xz tar that unpacks into a data root."""
-    staging = archive.with_name(archive.name + ".part")
-    with tarfile.open(staging, "w:xz") as tar:
+    with xz_tar(archive) as tar:
         for name in names:
             folder = offline.require(name, root)
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -91,12 +102,7 @@ def pack_data(root: Path, names: tuple[str, ...], archive: Path) -> Path:
                 info = tarfile.TarInfo(path.relative_to(root).as_posix())
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-    staging.rename(archive)
     return archive
-
-
-def size(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def checkout_size(repo: Path = REPO) -> int:
@@ -123,30 +129,39 @@ def travel(checkout: int, carried: dict[str, int]) -> str:
 
 
 def device_call(budget_s: int = BUDGET_S) -> dict:
-    """The device tool's arguments that install the wheels and run the check on CUDA into $OUT."""
-    command = (INSTALL + f'python3 -m reproductions.cli gpu-check run "$OUT" --device cuda '
-                         f"--prepared {FOLDER} --budget {budget_s}")
+    """The device tool's arguments that unpack the libraries and run the check on CUDA into $OUT."""
+    command = (UNPACK + f'python3 -m reproductions.cli gpu-check run "$OUT" --device cuda --prepared {FOLDER} '
+                        f"--budget {budget_s}")
     if len(command) > COMMAND_LIMIT:
         raise PrepareError(f"the device command has {len(command)} characters, more than {COMMAND_LIMIT}")
     return {"command": command, "carry": [FOLDER], "timeout_s": TIMEOUT_S}
 
 
 def prepare(repo: Path | None = None, data_root: Path | None = None) -> tuple[list[str], dict]:
-    """Fill ``repo/FOLDER`` with the wheels and the data archive (the archive only when absent: the data
-    sets are pinned; delete it after changing ``DATA``); returns lines on what was done and the device
-    tool's call."""
+    """Fill ``repo/FOLDER`` with the two archives and their provenance (each archive rebuilt only when
+    what it holds changed) and nothing else, since all of it travels; returns lines on what was done
+    and the device tool's call."""
     repo = repo or REPO
     folder = repo / FOLDER
     if not is_ignored(folder, repo):
         raise PrepareError(f"{folder} is not ignored by git: it would travel twice (add /{FOLDER}/ to .gitignore)")
-    wheels = download_wheels(folder / WHEELS, pins())
-    archive = folder / ARCHIVE
-    if not archive.exists():
-        pack_data(Path(data_root or offline.data_root()), DATA, archive)
+    folder.mkdir(exist_ok=True)
+    for stale in [p for p in folder.iterdir() if p.name not in (SITE, ARCHIVE, PROVENANCE)]:
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
+    before = json.loads((folder / PROVENANCE).read_text()) if (folder / PROVENANCE).exists() else {}
+    wanted, lines = pins(), []
+    if before.get("libraries") != wanted or not (folder / SITE).exists():
+        pack_libraries(wanted, folder / SITE)
+        lines.append(f"libraries for Python {HOST_PYTHON} on x86-64: {', '.join(wanted)}")
+    if before.get("data") != list(DATA) or not (folder / ARCHIVE).exists():
+        pack_data(Path(data_root or offline.data_root()), DATA, folder / ARCHIVE)
+        lines.append(f"data sets: {', '.join(DATA)}")
     # the host gets the working tree without .git: the check reports the commit prepared here
     write_json(folder / PROVENANCE, {"git_commit": git_commit(), "prepared": dt.datetime.now(dt.UTC).isoformat(
-        timespec="seconds"), "wheels": [w.name for w in wheels], "data": list(DATA)})
-    carried = {f"{FOLDER}/{WHEELS}": size(folder / WHEELS), f"{FOLDER}/{ARCHIVE}": size(archive)}
-    lines = [f"wheels: {', '.join(w.name for w in wheels)}", f"data: {archive} ({', '.join(DATA)})",
-             travel(checkout_size(repo), carried)]
+        timespec="seconds"), "libraries": wanted, "data": list(DATA)})
+    carried = {f"{FOLDER}/{name}": (folder / name).stat().st_size for name in (SITE, ARCHIVE)}
+    lines.append(travel(checkout_size(repo), carried))
     return lines, device_call()
