@@ -17,6 +17,8 @@ import json
 import re
 import shlex
 import shutil
+import subprocess
+import tarfile
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ from reproductions import run as runs
 from reproductions import runner
 from reproductions.common import reader_study
 from reproductions.data import loaders, offline
+from reproductions.gpucheck import check as gpu_check
+from reproductions.gpucheck import prepare as gpu_prepare
 from reproductions.outcome import Outcome
 from reproductions.registry import Reproduction, default_registry
 from app.cli import main as survey
@@ -390,6 +394,36 @@ def reader_study_score(ws, line):
         reader_study.record_answer(study, "ann", item, real=True, label=study.item(item).label, seconds=1.0)
     scores = succeeded(ws.invoke(line)).stdout
     assert "ann: FRR 100.0%  TRR 100.0%  accuracy 50.0%" in scores
+
+
+@case("reproduce gpu-check prepare")
+def gpu_check_prepare(ws, line):
+    checkout = ws.root / "checkout"  # .gpucheck/ is written into a checkout of the case's own
+    checkout.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=checkout, check=True)
+    shutil.copy(REPO / ".gitignore", checkout)
+    ws.monkeypatch.setattr(gpu_prepare, "REPO", checkout)
+    asked = []  # the download itself stops here, as in `reproduce data`
+    ws.monkeypatch.setattr(gpu_prepare, "install_for_host", lambda target, pins: asked.append(pins))
+    for name in gpu_prepare.DATA:
+        (ws.root / "repro-data" / name).mkdir(parents=True)
+        (ws.root / "repro-data" / name / offline.DONE).write_text("a stand-in\n")
+    printed = succeeded(ws.invoke(line)).stdout
+    assert asked == [gpu_prepare.pins()]
+    assert json.loads(printed[printed.index("{"):]) == gpu_prepare.device_call()
+    with tarfile.open(checkout / gpu_prepare.FOLDER / gpu_prepare.ARCHIVE) as archive:
+        assert {name.split("/")[0] for name in archive.getnames()} == set(gpu_prepare.DATA)
+    provenance = json.loads((checkout / gpu_prepare.FOLDER / gpu_prepare.PROVENANCE).read_text())
+    assert provenance["git_commit"] == runs.git_commit() and provenance["data"] == list(gpu_prepare.DATA)
+
+
+@case("reproduce gpu-check run out --device cpu --paper paper1")
+def gpu_check_on_the_cpu(ws, line):
+    succeeded(ws.invoke(line))  # real runs in child processes: paper1's smoke profile, then its full preset
+    report = json.loads((ws.root / "out" / gpu_check.REPORT).read_text())
+    assert report["probe"]["device"] == "cpu"
+    assert [(j["mode"], j["status"]) for j in report["jobs"]] == [("smoke", "completed"), ("steps", "completed")]
+    assert report["jobs"][1]["steps"]["timed"] == 0  # bibliometric: its full preset takes no optimiser step
 
 
 # --- development ----------------------------------------------------------------------------------------
