@@ -232,7 +232,7 @@ def test_the_prepared_folder_gives_the_data_root_of_the_children_and_the_commit(
                              child=fake_child)
     assert "mni152" not in report["absent"] and "chest-ct" in report["absent"]
     assert report["prepared"] == {"git_commit": "abc123"}
-    assert "commit abc123 (prepared at)" in (tmp_path / "out" / check.SUMMARY).read_text()
+    assert "commit abc123 (where prepare ran" in (tmp_path / "out" / check.SUMMARY).read_text()
 
 
 # --- prepare: the archives, the size, the call ------------------------------------------------------

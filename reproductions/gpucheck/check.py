@@ -221,4 +221,4 @@ def _commit(report: dict) -> str:
     if report["git_commit"]:
         return report["git_commit"]
     prepared = (report["prepared"] or {}).get("git_commit")
-    return f"{prepared} (prepared at)" if prepared else "unknown"
+    return f"{prepared} (where prepare ran; no .git here)" if prepared else "unknown"
