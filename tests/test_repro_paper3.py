@@ -23,7 +23,7 @@ from reproductions.paper3_gan_augmentation.model import (CLASSES, CLASSIC_PLATEA
                                                          classic_augment, cross_validation, folds, inner_split,
                                                          load_lesions, matched_arm, parameter_count, plateau_amount,
                                                          synthetic_arm, synthetic_set, train_classifier,
-                                                         training_steps)
+                                                         training_steps, validation_loss)
 from reproductions.paper3_gan_augmentation.report import claims
 from reproductions.run import Run
 from reproductions.verdict import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE
@@ -52,8 +52,10 @@ def test_paper3_smoke_run_writes_a_complete_run_folder(tmp_path):
                                              "classic plateau + DCGAN 72", "classic plateau + 36 more classic",
                                              "classic plateau + 72 more classic"]
     for name, s in settings.items():
-        assert len(s["folds"]) == n_folds and len(metrics["losses"][name]) == n_folds, name
-        assert all(len(losses) == smoke.max_steps for losses in metrics["losses"][name])
+        assert len(s["folds"]) == n_folds and len(metrics["histories"][name]) == n_folds, name
+        for h in metrics["histories"][name]:  # stopped early or at the cap, read every val_every steps
+            assert len(h["loss"]) == h["steps"] <= smoke.max_steps and h["early"] == (h["steps"] < smoke.max_steps)
+            assert len(h["val_loss"]) == h["steps"] // smoke.val_every
         assert 0 <= s["mean"]["accuracy"] <= 1 and 0 <= s["mean"]["mean_specificity"] <= 1
         matrix = np.array(s["pooled"]["confusion_matrix"])
         assert matrix.shape == (3, 3) and matrix.sum() == metrics["lesions"] * smoke.repeats  # each lesion once
@@ -80,7 +82,7 @@ def test_paper3_smoke_run_writes_a_complete_run_folder(tmp_path):
     assert rows[("classic samples added per fold at the plateau", CLASSIC_PLATEAU)]["ours"] == \
         pytest.approx(np.mean(metrics["plateaus"]))
 
-    # three folds, but a 15-step training has not converged: every decided claim is gated
+    # three folds decide nothing here: 15-step trainings and noise-level differences
     assert [c["outcome"] for c in doc["claims"]] == [INCONCLUSIVE] * 4 + [NOT_TESTABLE]
     assert all(c["evidence"] and c["rule"] for c in doc["claims"][:4])
     assert [d["kind"] for d in doc["data"]] == ["phantom"]
@@ -108,10 +110,22 @@ def test_a_training_follows_its_streams(tmp_path):
     assert torch.equal(first, again)  # the same initial weights from the same stream
     config = Config(size=32, widths=(4, 8, 8), dense=8, epochs=1, batch_size=8, min_steps=3, max_steps=3)
     x, y = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 3
-    (a, losses), (b, _), (c, _) = (train_classifier(x, y, config, run, s) for s in ("cnn/a", "cnn/a", "cnn/b"))
+    (a, history), (b, _), (c, _) = (train_classifier(x, y, config, run, s) for s in ("cnn/a", "cnn/a", "cnn/b"))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))  # init, batches and dropout
-    assert len(losses) == 3 and all(np.isfinite(losses))
+    assert len(history["loss"]) == 3 and all(np.isfinite(history["loss"])) and not history["early"]
     assert not torch.equal(a.head[-1].weight, c.head[-1].weight)
+
+
+def test_a_training_stops_when_its_validation_loss_stops_falling(tmp_path):
+    run = cpu_run(tmp_path)
+    config = Config(size=32, widths=(4, 8, 8), dense=8, batch_size=8, lr=0.05, min_steps=400, max_steps=400,
+                    val_every=5, patience=3)
+    y = torch.arange(30) % 3
+    x = (y.float()[:, None, None, None] - 1).expand(30, 1, 32, 32).clone()  # each class one flat grey level
+    model, history = train_classifier(x, y, config, run, "cnn/easy", (x[:9], y[:9]))
+    assert history["early"] and history["steps"] < 400 and len(history["val_loss"]) == history["steps"] // 5
+    assert min(history["val_loss"]) < history["val_loss"][0]  # the best read's weights are the ones kept
+    assert validation_loss(model, (x[:9], y[:9]), run) == pytest.approx(min(history["val_loss"]), rel=1e-4)
 
 
 def test_training_steps_follow_epochs_within_the_bounds():
@@ -122,9 +136,9 @@ def test_training_steps_follow_epochs_within_the_bounds():
 
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "full"])
-def test_every_training_of_a_profile_gets_the_same_step_budget(profile):
+def test_every_training_of_a_profile_gets_the_same_step_cap(profile):
     """A cap that only the larger sets hit would flatten the curve by itself: every set size, from the
-    real lesions alone to the largest classic plateau plus the largest synthetic amount, trains as long."""
+    real lesions alone to the largest classic plateau plus the largest synthetic amount, has one cap."""
     config = PRESETS[profile]
     real = 3 * config.lesions_per_class * (config.folds - 1) // config.folds  # a fold's training lesions
     sizes = [real + a for a in config.classic_amounts]
@@ -193,37 +207,36 @@ def test_synthetic_steps_are_class_balanced_and_nested():
         assert torch.equal(large[large_y == c][:2], small[small_y == c])  # a larger step holds the smaller
 
 
-def constructed(per_arm: dict[str, list[float]], loss: list[float]) -> dict:
+def constructed(per_arm: dict[str, list[float]], early: bool = True) -> dict:
     """metrics.json as the claims read it: each arm's accuracy per outer fold (sensitivity and
-    specificity the same), every training's loss curve ``loss``."""
+    specificity the same), and whether every training stopped early (before its cap)."""
     settings = {arm: {"folds": [{"accuracy": a, "mean_sensitivity": a, "mean_specificity": a} for a in values],
                       "mean": {k: float(np.mean(values)) for k in ("accuracy", "mean_sensitivity",
                                                                    "mean_specificity")}}
                 for arm, values in per_arm.items()}
     return {"settings": settings, "plateaus": [300] * len(per_arm[NO_AUGMENTATION]),
-            "losses": {arm: [loss] * len(values) for arm, values in per_arm.items()}}
+            "histories": {arm: [{"early": early}] * len(values) for arm, values in per_arm.items()}}
 
 
 def test_claims_are_decided_on_the_folds_with_a_corrected_interval_and_gates():
     config = PRESETS["cpu"]
     gan, matched = synthetic_arm("DCGAN", 1200), matched_arm(1200)
-    flat = [1.0] * 100
     arms_ = {NO_AUGMENTATION: [0.50, 0.55, 0.60], CLASSIC_PLATEAU: [0.75, 0.78, 0.80], gan: [0.86, 0.88, 0.90],
              matched: [0.76, 0.78, 0.79]}
-    assert [c.outcome for c in claims(constructed(arms_, flat), config)] == [HELD] * 4 + [NOT_TESTABLE]
+    assert [c.outcome for c in claims(constructed(arms_), config)] == [HELD] * 4 + [NOT_TESTABLE]
     # synthetic lesions no better than as many more classic ones: the step claim did not hold
     tie = {**arms_, matched: [0.86, 0.88, 0.90]}
-    assert claims(constructed(tie, flat), config)[3].outcome == NOT_HELD
+    assert claims(constructed(tie), config)[3].outcome == NOT_HELD
     # a noisy rise whose corrected interval straddles the 2-point tolerance
     noisy = {**arms_, CLASSIC_PLATEAU: [0.40, 0.80, 0.90]}
-    first = claims(constructed(noisy, flat), config)[0]
+    first = claims(constructed(noisy), config)[0]
     assert first.outcome == INCONCLUSIVE and first.estimate.method == "corrected resampled t"
-    # a classifier still training: nothing is decided
-    still = claims(constructed(arms_, list(np.linspace(2.0, 1.0, 100))), config)
+    # a classifier that reached its cap still improving: nothing is decided
+    still = claims(constructed(arms_, early=False), config)
     assert [c.outcome for c in still[:4]] == [INCONCLUSIVE] * 4 and "classifier converged" in still[0].reason
     # a baseline at the ceiling leaves no room to rise
     perfect = {**arms_, NO_AUGMENTATION: [1.0, 1.0, 1.0]}
-    assert "room to rise" in claims(constructed(perfect, flat), config)[0].reason
+    assert "room to rise" in claims(constructed(perfect), config)[0].reason
 
 
 def test_the_plateau_is_the_smallest_amount_near_the_best():

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,11 +157,14 @@ def training_steps(n: int, config: Config) -> int:
     return min(steps, config.max_steps) if config.max_steps else steps
 
 
-def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run,
-                     stream: str) -> tuple[LesionCNN, list[float]]:
+def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run, stream: str,
+                     val: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[LesionCNN, dict]:
     """SGD with Nesterov momentum on ``x`` (N, 1, S, S) in [-1, 1] and labels ``y`` (N,); initial weights
     from "<stream>/init", batch order from "<stream>/batches", dropout masks from "<stream>/dropout".
-    Returns the model and its loss per step (what the convergence gate reads)."""
+    With ``val`` (images, labels), stopped early: every ``val_every`` steps the validation
+    cross-entropy is read, training ends after ``patience`` reads without a new best (or at the
+    ``training_steps`` cap), and the best read's weights are kept. Returns the model and its history
+    {"loss" per step, "val_loss" per read, "steps", "early": stopped before the cap}."""
     with run.seeded(f"{stream}/init"):
         model = LesionCNN(config).to(run.device)
     optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True)
@@ -168,10 +172,12 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run,
     x, y = x.to(run.device), y.to(run.device)
     batch = min(config.batch_size, len(x))
     order = torch.empty(0, dtype=torch.long)
-    losses = []
-    model.train()
+    cap = training_steps(len(x), config)
+    history = {"loss": [], "val_loss": [], "steps": cap, "early": False}
+    best, best_state, waited = math.inf, None, 0
     with run.seeded(f"{stream}/dropout"):  # dropout draws from torch's global generator
-        for _ in range(training_steps(len(x), config)):
+        for step in range(1, cap + 1):
+            model.train()
             if len(order) < batch:  # a fresh pass over the set
                 order = torch.cat([order, torch.randperm(len(x), generator=gen)])
             idx, order = order[:batch].to(run.device), order[batch:]
@@ -180,8 +186,26 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run,
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            losses.append(loss.item())
-    return model.eval(), losses
+            history["loss"].append(loss.item())
+            if val is None or step % config.val_every:
+                continue
+            history["val_loss"].append(validation_loss(model.eval(), val, run))
+            if history["val_loss"][-1] < best:
+                best, best_state, waited = history["val_loss"][-1], copy.deepcopy(model.state_dict()), 0
+            elif (waited := waited + 1) >= config.patience:
+                history["steps"], history["early"] = step, True
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def validation_loss(model: LesionCNN, val: tuple[torch.Tensor, torch.Tensor], run: Run) -> float:
+    images, labels = val
+    with run.autocast():
+        logits = model(images.to(run.device)).float()
+    return float(F.cross_entropy(logits, labels.to(run.device)))
 
 
 # ---- 4. the protocol ----------------------------------------------------------------------------
@@ -214,19 +238,21 @@ def inner_split(cv: CrossValidation, train: np.ndarray, config: Config, run: Run
     return train[inner_train], train[inner_val]
 
 
-def choose_plateau(cv: CrossValidation, fold: int, config: Config, run: Run) -> tuple[int, dict[int, float]]:
+def choose_plateau(cv: CrossValidation, inner: tuple[np.ndarray, np.ndarray], fold: int, config: Config,
+                   run: Run) -> tuple[int, dict[int, float]]:
     """The classic amount for outer fold ``fold``: the classifier trained on the inner training lesions
-    plus each classic amount, scored on the inner validation lesions, then the plateau rule. Returns
-    (amount, {amount: inner validation accuracy})."""
-    inner_train, inner_val = inner_split(cv, cv.splits[fold][0], config, run, fold)
+    plus each classic amount, stopped early and scored on the inner validation lesions, then the
+    plateau rule. Returns (amount, {amount: inner validation accuracy})."""
+    inner_train, inner_val = inner
     x, y = cv.x[inner_train], cv.y[inner_train]
+    val = (cv.x[inner_val], cv.y[inner_val])
     pool, source = classic_augment(x, config.classic_amounts[-1], config,
                                    run.torch_generator(f"classic-augment/inner-{fold}"))
     curve = {}
     for amount in config.classic_amounts[1:]:
         model, _ = train_classifier(torch.cat([x, pool[:amount]]), torch.cat([y, y[source][:amount]]), config, run,
-                                    f"cnn/inner-{fold}/classic-{amount}")
-        curve[amount] = float(np.mean(predict(model, cv.x[inner_val], run, batch_size=512) == cv.y[inner_val].numpy()))
+                                    f"cnn/inner-{fold}/classic-{amount}", val)
+        curve[amount] = float(np.mean(predict(model, val[0], run, batch_size=512) == val[1].numpy()))
     return plateau_amount(curve, config), curve
 
 
@@ -315,20 +341,21 @@ def arm_sets(x, y, pool, plateau: int, synthetic: dict, config: Config) -> dict[
 
 
 def outer_fold(cv: CrossValidation, fold: int, config: Config, run: Run) -> dict:
-    """One outer fold: the plateau on the inner split, the GANs, then every arm trained on the fold's
-    training lesions and scored on its test lesions."""
-    plateau, curve = choose_plateau(cv, fold, config, run)
+    """One outer fold: its training lesions split into inner training and validation cases; the plateau
+    chosen and the GANs trained on the inner training lesions; every arm trained there, stopped early on
+    the inner validation lesions and scored on the fold's test lesions."""
     train, test = cv.splits[fold]
-    x, y = cv.x[train], cv.y[train]
+    inner = inner_split(cv, train, config, run, fold)
+    plateau, curve = choose_plateau(cv, inner, fold, config, run)
+    x, y = cv.x[inner[0]], cv.y[inner[0]]
+    val = (cv.x[inner[1]], cv.y[inner[1]])
     pool, source = classic_augment(x, config.classic_amounts[-1] + config.gan_amounts[-1], config,
                                    run.torch_generator(f"classic-augment/fold-{fold}"))
     synthetic, histories = train_generators(x, y, fold, config, run)
-    out = {"plateau": plateau, "inner_curve": curve, "gan_histories": histories, "preds": {}, "losses": {},
-           "steps": {}}
+    out = {"plateau": plateau, "inner_curve": curve, "gan_histories": histories, "preds": {}, "histories": {}}
     for arm, (ax, ay) in arm_sets(x, y, (pool, y[source]), plateau, synthetic, config).items():
-        model, out["losses"][arm] = train_classifier(ax, ay, config, run, f"cnn/fold-{fold}/{arm}")
+        model, out["histories"][arm] = train_classifier(ax, ay, config, run, f"cnn/fold-{fold}/{arm}", val)
         out["preds"][arm] = predict(model, cv.x[test], run, batch_size=512)
-        out["steps"][arm] = len(out["losses"][arm])
     if fold == 0:  # for the figure of real beside synthetic lesions
         out["samples"], out["real"] = synthetic, [x[y == c] for c in range(len(CLASSES))]
     return out
@@ -345,13 +372,14 @@ def summarise(truth_by_fold: list[np.ndarray], preds_by_fold: list[np.ndarray], 
 
 def run_protocol(cv: CrossValidation, config: Config, run: Run) -> tuple[dict, dict]:
     """Every outer fold of every repeat; returns (metrics: the plateaus, inner curves, each arm's
-    scores and loss curves; material for the figures: fold 1's lesions and every GAN's history)."""
+    scores and training histories; material for the figures: fold 1's lesions and every GAN's history)."""
     folds_out = [outer_fold(cv, fold, config, run) for fold in run.progress(range(len(cv.splits)), "outer folds")]
-    settings = {arm: summarise(cv.truth, [f["preds"][arm] for f in folds_out], [f["steps"][arm] for f in folds_out])
-                for arm in arms(config)}
+    settings = {arm: summarise(cv.truth, [f["preds"][arm] for f in folds_out],
+                               [f["histories"][arm]["steps"] for f in folds_out]) for arm in arms(config)}
     metrics = {"plateaus": [f["plateau"] for f in folds_out],
                "inner_curves": [{str(a): v for a, v in f["inner_curve"].items()} for f in folds_out],
-               "settings": settings, "losses": {arm: [f["losses"][arm] for f in folds_out] for arm in arms(config)}}
+               "settings": settings,
+               "histories": {arm: [f["histories"][arm] for f in folds_out] for arm in arms(config)}}
     extras = {"samples": folds_out[0]["samples"], "real": folds_out[0]["real"],
               "histories": [f["gan_histories"] for f in folds_out]}
     return metrics, extras

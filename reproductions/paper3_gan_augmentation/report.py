@@ -14,7 +14,7 @@ from reproductions.outcome import Claim, DataNote, Reported, Row
 from reproductions.paper3_gan_augmentation.model import (CLASSES, CLASSIC_PLATEAU, NO_AUGMENTATION, matched_arm,
                                                          synthetic_arm)
 from reproductions.run import Run
-from reproductions.verdict import Gate, Rule, all_converged, cv_interval
+from reproductions.verdict import Gate, Rule, cv_interval, stopped_early
 
 if TYPE_CHECKING:
     from reproductions.paper3_gan_augmentation import Config
@@ -52,11 +52,12 @@ def fold_values(metrics: dict, arm: str, key: str) -> list[float]:
 def rise_claim(text: str, source: str, metrics: dict, before: str, after: str, key: str, config: Config,
                addition: bool = False) -> Claim:
     """``after`` minus ``before`` on ``key`` per outer fold, with the corrected resampled t interval;
-    gated by the classifiers' convergence and by room above the baseline."""
+    gated by the classifiers' early stopping (one that reached its cap was still improving) and by
+    room above the baseline."""
     rises = np.subtract(fold_values(metrics, after, key), fold_values(metrics, before, key))
     base = metrics["settings"][before]["mean"][key]
-    gates = (all_converged("classifier", {f"{arm}, fold {k}": losses for arm in (before, after)
-                                          for k, losses in enumerate(metrics["losses"][arm])}),
+    gates = (stopped_early("classifier", {f"{arm}, fold {k}": h["early"] for arm in (before, after)
+                                          for k, h in enumerate(metrics["histories"][arm])}),
              Gate("room to rise", bool(base < CEILING), f"{before}: {100 * base:.1f}% (ceiling {100 * CEILING:g}%)"))
     rule = Rule(f"{key.replace('_', ' ')} of '{after}' minus that of '{before}', per outer fold (fraction)", "better",
                 TOLERANCE)
