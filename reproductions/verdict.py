@@ -27,6 +27,7 @@ HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTABLE = OUTCOMES
 MIN_SEEDS = 3  # a verdict on fewer seeds (or folds) is inconclusive
 LEVEL = 0.95
 KINDS = ("better", "no worse")
+CV_METHOD = "corrected resampled t"  # an interval over cross-validation folds rather than seeds
 CONVERGED_SHARE = 0.05  # a loss that still falls by more than this share over its last tenth has not converged
 MIN_TAIL = 10  # values in that tenth at the least (the last 10 of a 30-epoch curve): fewer cannot be read
 
@@ -42,16 +43,21 @@ class Interval:
     method: str  # "t" on the values, or "paired t" on per-seed differences
 
     @property
+    def unit(self) -> str:
+        """What the ``n`` values are: the folds of a cross-validation or training seeds."""
+        return "folds" if self.method == CV_METHOD else "seeds"
+
+    @property
     def complete(self) -> bool:
         return not any(math.isnan(v) for v in (self.mean, self.low, self.high))
 
     def text(self, digits: int = 3) -> str:
         if math.isnan(self.mean):
-            return f"no number ({self.n} seeds)"
+            return f"no number ({self.n} {self.unit})"
         if not self.complete:
-            return f"{self.mean:.{digits}g} ({self.n} seed, no interval)"
+            return f"{self.mean:.{digits}g} ({self.n} {self.unit[:-1]}, no interval)"
         return (f"{self.mean:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}] "
-                f"({LEVEL:.0%} {self.method} interval, {self.n} seeds)")
+                f"({LEVEL:.0%} {self.method} interval, {self.n} {self.unit})")
 
     def as_dict(self) -> dict:
         """For JSON: NaN as null."""
@@ -95,7 +101,7 @@ def cv_interval(values: Sequence[float], test_share: float) -> Interval:
     spread over training sets; the variance is scaled by 1/n + ``test_share`` (test over training
     size: 1/(k - 1) for k folds) instead of 1/n."""
     x = np.asarray(values, dtype=float)
-    n, method = len(x), "corrected resampled t"
+    n, method = len(x), CV_METHOD
     if n == 0 or np.isnan(x).any():
         return Interval(math.nan, math.nan, math.nan, n, method)
     if n < 2:

@@ -73,6 +73,7 @@ def test_the_cross_validation_interval_widens_the_plain_t_for_shared_training_fo
     widening = (corrected.high - corrected.mean) / (plain.high - plain.mean)
     assert widening == pytest.approx(np.sqrt((1 / 9 + 1 / 2) * 9))  # the variance x (1/n + 1/2) instead of 1/n
     assert np.isnan(cv_interval([0.1, float("nan"), 0.2], 0.5).mean)
+    assert corrected.text().endswith("interval, 9 folds)") and plain.text().endswith("9 seeds)")
 
 
 def test_a_gate_against_only_keeps_a_claim_from_being_refuted_but_not_from_holding():
