@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from torch.nn import functional as F
 
 from reproductions.common import dcgan
 from reproductions.common.classifier import predict
+from reproductions.common.early_stopping import EarlyStopping
 from reproductions.data.loaders import class_folders
 from reproductions.data.phantoms import LIVER_CLASSES, LIVER_WINDOW, PatchSet, liver_phantom
 from reproductions.metrics.classification import classification_scores
@@ -174,7 +174,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run,
     order = torch.empty(0, dtype=torch.long)
     cap = training_steps(len(x), config)
     history = {"loss": [], "val_loss": [], "steps": cap, "early": False}
-    best, best_state, waited = math.inf, None, 0
+    stopping = EarlyStopping(config.patience, higher_is_better=False)
     with run.seeded(f"{stream}/dropout"):  # dropout draws from torch's global generator
         for step in range(1, cap + 1):
             model.train()
@@ -190,13 +190,10 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, config: Config, run: Run,
             if val is None or step % config.val_every:
                 continue
             history["val_loss"].append(validation_loss(model.eval(), val, run))
-            if history["val_loss"][-1] < best:
-                best, best_state, waited = history["val_loss"][-1], copy.deepcopy(model.state_dict()), 0
-            elif (waited := waited + 1) >= config.patience:
+            if stopping.read(history["val_loss"][-1], model):
                 history["steps"], history["early"] = step, True
                 break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    stopping.restore(model)
     return model.eval(), history
 
 

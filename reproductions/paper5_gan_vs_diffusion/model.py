@@ -11,7 +11,6 @@ random draw comes from a named stream of the run (``run.rng``, ``run.torch_gener
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from torch.nn import functional as F
 
 from reproductions.common import dcgan
 from reproductions.common.batches import in_batches
+from reproductions.common.early_stopping import EarlyStopping
 from reproductions.data.loaders import brats
 from reproductions.data.offline import DataError
 from reproductions.data.phantoms import brain_phantom
@@ -281,7 +281,7 @@ def train_segmenter(pairs: Pairs, config: Config, run: Run, init: str, gen: torc
     images = torch.from_numpy(fitting.images)  # (N, C, H, W)
     masks = torch.from_numpy(fitting.masks[:, None].astype(np.float32))  # (N, H, W) -> (N, 1, H, W)
     history = {"loss": [], "val_dice": [], "steps": config.seg_max_steps, "early": False}
-    best, best_state, waited = -1.0, None, 0
+    stopping = EarlyStopping(config.seg_patience, higher_is_better=True, min_gain=1e-3)  # a smaller gain is noise
     for step in range(1, config.seg_max_steps + 1):
         model.train()
         idx = torch.randint(0, len(images), (config.seg_batch,), generator=gen)
@@ -298,17 +298,12 @@ def train_segmenter(pairs: Pairs, config: Config, run: Run, init: str, gen: torc
         history["loss"].append(loss.item())
         if step % config.seg_eval_every:
             continue
-        score = float(np.mean(dice(validation.masks, segment(model.eval(), validation.images, run))))
-        history["val_dice"].append(score)
-        if score > best + 1e-3:  # a gain under a thousandth of Dice is noise
-            best, best_state, waited = score, copy.deepcopy(model.state_dict()), 0
-        else:
-            waited += 1
-        if waited >= config.seg_patience:
+        predicted = segment(model.eval(), validation.images, run)
+        history["val_dice"].append(float(np.mean(dice(validation.masks, predicted))))
+        if stopping.read(history["val_dice"][-1], model):
             history["steps"], history["early"] = step, True
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    stopping.restore(model)
     return model.eval(), history
 
 
