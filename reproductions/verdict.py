@@ -76,6 +76,11 @@ def _json_number(value: float) -> float | None:
 def interval(values: Iterable[float], method: str = "t") -> Interval:
     """The mean of ``values`` (one per seed) with a Student t interval; a NaN among them (a seed that
     gave no number) makes the mean NaN, so the claim cannot be decided on the others alone."""
+    return _t_interval(values, method, 0.0)
+
+
+def _t_interval(values: Iterable[float], method: str, extra_share: float) -> Interval:
+    """A t interval whose variance of the mean is the values' variance times 1/n + ``extra_share``."""
     x = np.asarray(list(values), dtype=float)
     n = len(x)
     if n == 0 or np.isnan(x).any():
@@ -83,7 +88,7 @@ def interval(values: Iterable[float], method: str = "t") -> Interval:
     mean = float(x.mean())
     if n < 2:
         return Interval(mean, math.nan, math.nan, n, method)
-    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1) * math.sqrt((1 / n + extra_share) * x.var(ddof=1)))
     return Interval(mean, mean - half, mean + half, n, method)
 
 
@@ -100,14 +105,7 @@ def cv_interval(values: Sequence[float], test_share: float) -> Interval:
     Bengio (2003): folds share most of their training data, so the spread over folds understates the
     spread over training sets; the variance is scaled by 1/n + ``test_share`` (test over training
     size: 1/(k - 1) for k folds) instead of 1/n."""
-    x = np.asarray(values, dtype=float)
-    n, method = len(x), CV_METHOD
-    if n == 0 or np.isnan(x).any():
-        return Interval(math.nan, math.nan, math.nan, n, method)
-    if n < 2:
-        return Interval(float(x.mean()), math.nan, math.nan, n, method)
-    half = float(stats.t.ppf(0.5 + LEVEL / 2, n - 1) * math.sqrt((1 / n + test_share) * x.var(ddof=1)))
-    return Interval(float(x.mean()), float(x.mean()) - half, float(x.mean()) + half, n, method)
+    return _t_interval(values, CV_METHOD, test_share)
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, resamples: int = 4000) -> Interval:
