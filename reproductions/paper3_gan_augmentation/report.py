@@ -93,12 +93,17 @@ def claims(metrics: dict, config: Config) -> list[Claim]:
 # ---- rows ---------------------------------------------------------------------------------------
 
 
+def reported_arms(config: Config) -> dict[str, str]:
+    """The arms the rows and figures show, by their key in PAPER: the largest synthetic amount's."""
+    top = config.gan_amounts[-1]
+    arms = {"none": NO_AUGMENTATION, "classic": CLASSIC_PLATEAU, "gan": synthetic_arm("DCGAN", top),
+            "matched": matched_arm(top)}
+    return arms | ({"acgan": synthetic_arm("ACGAN", top)} if config.acgan else {})
+
+
 def rows(metrics: dict, config: Config, params: int) -> list[Row]:
     top = config.gan_amounts[-1]
-    chosen = {"none": NO_AUGMENTATION, "classic": CLASSIC_PLATEAU, "gan": synthetic_arm("DCGAN", top),
-              "matched": matched_arm(top)}
-    if config.acgan:
-        chosen["acgan"] = synthetic_arm("ACGAN", top)
+    chosen = reported_arms(config)
     settings, n_folds = metrics["settings"], len(metrics["plateaus"])
     missing = Reported.missing(f"{SOURCE}: not reported")
     out = []
@@ -130,16 +135,14 @@ def rows(metrics: dict, config: Config, params: int) -> list[Row]:
 
 def figures(metrics: dict, extras: dict, config: Config, note: DataNote, run: Run) -> list[str]:
     label = "phantom" if note.kind == "phantom" else "real ROIs"
-    top = config.gan_amounts[-1]
-    shown = [NO_AUGMENTATION, CLASSIC_PLATEAU, synthetic_arm("DCGAN", top), matched_arm(top)]
-    shown += [synthetic_arm("ACGAN", top)] if config.acgan else []
+    shown = reported_arms(config)
     settings = metrics["settings"]
-    return [plot_curve(metrics, shown, label, run), plot_confusions(settings, shown, label, run),
-            plot_sens_spec(settings, shown, label, run), plot_samples(extras, label, run),
+    return [plot_curve(metrics, shown, label, run), plot_confusions(settings, list(shown.values()), label, run),
+            plot_sens_spec(settings, list(shown.values()), label, run), plot_samples(extras, label, run),
             plot_gan_training(extras, run)]
 
 
-def plot_curve(metrics: dict, shown: list[str], label: str, run: Run) -> str:
+def plot_curve(metrics: dict, shown: dict[str, str], label: str, run: Run) -> str:
     """Left: the inner validation accuracy against the classic amount per outer fold (where each plateau
     was chosen). Right: each arm's outer test accuracy per fold (dots) and mean (bar), the paper's beside."""
     fig, (inner, ax) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 3]})
@@ -151,15 +154,15 @@ def plot_curve(metrics: dict, shown: list[str], label: str, run: Run) -> str:
               title="Choosing the plateau (star) on inner validation")
     inner.title.set_fontsize(9)
     inner.legend(fontsize=7)
-    paper = {NO_AUGMENTATION: PAPER[("accuracy", "none")].value, CLASSIC_PLATEAU: PAPER[("accuracy", "classic")].value}
-    paper[shown[2]] = PAPER[("accuracy", "gan")].value
-    for i, arm in enumerate(shown):
+    paper = {arm: PAPER[("accuracy", key)].value for key, arm in shown.items() if ("accuracy", key) in PAPER}
+    for i, arm in enumerate(shown.values()):
         values = [100 * f["accuracy"] for f in metrics["settings"][arm]["folds"]]
         ax.bar(i, np.mean(values), color="tab:red" if "DCGAN" in arm or "ACGAN" in arm else "tab:blue", alpha=0.6)
         ax.scatter([i] * len(values), values, color="black", s=10, zorder=3)
         if arm in paper:
             ax.plot([i - 0.4, i + 0.4], [paper[arm]] * 2, "k--", lw=1, label="paper" if i == 0 else None)
-    ax.set_xticks(range(len(shown)), [a.replace("classic plateau + ", "plateau +\n") for a in shown], fontsize=8)
+    ax.set_xticks(range(len(shown)), [a.replace("classic plateau + ", "plateau +\n") for a in shown.values()],
+                  fontsize=8)
     ax.set_ylabel("total accuracy on the outer test folds (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"Arms: mean over {len(metrics['plateaus'])} outer folds (bars), folds (dots); {label}", fontsize=9)
