@@ -44,7 +44,12 @@ def test_paper6_smoke_run_writes_a_complete_run_folder(tmp_path):
     assert set(metrics["tasks"]) == {"denoise", "sr2", "sr4", "inpaint"}
     assert metrics["seeds"] == len(metrics["per_seed"]) == SMOKE.seeds
     seed = metrics["per_seed"][0]
-    assert len(seed["curves"]["denoise"]["conditional DDPM"]) == SMOKE.train_steps
+    for method in model.METHODS:  # early stopping reads every val_every steps, not at the cap
+        curve, reads = seed["curves"]["denoise"][method], seed["val_reads"]["denoise"][method]
+        stopped = seed["stopped"]["denoise"][method]
+        assert len(curve) == SMOKE.train_steps or stopped
+        assert len(reads) == (len(curve) if stopped else len(curve) - 1) // SMOKE.val_every > 0
+    assert seed["ddpm_scale"]["denoise"] > 1  # the residual's spread is well under 1
     assert len(seed["patches"]["sr2"]["pix2pix GAN"]["psnr"]) == SMOKE.n_test
     assert np.mean(seed["patches"]["sr2"]["pix2pix GAN"]["psnr"]) == pytest.approx(
         metrics["tasks"]["sr2"]["pix2pix GAN"]["psnr"])  # one seed: the mean is that seed's
@@ -98,7 +103,7 @@ def test_config_validation_names_the_field():
 
 def test_pairs_degrade_per_task_and_the_residual_target_restores_the_clean_image():
     sr = pairs(8, task="sr")
-    x2, x4 = sr.subset(8).degraded[:4], sr.degraded[4:]
+    x2, x4 = sr.part(0, 8).degraded[:4], sr.degraded[4:]
     assert np.abs(x4 - sr.clean[4:]).mean() > np.abs(x2 - sr.clean[:4]).mean()  # half x2, half x4
     hole = pairs(4, task="inpaint")
     assert hole.mask.any() and np.all(hole.degraded[hole.mask == 1] == 0)
@@ -151,8 +156,8 @@ def test_samplers_and_networks_give_the_expected_shapes(tmp_path):
     condition = pairs(3).condition()
     global_state = torch.get_rng_state()
     ddpm = model.build(TINY, 3, run, "ddpm-init")
-    x, per_sample = model.sample(ddpm, condition, 3, TINY, run, run.torch_generator("noise"))
-    again, _ = model.sample(ddpm, condition, 3, TINY, run, run.torch_generator("noise"))
+    x, per_sample = model.sample(ddpm, condition, 3, 4.0, TINY, run, run.torch_generator("noise"))
+    again, _ = model.sample(ddpm, condition, 3, 4.0, TINY, run, run.torch_generator("noise"))
     assert x.shape == (3, 1, 16, 16) and x.abs().max() <= 1 and per_sample > 0 and torch.equal(x, again)
     ddim = model.DDIMScheduler.from_config(model.noise_scheduler("sample").config, timestep_spacing="trailing")
     ddim.set_timesteps(4)
@@ -198,9 +203,9 @@ class TinyFeatures(torch.nn.Module):
 def test_the_fid_path_runs_real_images_through_the_network_once_and_feeds_the_claims(tmp_path):
     run = cpu_run(tmp_path)
     test = pairs(6)
-    trained = {"conditional DDPM": model.build(TINY, 3, run, "ddpm-init"),
-               "U-Net regression": model.build(TINY, 2, run, "unet-init"),
-               "pix2pix GAN": model.build(TINY, 2, run, "pix2pix-init")}
+    trained = model.TaskModels({"conditional DDPM": model.build(TINY, 3, run, "ddpm-init"),
+                                "U-Net regression": model.build(TINY, 2, run, "unet-init"),
+                                "pix2pix GAN": model.build(TINY, 2, run, "pix2pix-init")}, {}, 10.0)
     net = TinyFeatures()
     features = FidFeatures("cpu", network=net, weights="a tiny stand-in feature net (not FID)")
     results, sweep, outputs, per_patch = model.evaluate_setting("denoise", test, trained, TINY, run, features)
@@ -211,13 +216,11 @@ def test_the_fid_path_runs_real_images_through_the_network_once_and_feeds_the_cl
     assert results["pix2pix GAN"]["psnr"] == pytest.approx(np.mean(per_patch["pix2pix GAN"]["psnr"]))
 
 
-FLAT = [1.0] * 50 + [0.5] * 50  # a loss that has levelled off
-
-
-def seeded_metrics(ddpm=30.0, gan=29.0, unet=30.5, noise=0.3, seeds=3, patches=64, inp=25.0, curve=FLAT,
+def seeded_metrics(ddpm=30.0, gan=29.0, unet=30.5, noise=0.3, seeds=3, patches=64, inp=25.0, stopped=True,
                    peak=None) -> dict:
     """Constructed denoise results over ``seeds`` seeds: per-patch PSNR around each method's level
-    (SSIM = PSNR / 40), the means that go with them, flat DDPM curves and a LoRA table."""
+    (SSIM = PSNR / 40), the means that go with them, whether the trainings stopped early (all alike) and
+    a LoRA table."""
     rng = np.random.default_rng(0)
     per_seed = []
     levels = {"input": inp, "conditional DDPM": ddpm, "pix2pix GAN": gan, "U-Net regression": unet}
@@ -229,7 +232,7 @@ def seeded_metrics(ddpm=30.0, gan=29.0, unet=30.5, noise=0.3, seeds=3, patches=6
         lora_patches = {v: {"psnr": (28.0 + noise * rng.standard_normal(patches)).tolist()} for v in lora}
         per_seed.append({"tasks": {"denoise": {m: {"psnr": float(np.mean(p)), "ssim": float(np.mean(p / 40))}
                                                for m, p in psnr.items()}},
-                         "patches": {"denoise": table}, "curves": {"denoise": {"conditional DDPM": curve}},
+                         "patches": {"denoise": table}, "stopped": {"denoise": dict.fromkeys(levels, stopped)},
                          "lora": lora, "lora_patches": lora_patches})
     return {"seeds": seeds, "per_seed": per_seed, "n_test": patches,
             "tasks": {"denoise": {m: {"psnr": v, "ssim": v / 40} for m, v in levels.items()}},
@@ -256,9 +259,9 @@ def test_the_ddpm_is_judged_against_the_gan_and_the_u_net_is_context():
 def test_a_restoration_below_its_input_or_a_ddpm_still_training_decides_nothing():
     below = report.claims(seeded_metrics(ddpm=24.0, gan=23.0, unet=23.5), SMOKE)[0]
     assert below.outcome == "inconclusive" and "beats its input" in below.reason
-    training = report.claims(seeded_metrics(curve=list(np.linspace(1.0, 0.3, 100))), SMOKE)[0]
+    training = report.claims(seeded_metrics(stopped=False), SMOKE)[0]
     assert training.outcome == "inconclusive" and "conditional DDPM converged: 3 of 3 trainings" in training.reason
-    assert "(most: denoise, seed" in training.reason
+    assert "pix2pix GAN converged" in training.reason and "(first: denoise, seed 0)" in training.reason
 
 
 def test_fid_needs_a_thousand_patches_and_lora_memory_a_gpu():
@@ -298,3 +301,24 @@ def test_the_presets_build_u_nets_of_the_sizes_their_comments_give(tmp_path):
     built = {name: model.count(model.build(PRESETS[name], 1 + model.CONDITION_CHANNELS, run, "size-check")) / 1e6
              for name in ("cpu", "full")}
     assert built == {"cpu": pytest.approx(0.28, rel=0.05), "full": pytest.approx(12.6, rel=0.05)}
+
+
+def test_training_stops_on_its_held_out_loss_and_keeps_the_best_weights(tmp_path):
+    """Reads every val_every steps; a gain is a fall of more than min_gain_db; after patience reads
+    without one it stops and restores the weights of the best read. Without reads it runs every step."""
+    config = dataclasses.replace(SMOKE, val_every=2, patience=2, min_gain_db=0.1, batch_size=1)
+    net = torch.nn.Linear(1, 1)
+    start = net.bias.item()
+    held_out = iter([1.0, 0.5, 0.499, 0.6, 0.1])  # the third read falls by only 0.01 dB: no gain
+
+    def step(idx):
+        with torch.no_grad():
+            net.bias.add_(1.0)  # the bias counts the steps taken
+        return 0.0
+
+    out = model.run_steps(net, step, lambda: next(held_out), 8, 20, config, torch.Generator(), cpu_run(tmp_path), "t")
+    assert out.stopped and out.reads == [1.0, 0.5, 0.499, 0.6] and len(out.losses) == 8
+    assert net.bias.item() == pytest.approx(start + 4)  # the weights of the best read, after step 4
+    again = model.run_steps(torch.nn.Linear(1, 1), lambda idx: 0.0, None, 8, 5, config, torch.Generator(),
+                            cpu_run(tmp_path), "t")
+    assert not again.stopped and again.reads == [] and len(again.losses) == 5

@@ -27,7 +27,9 @@ building a network (its initial weights and LoRA's).
 from __future__ import annotations
 
 import copy
+import math
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +39,7 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 from torch.nn import functional as F
 
+from reproductions.common.early_stopping import EarlyStopping
 from reproductions.metrics.images import FidFeatures, psnr, psnr_each, ssim, ssim_each
 from reproductions.outcome import DataNote
 from reproductions.paper6_conditional_diffusion.patches import (
@@ -113,11 +116,6 @@ def count(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def noise_scheduler(prediction_type: str) -> DDPMScheduler:
-    return DDPMScheduler(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="linear", prediction_type=prediction_type,
-                         clip_sample=True)
-
-
 def regress(model: UNet2DModel, condition: torch.Tensor) -> torch.Tensor:
     """The regression U-Net and the pix2pix generator: the condition (B, 2, H, W) in, (B, 1, H, W) out, t = 0."""
     zero = torch.zeros(len(condition), dtype=torch.long, device=condition.device)
@@ -136,10 +134,27 @@ def batches(n: int, size: int, steps: int, gen: torch.Generator):
         order = order[size:]
 
 
-def diffusion_loss(model, scheduler: DDPMScheduler, target, condition, gen: torch.Generator, run: Run) -> torch.Tensor:
-    """DDPM training loss: MSE between the U-Net's output and the scheduler's target for random t."""
-    noise = torch.randn(target.shape, generator=gen).to(target.device)
-    t = torch.randint(0, TRAIN_TIMESTEPS, (len(target),), generator=gen).to(target.device)  # (B,)
+def split_validation(pairs: Pairs, share: float) -> tuple[Pairs, Pairs]:
+    """The training pairs less their last ``share`` (at least two), and those held out for early stopping;
+    the patches sit at random places, so the last ones are as good a draw as any."""
+    n_val = max(2, round(share * len(pairs)))
+    return pairs.part(0, len(pairs) - n_val), pairs.part(len(pairs) - n_val, len(pairs))
+
+
+def target_scale(target: torch.Tensor) -> float:
+    """1 / the training targets' standard deviation: the DDPM diffuses targets of unit spread, as its noise
+    schedule assumes (a residual of noise sigma 0.1 would otherwise drown in the first steps)."""
+    return 1.0 / max(float(target.std()), 1e-6)
+
+
+def noise_scheduler(prediction_type: str, scale: float = 1.0) -> DDPMScheduler:
+    """The training schedule; x0 estimates are clipped to the range of targets in [-1, 1] times ``scale``."""
+    return DDPMScheduler(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="linear", prediction_type=prediction_type,
+                         clip_sample=True, clip_sample_range=scale)
+
+
+def diffusion_loss_at(model, scheduler: DDPMScheduler, target, condition, noise, t, run: Run) -> torch.Tensor:
+    """MSE between the U-Net's output and the scheduler's target for the given noise and timesteps (B,)."""
     noisy = scheduler.add_noise(target, noise, t)
     with run.autocast():
         out = model(torch.cat([noisy, condition], dim=1), t).sample.float()  # input (B, 1 + 2, H, W)
@@ -150,60 +165,119 @@ def diffusion_loss(model, scheduler: DDPMScheduler, target, condition, gen: torc
     return F.mse_loss(out, goal)
 
 
-def train_loop(model, loss_fn, data_n: int, steps: int, batch_size: int, lr: float, gen, run: Run,
-               desc: str) -> tuple[float, list[float]]:
-    """AdamW on ``loss_fn(index batch)`` for ``steps``; returns the wall time in seconds and the loss per step."""
+def diffusion_draws(target: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise like ``target`` and one timestep per item, drawn on the CPU and moved to its device."""
+    noise = torch.randn(target.shape, generator=gen).to(target.device)
+    t = torch.randint(0, TRAIN_TIMESTEPS, (len(target),), generator=gen).to(target.device)  # (B,)
+    return noise, t
+
+
+def diffusion_loss(model, scheduler: DDPMScheduler, target, condition, gen: torch.Generator, run: Run) -> torch.Tensor:
+    """DDPM training loss: the loss at fresh noise and random timesteps."""
+    return diffusion_loss_at(model, scheduler, target, condition, *diffusion_draws(target, gen), run)
+
+
+@dataclass
+class Training:
+    """What one training gives: its wall time, the training loss per step, the validation reads (one per
+    ``val_every`` steps, as losses) and whether it stopped on them before its step cap."""
+    seconds: float
+    losses: list[float]
+    reads: list[float] = field(default_factory=list)
+    stopped: bool = False
+
+
+def run_steps(model, step, val_loss, data_n: int, steps: int, config: Config, gen, run: Run, desc: str) -> Training:
+    """``step(index batch) -> loss`` up to ``steps`` times. With ``val_loss`` (a held-out loss, lower is
+    better) it is read every ``config.val_every`` steps; a read counts as a gain when it falls by more than
+    ``config.min_gain_db`` in decibels (10 log10 of the loss), training stops after ``config.patience``
+    reads without one, and the best read's weights are kept."""
+    stopper = EarlyStopping(config.patience, higher_is_better=True, min_gain=config.min_gain_db)
+    out = Training(0.0, [])
+    model.train()
+    start = time.perf_counter()
+    for k, idx in enumerate(run.progress(batches(data_n, config.batch_size, steps, gen), desc, total=steps), 1):
+        out.losses.append(step(idx))
+        if val_loss is not None and k % config.val_every == 0 and k < steps:
+            model.eval()
+            with torch.no_grad():
+                out.reads.append(float(val_loss()))
+            model.train()
+            if stopper.read(-10 * math.log10(max(out.reads[-1], 1e-12)), model):
+                out.stopped = True
+                break
+    if val_loss is not None:
+        stopper.restore(model)
+    if run.device.type == "cuda":
+        torch.cuda.synchronize(run.device)
+    out.seconds = time.perf_counter() - start
+    model.eval()
+    return out
+
+
+def adamw_step(model, loss_fn, lr: float):
+    """One AdamW step on ``loss_fn(index batch)`` (gradients clipped to norm 1) per call; returns the loss."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    model.train()
-    curve = []
-    start = time.perf_counter()
-    for idx in run.progress(batches(data_n, batch_size, steps, gen), desc, total=steps):
+
+    def step(idx) -> float:
         loss = loss_fn(idx)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimiser.step()
-        curve.append(loss.item())
-    if run.device.type == "cuda":
-        torch.cuda.synchronize(run.device)
-    model.eval()
-    return time.perf_counter() - start, curve
+        return loss.item()
+    return step
 
 
-def train_ddpm(model, target, condition, config: Config, run: Run, gen, desc: str, steps: int | None = None,
-               lr: float | None = None) -> tuple[float, list[float]]:
-    scheduler = noise_scheduler(config.prediction_type)
-    target, condition = target.to(run.device), condition.to(run.device)
-    return train_loop(model, lambda idx: diffusion_loss(model, scheduler, target[idx], condition[idx], gen, run),
-                      len(target), steps or config.train_steps, config.batch_size, lr or config.lr, gen, run, desc)
+def train_ddpm(model, train: Pairs, val: Pairs | None, scale: float, config: Config, run: Run, gen, desc: str,
+               steps: int | None = None, lr: float | None = None) -> Training:
+    """The DDPM on ``train``'s targets times ``scale``; with ``val``, stopped early on the diffusion loss of
+    its pairs at noise and timesteps drawn once (from ``gen`` before training), so reads differ only by
+    the weights."""
+    scheduler = noise_scheduler(config.prediction_type, scale)
+    target, condition = train.target(config.residual).to(run.device) * scale, train.condition().to(run.device)
+    val_loss = None
+    if val is not None:
+        val_target, val_condition = val.target(config.residual).to(run.device) * scale, val.condition().to(run.device)
+        draws = diffusion_draws(val_target, gen)
+
+        def read_val():
+            return diffusion_loss_at(model, scheduler, val_target, val_condition, *draws, run)
+        val_loss = read_val
+    step = adamw_step(model, lambda idx: diffusion_loss(model, scheduler, target[idx], condition[idx], gen, run),
+                      lr or config.lr)
+    return run_steps(model, step, val_loss, len(target), steps or config.train_steps, config, gen, run, desc)
 
 
-def train_regression(model, target, condition, config: Config, run: Run, gen,
-                     desc: str = "U-Net regression") -> tuple[float, list[float]]:
-    target, condition = target.to(run.device), condition.to(run.device)
-
-    def loss(idx):
-        with run.autocast():
-            out = regress(model, condition[idx]).float()
-        return F.mse_loss(out, target[idx])
-
-    return train_loop(model, loss, len(target), config.train_steps, config.batch_size, config.lr, gen, run, desc)
+def regression_loss(model, target, condition, run: Run, loss=F.mse_loss) -> torch.Tensor:
+    with run.autocast():
+        out = regress(model, condition).float()
+    return loss(out, target)
 
 
-def train_pix2pix(generator, disc: PatchDiscriminator, target, condition, config: Config, run: Run, gen,
-                  desc: str = "pix2pix GAN") -> tuple[float, list[float]]:
-    """Alternate one discriminator and one generator step (Adam, betas 0.5 / 0.999 as in pix2pix); returns
-    the wall time and the generator's L1 loss per step (its adversarial part does not settle by design)."""
+def train_regression(model, train: Pairs, val: Pairs, config: Config, run: Run, gen,
+                     desc: str = "U-Net regression") -> Training:
+    """The regression U-Net with MSE, stopped early on the MSE of the held-out pairs."""
+    target, condition = train.target(config.residual).to(run.device), train.condition().to(run.device)
+    val_target, val_condition = val.target(config.residual).to(run.device), val.condition().to(run.device)
+    step = adamw_step(model, lambda idx: regression_loss(model, target[idx], condition[idx], run), config.lr)
+    return run_steps(model, step, lambda: regression_loss(model, val_target, val_condition, run), len(target),
+                     config.train_steps, config, gen, run, desc)
+
+
+def train_pix2pix(generator, disc: PatchDiscriminator, train: Pairs, val: Pairs, config: Config, run: Run, gen,
+                  desc: str = "pix2pix GAN") -> Training:
+    """Alternate one discriminator and one generator step (Adam, betas 0.5 / 0.999 as in pix2pix); the
+    losses are the generator's L1 term per step (its adversarial part does not settle by design), and it
+    is stopped early on the generator's L1 on the held-out pairs."""
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.gan_lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.gan_lr, betas=(0.5, 0.999))
-    target, condition = target.to(run.device), condition.to(run.device)
+    target, condition = train.target(config.residual).to(run.device), train.condition().to(run.device)
+    val_target, val_condition = val.target(config.residual).to(run.device), val.condition().to(run.device)
     bce = nn.BCEWithLogitsLoss()
-    generator.train()
-    curve = []
-    start = time.perf_counter()
-    for idx in run.progress(batches(len(target), config.batch_size, config.train_steps, gen), desc,
-                            total=config.train_steps):
+
+    def step(idx) -> float:
         cond, real = condition[idx], target[idx]
         with run.autocast():
             fake = regress(generator, cond)
@@ -219,32 +293,39 @@ def train_pix2pix(generator, disc: PatchDiscriminator, target, condition, config
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        curve.append(l1.item())
-    if run.device.type == "cuda":
-        torch.cuda.synchronize(run.device)
-    generator.eval()
-    return time.perf_counter() - start, curve
+        return l1.item()
+
+    return run_steps(generator, step, lambda: regression_loss(generator, val_target, val_condition, run, F.l1_loss),
+                     len(target), config.train_steps, config, gen, run, desc)
 
 
-def train_task(task: str, train: Pairs, config: Config, run: Run) -> tuple[dict, dict, dict]:
-    """The three models of one task, their training wall times and loss curves, each from streams of its own."""
-    target, cond = train.target(config.residual), train.condition()
-    trained, seconds, curves = {}, {}, {}
-    trained["conditional DDPM"] = build(config, 1 + CONDITION_CHANNELS, run, f"{task}-ddpm-init")
-    seconds["conditional DDPM"], curves["conditional DDPM"] = train_ddpm(
-        trained["conditional DDPM"], target, cond, config, run, run.torch_generator(f"{task}-ddpm-train"),
-        f"{task}: conditional DDPM")
-    trained["U-Net regression"] = build(config, CONDITION_CHANNELS, run, f"{task}-unet-init")
-    seconds["U-Net regression"], curves["U-Net regression"] = train_regression(
-        trained["U-Net regression"], target, cond, config, run, run.torch_generator(f"{task}-unet-train"),
-        f"{task}: U-Net regression")
-    trained["pix2pix GAN"] = build(config, CONDITION_CHANNELS, run, f"{task}-pix2pix-init")
+@dataclass
+class TaskModels:
+    """One task's three trained models (by method), their trainings, and the DDPM's target scale."""
+    models: dict[str, nn.Module]
+    trainings: dict[str, Training]
+    scale: float
+
+
+def train_task(task: str, train: Pairs, config: Config, run: Run) -> TaskModels:
+    """The three models of one task, each from streams of its own, every one stopped early on the same
+    held-out share of the training pairs."""
+    fit, val = split_validation(train, config.val_share)
+    scale = target_scale(fit.target(config.residual))
+    models, trainings = {}, {}
+    models["conditional DDPM"] = build(config, 1 + CONDITION_CHANNELS, run, f"{task}-ddpm-init")
+    trainings["conditional DDPM"] = train_ddpm(models["conditional DDPM"], fit, val, scale, config, run,
+                                               run.torch_generator(f"{task}-ddpm-train"), f"{task}: conditional DDPM")
+    models["U-Net regression"] = build(config, CONDITION_CHANNELS, run, f"{task}-unet-init")
+    trainings["U-Net regression"] = train_regression(models["U-Net regression"], fit, val, config, run,
+                                                     run.torch_generator(f"{task}-unet-train"),
+                                                     f"{task}: U-Net regression")
+    models["pix2pix GAN"] = build(config, CONDITION_CHANNELS, run, f"{task}-pix2pix-init")
     with run.seeded(f"{task}-patchgan-init"):
         disc = PatchDiscriminator(config.channels[0]).to(run.device)
-    seconds["pix2pix GAN"], curves["pix2pix GAN"] = train_pix2pix(
-        trained["pix2pix GAN"], disc, target, cond, config, run, run.torch_generator(f"{task}-pix2pix-train"),
-        f"{task}: pix2pix GAN")
-    return trained, seconds, curves
+    trainings["pix2pix GAN"] = train_pix2pix(models["pix2pix GAN"], disc, fit, val, config, run,
+                                             run.torch_generator(f"{task}-pix2pix-train"), f"{task}: pix2pix GAN")
+    return TaskModels(models, trainings, scale)
 
 
 # ---- sampling -----------------------------------------------------------------------------------
@@ -260,11 +341,12 @@ def predict(model, condition: torch.Tensor, run: Run, batch: int = 64) -> torch.
 
 
 @torch.no_grad()
-def sample(model, condition: torch.Tensor, steps: int, config: Config, run: Run, gen: torch.Generator,
+def sample(model, condition: torch.Tensor, steps: int, scale: float, config: Config, run: Run, gen: torch.Generator,
            sampler: str = "ddim", batch: int = 128) -> tuple[torch.Tensor, float]:
-    """Conditional samples (N, 1, H, W) in [-1, 1] for ``condition`` (N, 2, H, W), and the wall time per
-    sample in seconds. ``sampler`` "ddim": ``steps`` deterministic DDIM steps; "ddpm": ancestral DDPM."""
-    train = noise_scheduler(config.prediction_type)
+    """Conditional samples (N, 1, H, W) in [-1, 1] for ``condition`` (N, 2, H, W) from a DDPM trained on
+    targets times ``scale``, and the wall time per sample in seconds. ``sampler`` "ddim": ``steps``
+    deterministic DDIM steps; "ddpm": ancestral DDPM."""
+    train = noise_scheduler(config.prediction_type, scale)
     if sampler == "ddim":
         scheduler = DDIMScheduler.from_config(train.config, timestep_spacing="trailing")
     else:
@@ -283,8 +365,8 @@ def sample(model, condition: torch.Tensor, steps: int, config: Config, run: Run,
             # 3. step from x_t to the previous timestep: DDPM draws fresh noise, DDIM (eta 0) none
             x = scheduler.step(out, t, x, generator=gen).prev_sample if sampler == "ddpm" else \
                 scheduler.step(out, t, x, eta=0.0).prev_sample
-        # 4. keep the finished batch, clamped to the target's range, on the CPU
-        outs.append(x.clamp(-1, 1).cpu())
+        # 4. keep the finished batch, back in the target's units and range, on the CPU
+        outs.append((x / scale).clamp(-1, 1).cpu())
     if run.device.type == "cuda":
         torch.cuda.synchronize(run.device)
     return torch.cat(outs), (time.perf_counter() - start) / len(condition)
@@ -312,25 +394,25 @@ def scores(clean: np.ndarray, image: np.ndarray) -> dict[str, float]:
     return {"psnr": psnr(clean, image), "ssim": ssim(clean, image)}
 
 
-def evaluate_setting(setting: str, test: Pairs, trained: dict, config: Config, run: Run,
+def evaluate_setting(setting: str, test: Pairs, trained: TaskModels, config: Config, run: Run,
                      features: FidFeatures | None):
     """Scores of every method on one task setting, the DDIM step sweep, the outputs for the grid and
     every method's per-patch scores. Every step count draws the same starting noise; the real test
     set is embedded once for FID."""
-    cond = test.condition()
+    cond, models = test.condition(), trained.models
     sweep, main = {}, None
     for steps in run.progress(sorted(config.sampling_steps), f"{setting}: DDIM sweep"):
-        x, per_sample = sample(trained["conditional DDPM"], cond, steps, config, run,
+        x, per_sample = sample(models["conditional DDPM"], cond, steps, trained.scale, config, run,
                                run.torch_generator(f"{setting}-ddim-noise"))
         main = to_image(x, test, setting, config)
         sweep[f"ddim_{steps}"] = {**scores(test.clean, main), "s_per_sample": per_sample}
     if config.ddpm_reference:
-        x, per_sample = sample(trained["conditional DDPM"], cond, TRAIN_TIMESTEPS, config, run,
+        x, per_sample = sample(models["conditional DDPM"], cond, TRAIN_TIMESTEPS, trained.scale, config, run,
                                run.torch_generator(f"{setting}-ddpm-noise"), sampler="ddpm")
         sweep["ddpm_1000"] = {**scores(test.clean, to_image(x, test, setting, config)), "s_per_sample": per_sample}
     outputs = {"input": test.degraded,
-               "U-Net regression": to_image(predict(trained["U-Net regression"], cond, run), test, setting, config),
-               "pix2pix GAN": to_image(predict(trained["pix2pix GAN"], cond, run), test, setting, config),
+               "U-Net regression": to_image(predict(models["U-Net regression"], cond, run), test, setting, config),
+               "pix2pix GAN": to_image(predict(models["pix2pix GAN"], cond, run), test, setting, config),
                "conditional DDPM": main}
     patches = {name: patch_scores(test.clean, image) for name, image in outputs.items()}
     results = {name: {k: float(np.mean(v)) for k, v in p.items()} for name, p in patches.items()}
@@ -408,9 +490,11 @@ def adapted_model(variant: str, base, config: Config, run: Run):
     return model
 
 
-def adapt(base, data: tuple[Pairs, dict[str, Pairs], DataNote], config: Config, run: Run) -> tuple[dict, dict]:
-    """Every adaptation variant at the same number of steps on a small brain-MR set (``data``, from
-    ``load(ADAPT_TASK, ...)``); returns ({variant: trainable parameters, wall time, peak memory,
+def adapt(base, scale: float, data: tuple[Pairs, dict[str, Pairs], DataNote], config: Config,
+          run: Run) -> tuple[dict, dict]:
+    """Every adaptation variant of the DDPM ``base`` (trained on targets times ``scale``, which every
+    variant keeps) at the same number of steps on a small brain-MR set (``data``, from
+    ``load(ADAPT_TASK, ...)``), without early stopping; returns ({variant: trainable parameters, wall time, peak memory,
     quality}, {variant: per-patch scores})."""
     train, tests, _ = data
     test = tests[ADAPT_TASK]
@@ -424,11 +508,11 @@ def adapt(base, data: tuple[Pairs, dict[str, Pairs], DataNote], config: Config, 
         wall = 0.0
         if variant != BASE:
             lr = config.lora_lr if variant.startswith("LoRA") else config.lr
-            wall, _ = train_ddpm(model, train.target(config.residual), train.condition(), config, run,
-                                 run.torch_generator(f"{variant_stream(variant)}-train"), f"adapt: {variant}",
-                                 steps=config.adapt_steps, lr=lr)
+            wall = train_ddpm(model, train, None, scale, config, run,
+                              run.torch_generator(f"{variant_stream(variant)}-train"), f"adapt: {variant}",
+                              steps=config.adapt_steps, lr=lr).seconds
         peak = peak_above(run.device, baseline)
-        out, per_sample = sample(model, test.condition(), max(config.sampling_steps), config, run,
+        out, per_sample = sample(model, test.condition(), max(config.sampling_steps), scale, config, run,
                                  run.torch_generator("adapt-ddim-noise"))  # the same noise for every variant
         image = test.restore(out, config.residual)
         patches[variant] = patch_scores(test.clean, image)

@@ -64,8 +64,9 @@ class Pairs:
         image = self.degraded + out if residual else (out + 1) / 2
         return np.clip(image, 0, 1).astype(np.float32)
 
-    def subset(self, n: int) -> Pairs:
-        return Pairs(self.clean[:n], self.degraded[:n], self.mask[:n])
+    def part(self, start: int, stop: int) -> Pairs:
+        """Pairs ``start`` to ``stop`` (exclusive)."""
+        return Pairs(self.clean[start:stop], self.degraded[start:stop], self.mask[start:stop])
 
 
 def int_seed(rng: np.random.Generator) -> int:

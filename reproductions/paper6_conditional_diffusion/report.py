@@ -13,7 +13,7 @@ from reproductions.common.plotting import plt, save
 from reproductions.outcome import Claim, DataNote, Reported, Row
 from reproductions.paper6_conditional_diffusion.model import ADAPT_TASK, BASE, FULL, METHODS, lora_name, variants
 from reproductions.run import Run
-from reproductions.verdict import Gate, Rule, all_converged, beats_input, interval, paired, paired_bootstrap
+from reproductions.verdict import Gate, Rule, beats_input, interval, paired, paired_bootstrap, stopped_early
 
 if TYPE_CHECKING:
     from reproductions.paper6_conditional_diffusion import Config
@@ -83,15 +83,16 @@ def paired_patches(tables: list[dict], a: str, b: str, key: str) -> tuple[np.nda
     return stack(a), stack(b)
 
 
-def gates(metrics: dict) -> list[Gate]:
-    """The DDPM's loss has levelled off on every task and seed; the DDPM and the GAN beat the degraded
-    input on every setting (a restoration that does not cannot be ranked)."""
-    out = [all_converged("conditional DDPM", {f"{task}, seed {k}": seed["curves"][task]["conditional DDPM"]
-                                              for k, seed in enumerate(metrics["per_seed"])
-                                              for task in seed["curves"]})]
+def gates(metrics: dict, methods: tuple[str, ...]) -> list[Gate]:
+    """Each of ``methods`` stopped on its held-out loss before its step cap on every task and seed (one
+    that reached the cap was still improving), and beats the degraded input on every setting (a
+    restoration that does not cannot be ranked)."""
+    out = [stopped_early(method, {f"{task}, seed {k}": seed["stopped"][task][method]
+                                  for k, seed in enumerate(metrics["per_seed"]) for task in seed["stopped"]})
+           for method in methods]
     for setting in metrics["tasks"]:
         per_seed = [seed["tasks"][setting] for seed in metrics["per_seed"]]
-        for method in ("conditional DDPM", "pix2pix GAN"):
+        for method in methods:
             out.append(beats_input(f"{method} on {setting}", interval([r[method]["psnr"] for r in per_seed]),
                                    interval([r["input"]["psnr"] for r in per_seed])))
     return out
@@ -99,9 +100,9 @@ def gates(metrics: dict) -> list[Gate]:
 
 def fidelity_claims(metrics: dict, rng: np.random.Generator) -> list[Claim]:
     """The DDPM against the GAN (the paper's rival) on PSNR and SSIM, and against the U-Net as context."""
-    checks = gates(metrics)
     out = []
     for rival, addition in (("pix2pix GAN", False), ("U-Net regression", True)):
+        checks = gates(metrics, ("conditional DDPM", rival))
         for key, unit, tolerance in (("psnr", "dB", PSNR_TOLERANCE_DB), ("ssim", "", SSIM_TOLERANCE)):
             ddpm, other = paired_patches([seed["patches"] for seed in metrics["per_seed"]], "conditional DDPM", rival,
                                          key)
@@ -220,20 +221,31 @@ def steps_curves(sampling: dict, run: Run) -> str:
     return save(fig, run, "sampling_steps.png")
 
 
-def training_curves(per_seed: list[dict], run: Run) -> str:
-    """Each task's training losses per step, every seed: the DDPM's (the convergence gate reads its last
-    tenth), the U-Net's MSE and the GAN generator's L1; smoothed over 20 steps."""
+def training_curves(per_seed: list[dict], config: Config, run: Run) -> str:
+    """Per task (columns), every seed: the training loss per step smoothed over 20 steps (top: the
+    DDPM's, the U-Net's MSE, the GAN generator's L1) and the held-out loss that early stopping reads
+    (bottom), relative to its first read; a cross marks a training that reached its step cap."""
     tasks = list(per_seed[0]["curves"])
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4.5 * len(tasks), 6.4), squeeze=False)
+    for col, task in enumerate(tasks):
+        top, bottom = axes[0, col], axes[1, col]
         for m, method in enumerate(METHODS):
             for k, seed in enumerate(per_seed):
                 curve = np.asarray(seed["curves"][task][method])
                 smooth = np.convolve(curve, np.ones(20) / 20, mode="valid") if len(curve) >= 20 else curve
-                ax.plot(smooth, color=f"C{m}", lw=1, alpha=0.8, label=method if k == 0 else None)
-        ax.set(yscale="log", xlabel="step", ylabel="loss (20-step mean)", title=task)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Training losses, {len(per_seed)} seeds (GAN: the generator's L1 term)", fontsize=9)
+                top.plot(smooth, color=f"C{m}", lw=1, alpha=0.8, label=method if k == 0 else None)
+                reads = np.asarray(seed["val_reads"][task][method])
+                if len(reads):
+                    steps = config.val_every * np.arange(1, len(reads) + 1)
+                    bottom.plot(steps, reads / reads[0], color=f"C{m}", lw=1, marker=".",
+                                label=method if k == 0 else None)
+                    if not seed["stopped"][task][method]:
+                        bottom.scatter(steps[-1:], reads[-1:] / reads[0], marker="x", color=f"C{m}", s=40)
+        top.set(yscale="log", xlabel="step", ylabel="training loss (20-step mean)", title=task)
+        bottom.set(yscale="log", xlabel="step", ylabel="held-out loss / first read")
+        top.legend(fontsize=7)
+    fig.suptitle(f"Training and held-out losses, {len(per_seed)} seeds (GAN: the generator's L1 term); early "
+                 f"stopping after {config.patience} reads without a {config.min_gain_db} dB fall", fontsize=9)
     fig.tight_layout()
     return save(fig, run, "training_curves.png")
 
