@@ -1,4 +1,5 @@
-"""The ``reproduce`` command: ``list``, ``data``, ``all``, ``gpu-check`` and one subcommand per reproduction.
+"""The ``reproduce`` command: ``list``, ``data``, ``all``, ``report``, ``compare``, ``gpu-check``,
+``reader-study`` and one subcommand per reproduction.
 
 Which reproductions exist comes from the corpus (every reviewed paper names one, such as
 ``paper5``); which can run comes from the registry. A paper whose module is not written yet
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from reproductions import report
+from reproductions import report, rerun_check
 from reproductions.common import reader_study as rs
 from reproductions.config import ConfigError
 from reproductions.data import offline
@@ -175,6 +176,23 @@ def report_(results: Path | None) -> None:
     results = results or RESULTS_DIR
     paths = report.write(report.committed(planned(), results), results)
     click.echo(f"report: {paths[0]} and {paths[1]}")
+
+
+@main.command("compare")
+@click.argument("run_folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--results", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder of the committed results to compare with (default: reproductions/results).")
+def compare_(run_folder: Path, results: Path | None) -> None:
+    """Compare a rerun (its run folder) with the committed results of the same paper, profile and seed:
+    claim by claim, the same outcome and the rerun's estimate inside the committed interval. Exit
+    status 1 when they do not agree."""
+    try:
+        comparison = rerun_check.compare(run_folder, results or RESULTS_DIR)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(rerun_check.render(comparison))
+    if not comparison.agrees:
+        raise SystemExit(1)
 
 
 @main.group("reader-study")

@@ -211,14 +211,16 @@ def versions() -> dict[str, str]:
 
 def determinism() -> dict:
     """What makes a rerun elsewhere give other numbers: torch's thread counts, its deterministic
-    switches, and the thread settings of the environment."""
+    switches, the CPU kernels it chose (AVX-512 or AVX2 ones add in other orders), and the thread and
+    kernel settings of the environment."""
     import torch
     return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
             "cudnn_deterministic": torch.backends.cudnn.deterministic,
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
-            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG")
-                    if k in os.environ}}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG",
+                                               "ATEN_CPU_CAPABILITY") if k in os.environ}}
 
 
 def git_commit() -> str | None:
