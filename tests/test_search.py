@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from survey import search
 from survey.query import Query
-from survey.search import (SearchIndex, SearchUnavailable, fold, highlight_spans, highlight_terms, index_for,
-                           parse, to_match)
+from survey.search import (SearchIndex, SearchUnavailable, fold, highlight_ranges, highlight_spans, highlight_terms,
+                           index_for, parse, to_match)
 from tests.conftest import SEED_BIB, entry
 
 PAPERS = [  # key, title, authors, venue, year, tags, free tags, abstract
@@ -230,6 +230,20 @@ def test_highlight_spans_mark_what_matches():
     assert [t for t, hit in highlight_spans("A UNet and a U-Net-based model", "u-net") if hit] == ["UNet", "U-Net"]
     assert [t for t, hit in highlight_spans("U-Net, U Net, UNets, UNet", '"unet"') if hit] == ["U-Net", "UNet"]
     assert highlight_spans("", "gan") == [] and highlight_spans("GANs", "") == [("GANs", False)]
+
+
+@pytest.mark.parametrize("query", ["unet gan", '"scene graph"* muller', "u-net", '"unet"', "organ OR began",
+                                   "title:gans -lesion", "an", "scene graphs for", ""])
+def test_highlight_ranges_are_the_marked_pieces_of_many_texts(query):
+    texts = [paper[1] for paper in PAPERS] + ["U-Net and U Net and UNets for GANs, an organ", "Müller's scene graphs",
+             "A UNet and a U-Net-based model", "", None]
+    for text, ranges in zip(texts, highlight_ranges(texts, query)):
+        pieces, at = [], 0
+        for piece, hit in highlight_spans(text, query) if text else []:
+            if hit:
+                pieces.append((at, at + len(piece)))
+            at += len(piece)
+        assert ranges == pieces, (text, query)
 
 
 # ------------------------------------------------------------------------------------ arbitrary input
