@@ -220,7 +220,7 @@ def determinism() -> dict:
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG",
-                                               "ATEN_CPU_CAPABILITY") if k in os.environ}}
+                                               "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if k in os.environ}}
 
 
 def git_commit() -> str | None:

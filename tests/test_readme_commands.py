@@ -73,8 +73,12 @@ class Workspace:
         return self.bib / "corpus.bib"
 
     def invoke(self, line: str, **env: str) -> Result:
-        """Run a README line through click's runner; ``cat FILE | COMMAND`` feeds FILE to standard input."""
+        """Run a README line through click's runner; ``cat FILE | COMMAND`` feeds FILE to standard input and
+        leading ``NAME=value`` words set the environment."""
         words, stdin = shlex.split(line), None
+        while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+            name, value = words.pop(0).split("=", 1)
+            env[name] = value
         if "|" in words:
             cat, path, _ = words[:3]
             assert cat == "cat", line
@@ -385,6 +389,23 @@ def reproduce_report(ws, line):
     succeeded(ws.invoke(line))
     for name in ("report.md", "report.html"):  # the committed report is the one the committed results give
         assert (results / name).read_bytes() == (runs.RESULTS_DIR / name).read_bytes(), f"{name} is out of date"
+
+
+@case("ATEN_CPU_CAPABILITY=avx2 reproduce paper6 --profile cpu --out rerun")
+def paper6_rerun_with_other_kernels(ws, line):
+    calls = ws.replace_training()  # torch reads the variable when it starts; here the line's wiring is checked
+    succeeded(ws.invoke(line))
+    assert [(c["paper"], c["profile"], c["seed"]) for c in calls] == [("paper6", "cpu", 0)]
+    (folder,) = (ws.root / "rerun" / "paper6").iterdir()
+    assert json.loads((folder / "run_info.json").read_text())["determinism"]["env"]["ATEN_CPU_CAPABILITY"] == "avx2"
+
+
+@case("reproduce compare rerun")
+def compare_a_rerun(ws, line):
+    rerun = ws.root / "rerun" / "paper6" / "20261202T000000Z-cpu-seed0"
+    rerun.mkdir(parents=True)
+    shutil.copy(runs.RESULTS_DIR / "paper6" / "results.json", rerun)  # a rerun that gave the committed numbers
+    assert "paper6: agrees" in succeeded(ws.invoke(line)).stdout
 
 
 @case("reproduce reader-study score RUN/reader_study")

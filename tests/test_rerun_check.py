@@ -77,4 +77,27 @@ def test_the_command_exits_1_on_disagreement_and_names_a_missing_file(committed,
     assert bad.exit_code == 1 and "does not agree" in bad.output
     (tmp_path / "empty").mkdir()
     missing = runner.invoke(main, ["compare", str(tmp_path / "empty"), "--results", str(results)])
-    assert missing.exit_code == 1 and "results.json: not found" in missing.output
+    assert missing.exit_code == 1 and "empty: holds no run" in missing.output
+
+
+def test_an_out_folder_gives_its_newest_run_and_several_papers_are_ambiguous(tmp_path):
+    out = tmp_path / "out"
+    old, new = (write(out / "paper5" / f"20261202T0{h}0000Z-cpu-seed0", {}) for h in (1, 2))
+    assert rerun_check.run_folder(out) == rerun_check.run_folder(out / "paper5") == new
+    assert rerun_check.run_folder(old) == old
+    write(out / "paper6" / "20261202T030000Z-cpu-seed0", {})
+    with pytest.raises(ValueError, match="holds runs of paper5, paper6"):
+        rerun_check.run_folder(out)
+
+
+RERUNS = sorted(RESULTS_DIR.glob("*/rerun-*"))
+
+
+@pytest.mark.parametrize("folder", RERUNS, ids=[f"{f.parent.name}/{f.name}" for f in RERUNS])
+def test_each_committed_rerun_says_what_compare_says_of_it_today(folder):
+    """A committed rerun (reproductions/results/paperN/rerun-*/: its results.json, run_info.json and the
+    comparison printed) still compares as printed with the committed result; publishing a new result
+    replaces the paper's folder, and the rerun with it."""
+    comparison = rerun_check.compare(folder)
+    assert (folder / "comparison.txt").read_text(encoding="utf-8").rstrip("\n") == rerun_check.render(comparison)
+    assert comparison.agrees
