@@ -183,9 +183,10 @@ def report_(results: Path | None) -> None:
 @click.option("--results", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder of the committed results to compare with (default: reproductions/results).")
 def compare_(run_folder: Path, results: Path | None) -> None:
-    """Compare a rerun (its run folder) with the committed results of the same paper, profile and seed:
-    claim by claim, the same outcome and the rerun's estimate inside the committed interval. Exit
-    status 1 when they do not agree."""
+    """Compare a rerun with the committed results of the same paper, profile and seed: claim by claim,
+    the same outcome and the rerun's estimate inside the committed interval. RUN_FOLDER is a run
+    folder, or the --out folder of one paper's runs (its newest run is taken). Exit status 1 when
+    they do not agree."""
     try:
         comparison = rerun_check.compare(run_folder, results or RESULTS_DIR)
     except (FileNotFoundError, ValueError, KeyError) as err:

@@ -72,12 +72,24 @@ def _interval(claim: dict) -> Interval | None:
     return Interval.from_dict(claim["estimate"]) if claim["estimate"] else None
 
 
+def run_folder(folder: Path) -> Path:
+    """``folder`` itself when it is a run folder (it holds results.json), else the newest run under it
+    (an ``--out`` folder, or its paperN folder: run ids begin with their UTC start time); a folder of
+    several papers' runs is ambiguous."""
+    if (folder / "results.json").is_file():
+        return folder
+    runs = [p.parent for pattern in ("*/results.json", "*/*/results.json") for p in folder.glob(pattern)]
+    papers = sorted({run.parent.name for run in runs})
+    if not runs:
+        raise FileNotFoundError(f"{folder}: holds no run (no results.json in it or in its run folders)")
+    if len(papers) > 1:
+        raise ValueError(f"{folder}: holds runs of {', '.join(papers)}; give one paper's folder or run folder")
+    return max(runs, key=lambda run: run.name)
+
+
 def compare(rerun_folder: Path, results_dir: Path = RESULTS_DIR) -> Comparison:
-    """The rerun in ``rerun_folder`` against the committed results of its paper."""
-    rerun_file = rerun_folder / "results.json"
-    if not rerun_file.is_file():
-        raise FileNotFoundError(f"{rerun_file}: not found; give the folder of a finished run")
-    rerun = _read(rerun_file)
+    """The rerun in ``rerun_folder`` (see ``run_folder``) against the committed results of its paper."""
+    rerun = _read(run_folder(rerun_folder) / "results.json")
     committed_file = results_dir / rerun["paper"] / "results.json"
     if not committed_file.is_file():
         raise FileNotFoundError(f"{committed_file}: no committed results of {rerun['paper']} to compare with")
