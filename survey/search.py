@@ -397,7 +397,9 @@ def _term_spans(term: Term, tokens: list[tuple[int, int, str]], links: list[str]
     def fits(word: str, part: str, last: bool) -> bool:
         return word == part if (exact or not last) else word.startswith(part)
 
-    for i in range(len(words)):
+    for i, word in enumerate(words):
+        if not (word.startswith(joined) or joined.startswith(word)):  # every match below begins so
+            continue
         # the parts as a phrase (one word: the word itself)
         if i + len(parts) <= len(words) and all(
                 fits(words[i + k], p, k == len(parts) - 1) for k, p in enumerate(parts)):
