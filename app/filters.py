@@ -1,6 +1,7 @@
 """The explorer's one filter state, kept in the page's URL so that a view can be shared.
 
 ``?q=gan+ct&tag=method:DCGAN&or-author=Xin+Yi&not=type:tool&years=2018-2020&paper=Yi2019GANReview&colour=year``
+(and ``cols=year,title,key``: the paper list's columns, when they are not the default ones)
 Every view is drawn from this state alone; every click produces a new state. The selectors (tags,
 authors, venues: ``survey.query.Selector``) are kept as a formula reads, AND selectors, then OR, then NOT,
 each in the order they were added: the URL's order (a page rebuilt from its URL sees each
@@ -33,6 +34,10 @@ _URL_KEYS.update({("and", "tag"): "tag", ("or", "tag"): "or", ("not", "tag"): "n
 _URL_SELECTORS = {name: pair for pair, name in _URL_KEYS.items()}
 _RANK = {pair: i for i, pair in enumerate(_URL_KEYS)}
 NEXT_OP = {"and": "or", "or": "not", "not": "and"}  # a chip's operator button
+# The paper list's columns (id -> header), in their order, and those shown unless the URL names others
+LIST_COLUMNS = {"selection": "Sel.", "year": "Year", "title": "Title", "authors": "Authors", "venue": "Venue",
+                "category": "Review category", "tags": "Tags", "key": "Key"}
+DEFAULT_COLUMNS = tuple(column for column in LIST_COLUMNS if column != "tags")
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,11 @@ class FilterState:
     colour: str = "category"
     edges: str = "tags"
     size: str = DEFAULT_SIZE  # one of survey.neighbourhood.SIZE_MEASURES
+    columns: tuple[str, ...] = DEFAULT_COLUMNS  # the paper list's columns shown (of LIST_COLUMNS, in its order)
 
     def __post_init__(self):  # AND, OR, NOT (tags, authors, venues within each), as added within those
         object.__setattr__(self, "selectors", tuple(sorted(self.selectors, key=lambda t: _RANK[t.op, t.kind])))
+        object.__setattr__(self, "columns", tuple(column for column in LIST_COLUMNS if column in self.columns))
 
     @classmethod
     def from_url(cls, search: str | None) -> "FilterState":
@@ -64,11 +71,13 @@ class FilterState:
             if name in _URL_SELECTORS and value:
                 op, kind = _URL_SELECTORS[name]
                 selectors.setdefault((kind, value), Selector(op, kind, value))
+        shown = parse_qs((search or "").lstrip("?"), keep_blank_values=True).get("cols")  # blank: none shown
         return cls(text=first.get("q", ""), selectors=tuple(selectors.values()), year_min=low, year_max=high,
                    paper=first.get("paper"), similar=first.get("similar"),
                    colour=first["colour"] if first.get("colour") in COLOUR_MODES else "category",
                    edges=first["edges"] if first.get("edges") in EDGE_MODES else "tags",
-                   size=first["size"] if first.get("size") in SIZE_MEASURES else DEFAULT_SIZE)
+                   size=first["size"] if first.get("size") in SIZE_MEASURES else DEFAULT_SIZE,
+                   columns=tuple(shown[0].split(",")) if shown else DEFAULT_COLUMNS)
 
     def to_url(self) -> str:
         params: list[tuple[str, str]] = []
@@ -87,6 +96,8 @@ class FilterState:
             params.append(("edges", self.edges))
         if self.size != DEFAULT_SIZE:
             params.append(("size", self.size))
+        if self.columns != DEFAULT_COLUMNS:
+            params.append(("cols", ",".join(self.columns)))
         return "?" + urlencode(params) if params else ""
 
     def query(self, nearest: Callable[[str], Iterable[str]] | None = None) -> Query:

@@ -23,18 +23,20 @@ from survey.openalex.cache import short_id, work_title
 from survey.query import first_matching
 
 
-def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full_graph: bool = True,
-           drafts: dict[str, str] | None = None) -> dict:
+def render(snap: Snapshot, state: FilterState, full_graph: bool = True, drafts: dict[str, str] | None = None,
+           with_rows: bool = True) -> dict:
     """Every view of the page for one filter state.
 
     The map's nodes and edges do not depend on the filter, so unless ``full_graph`` is asked for
     only what changes (lit points, the selection ring, the labels) is returned, as ``graph_changes``.
-    ``drafts``: paper key -> the user's unsaved tag edit, which the tag editor keeps showing.
+    The paper list's rows (all the filter keeps: at 10k papers the largest part of an answer) are
+    left out (None) unless ``with_rows``: a page whose filter did not change has them already
+    (``same_rows``). ``drafts``: paper key -> the user's unsaved tag edit, which the tag editor keeps showing.
     """
     table = snap.table
     mask = state.query(snap.similar_to).mask(table).to_numpy(dtype=bool)
     coloured = state.selecting()[:len(SELECTION_COLOURS)]  # the selections, each in its colour
-    rows, pages = views.list_page(table, sort_by, page, state.text, coloured, mask)
+    rows = views.list_rows(table, state.text, coloured, mask) if with_rows else None
     groups = names = selection = None
     if state.colour == "selection":
         groups = first_matching(coloured, table)
@@ -54,9 +56,16 @@ def render(snap: Snapshot, state: FilterState, sort_by=None, page: int = 0, full
                    *views.people_clouds(snap.authors, snap.venues, mask, state)],
         "chips": views.chips(state),
         "count": f"{mask.sum()} of {len(table)} papers",
-        "rows": rows, "pages": pages, "row_styles": views.selection_styles(rows),
+        "rows": rows, "columns": views.list_columns(state.columns), "row_classes": views.list_row_classes(state.paper),
         "details": detail_panel(snap, state.paper, drafts),
     }
+
+
+def same_rows(a: FilterState, b: FilterState) -> bool:
+    """Whether the paper list has the same rows in both states: they hang on the filter and its
+    selections alone, not on the selected paper, the map's settings or the columns shown."""
+    return (a.text, a.selectors, a.year_min, a.year_max, a.similar) == (b.text, b.selectors, b.year_min, b.year_max,
+                                                                       b.similar)
 
 
 def detail_panel(snap: Snapshot, paper: str | None, drafts: dict[str, str] | None = None) -> list:
@@ -134,8 +143,10 @@ def next_state(state: FilterState, trigger, value, years_selected=None, years_cl
         points = (value or {}).get("points") or []
         key = points[0].get("customdata") if points else None
         return state.replace(paper=key) if isinstance(key, str) and key else state  # not an edge's marker
-    if trigger == "ex-list":
-        return state.replace(paper=value["row_id"]) if value and value.get("row_id") else state
+    if trigger == "ex-list":  # a cell clicked (or Enter on it): the grid's row id is the paper's key
+        return state.replace(paper=value["rowId"]) if value and value.get("rowId") else state
+    if trigger == "ex-columns":
+        return state.replace(columns=tuple(value or ()))
     if trigger == "ex-colour":
         return state.replace(colour=value)
     if trigger == "ex-edges":
@@ -143,7 +154,7 @@ def next_state(state: FilterState, trigger, value, years_selected=None, years_cl
     if trigger == "ex-size":
         return state.replace(size=value)
     if trigger == "ex-clear":
-        return FilterState(colour=state.colour, edges=state.edges, size=state.size)
+        return FilterState(colour=state.colour, edges=state.edges, size=state.size, columns=state.columns)
     return state
 
 

@@ -7,24 +7,20 @@ Dash components escape text, so a title holding ``<script>`` is shown as those c
 from __future__ import annotations
 
 import functools
-import re
+import json
 
 import numpy as np
 import pandas as pd
 from dash import dcc, html
 
-from app.filters import NEXT_OP, SELECTION_COLOURS, FilterState, selector_label
+from app.filters import LIST_COLUMNS, NEXT_OP, SELECTION_COLOURS, FilterState, selector_label
 from survey.export import Tally, tag_name
 from survey.neighbourhood import TEXT_METHOD, Facts, Neighbourhood, OutsideWork
 from survey.records import as_int
-from survey.search import highlight_spans
+from survey.search import highlight_ranges
 from survey.tags import MISSING, Vocabulary, parse_keywords
 
 CLOUD_SIZE = 40  # tags shown per category; the rest are reachable through the URL and search
-LIST_COLUMNS = [{"id": "selection", "name": "Sel."}, {"id": "year", "name": "Year"}, {"id": "title", "name": "Title", "presentation": "markdown"},
-                {"id": "first_author", "name": "First author"}, {"id": "venue", "name": "Venue"},
-                {"id": "category", "name": "Review category"}, {"id": "key", "name": "Key"}]
-PAGE_SIZE = 25
 
 
 def tag_clouds(corpus_counts: dict[str, dict[str, int]], filtered_counts: dict[str, int],
@@ -116,72 +112,86 @@ OP_TITLES = {"and": "Papers must have this", "or": "Papers may have this or anot
              "not": "Papers must not have this"}
 
 
-def list_page(table: pd.DataFrame, sort_by: list[dict] | None, page: int, search: str = "",
-              selectors: tuple = (), mask: np.ndarray | None = None) -> tuple[list[dict], int]:
-    """One page of the paper list (the rows of ``table`` that ``mask`` keeps; all: None), sorted as
-    the user asked, with the words ``search`` matched in each title in bold and, under "Sel.", the
-    numbers of the coloured ``selectors`` (the selections) each paper has; and the page count.
+# every column of the paper list: sorted by a click on its header (shift-click: by several) and filtered in
+# the box under it (the button beside the box offers the other conditions)
+LIST_DEFAULTS = {"sortable": True, "resizable": True, "filter": "agTextColumnFilter", "floatingFilter": True,
+                 "suppressHeaderMenuButton": True, "suppressHeaderFilterButton": True, "minWidth": 80}
+_LIST_COLUMN = {  # each column's own settings, besides its header, its field and whether it is shown
+    "selection": {"width": 64, "minWidth": 56, "cellStyle": {"styleConditions": [  # its first selection's colour
+        {"condition": f"params.data.shade === {i}", "style": {"backgroundColor": colour, "color": "#fff",
+                                                               "fontWeight": "600"}}
+        for i, colour in enumerate(SELECTION_COLOURS)]}},
+    "year": {"width": 84, "minWidth": 72, "filter": "agNumberColumnFilter"},
+    # a row's marks change with the search while its title does not: "never equal" redraws the cell
+    "title": {"flex": 3, "minWidth": 180, "cellRenderer": "MarkedTitle", "tooltipField": "title",
+              "equals": {"function": "false"}},
+    "authors": {"flex": 1.5, "tooltipField": "authors"},
+    "venue": {"flex": 1, "tooltipField": "venue"},
+    "category": {"flex": 1, "tooltipField": "category"},
+    "tags": {"flex": 1.5, "tooltipField": "tags"},
+    "key": {"width": 130, "tooltipField": "key"},
+}
 
-    Only the sort columns of the kept rows and the page's own rows are built: at 10k papers, copying
-    every column of the kept rows costs more than all the rest of a filter's answer."""
+
+def list_columns(shown: tuple[str, ...]) -> list[dict]:
+    """The paper list's column definitions, those not in ``shown`` hidden (the column chooser)."""
+    return [{"field": column, "headerName": name, "hide": column not in shown, **_LIST_COLUMN[column]}
+            for column, name in LIST_COLUMNS.items()]
+
+
+def list_row_classes(paper: str | None) -> dict:
+    """The list's row class rules: the selected paper's row is ``ex-current`` (style.css). The key is
+    a JSON string, which the grid's expression parser reads as a string literal whatever it holds."""
+    return {"ex-current": f"params.data.key === {json.dumps(paper)}"}
+
+
+def list_rows(table: pd.DataFrame, search: str = "", selectors: tuple = (),
+              mask: np.ndarray | None = None) -> list[dict]:
+    """Every paper of ``table`` that ``mask`` keeps (all: None) as a row of the paper list, in the
+    review's order, then the newest first (numbers and years missing last); the grid sorts, filters
+    and scrolls them itself. A row has the fields of LIST_COLUMNS, "selection" (Sel.) and ``shade``
+    only for a paper in one of the coloured ``selectors`` (the selections): their numbers, and the
+    first one's colour as an index of SELECTION_COLOURS; and ``marks``, only on a title with words
+    that ``search`` matches: where they are (``title_marks``)."""
     kept = np.flatnonzero(mask) if mask is not None else np.arange(len(table))
-    order = [s["column_id"] for s in sort_by or ()]
-    if order:
-        rows = table.iloc[kept]
-        keys = pd.DataFrame({column: _list_column(rows, column, selectors).reset_index(drop=True) for column in order})
-        keys = keys.sort_values(order, ascending=[s["direction"] == "asc" for s in sort_by], na_position="last",
-                                key=lambda col: col.str.lower() if col.dtype == object else col, kind="stable")
-        kept = kept[keys.index.to_numpy()]
-    else:  # the review's own order first, then the newest (numbers and years missing last)
-        number = table["review_number"].to_numpy(dtype=float, na_value=np.nan)[kept]
-        year = table["year"].to_numpy(dtype=float, na_value=np.nan)[kept]
-        kept = kept[np.lexsort((np.nan_to_num(-year, nan=np.inf), np.nan_to_num(number, nan=np.inf)))]
-    pages = max(1, -(-len(kept) // PAGE_SIZE))
-    page = min(max(page or 0, 0), pages - 1)
-    shown = table.iloc[kept[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]]
-    part = pd.DataFrame({"id": shown["key"], **{c["id"]: _list_column(shown, c["id"], selectors) for c in LIST_COLUMNS}})
-    part = part.astype(object)
-    part["title"] = part["title"].map(lambda title: marked_title(title, search))
-    return part.where(part.notna(), None).to_dict("records"), pages
+    number = table["review_number"].to_numpy(dtype=float, na_value=np.nan)[kept]
+    year = table["year"].to_numpy(dtype=float, na_value=np.nan)[kept]
+    rows = table.iloc[kept[np.lexsort((np.nan_to_num(-year, nan=np.inf), np.nan_to_num(number, nan=np.inf)))]]
+    numbers = _selection_numbers(rows, selectors)
+    tags = [tags_text(t, f) for t, f in zip(rows["tags"], rows["free_tags"])]
+    titles = rows["title"].tolist()  # (plain lists: a pandas column of strings is slow to walk item by item)
+    marks = title_marks(titles, search) if search else [[]] * len(rows)
+    out = []
+    for key, title, authors, venue, category, year, tagged, has, marked in zip(
+            rows["key"].tolist(), titles, rows["authors"].tolist(), rows["venue"].tolist(),
+            rows["review_category"].tolist(), rows["year"].tolist(), tags, numbers, marks):
+        row = {"key": key, "year": None if pd.isna(year) else int(year), "title": title,
+               "authors": ", ".join(authors), "venue": venue, "category": category if isinstance(category, str) else "",
+               "tags": tagged}
+        if has:  # (a field left out is an empty cell: at 10k rows every byte counts ten thousand times)
+            row.update(selection=" ".join(map(str, has)), shade=has[0] - 1)
+        if marked:
+            row["marks"] = marked
+        out.append(row)
+    return out
 
 
-def _list_column(table: pd.DataFrame, column: str, selectors: tuple) -> pd.Series:
-    """A column of the paper list, for ``table``'s rows."""
-    if column == "first_author":
-        return table["authors"].map(lambda a: a[0] + (" et al." if len(a) > 1 else "") if a else "")
-    if column == "category":
-        return table["review_category"].fillna("")
-    if column == "selection":
-        return pd.Series(_selection_numbers(table, selectors), index=table.index, dtype=object)
-    return table[column]
-
-
-def _selection_numbers(table: pd.DataFrame, selectors: tuple) -> list[str]:
-    """Per row, the numbers of the ``selectors`` it has ("1 3"), as the list's "Sel." column shows them."""
+def _selection_numbers(table: pd.DataFrame, selectors: tuple) -> list[list[int]]:
+    """Per row, the numbers of the ``selectors`` it has ([1, 3]), as the list's "Sel." column shows them."""
     has = [selector.matches(table).to_numpy(dtype=bool) for selector in selectors]
-    return [" ".join(str(i + 1) for i, h in enumerate(has) if h[row]) for row in range(len(table))]
+    return [[i + 1 for i, h in enumerate(has) if h[row]] for row in range(len(table))]
 
 
-def selection_styles(rows: list[dict]) -> list[dict]:
-    """The list's "Sel." cells in the colour of each row's first selection."""
-    return [{"if": {"row_index": i, "column_id": "selection"}, "color": "#fff", "fontWeight": "600",
-             "backgroundColor": SELECTION_COLOURS[int(row["selection"].split()[0]) - 1]}
-            for i, row in enumerate(rows) if row.get("selection")]
+def title_marks(titles, search: str) -> list[list[list[int]]]:
+    """Per title, where the words that ``search`` matches are: ``[start, end)`` of each, counted in
+    UTF-16 code units as the browser counts them (the list's MarkedTitle, in app/assets, draws them bold)."""
+    return [[[_utf16(title, start), _utf16(title, end)] for start, end in ranges] if ranges else []
+            for title, ranges in zip(titles, highlight_ranges(titles, search))]
 
 
-def marked_title(title, search: str) -> str:
-    """``title`` as Markdown text (every character literal), its words matched by ``search`` bold."""
-    if not isinstance(title, str):
-        return ""
-    return "".join(f"**{_literal(piece)}**" if hit and piece.strip() else _literal(piece)
-                   for piece, hit in highlight_spans(title, search))
-
-
-def _literal(text: str) -> str:
-    """Markdown that shows ``text`` as it is: punctuation backslash-escaped, markup characters as
-    entities (the list renders Markdown without HTML)."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text)
+def _utf16(text: str, at: int) -> int:
+    """Where character ``at`` of ``text`` is in UTF-16 code units (a character past U+FFFF takes two)."""
+    return at if text.isascii() else len(text[:at].encode("utf-16-le")) // 2
 
 
 def hover_line(snap, key: str | None) -> str:
@@ -385,9 +395,13 @@ def _score(method: str, score: float) -> str:
 
 
 def saved_tags(row: pd.Series) -> str:
-    """A paper's tags as the tag editor shows them: ``category:value, ...``, then the free tags."""
-    tags = ", ".join(f"{c}:{v}" for c, values in row["tags"].items() for v in values)
-    return ", ".join(filter(None, [tags, *row["free_tags"]]))
+    """A paper's tags as the tag editor (and the list's Tags column) shows them: ``category:value, ...``,
+    then the free tags."""
+    return tags_text(row["tags"], row["free_tags"])
+
+
+def tags_text(tags: dict[str, list[str]], free: list[str]) -> str:
+    return ", ".join(filter(None, [", ".join(f"{c}:{v}" for c, values in tags.items() for v in values), *free]))
 
 
 DRAFT_NOTE = "Unsaved edits of these tags, kept from before: Save tags or Revert."

@@ -53,7 +53,7 @@ def test_columns_stay_in_view_and_nothing_spills(driver, server, size):
     for column in columns:
         assert within(driver, column), (column.get_attribute("class"), driver.execute_script(JS_BOX, column))
         assert driver.execute_script(JS_SPILL, column) <= 1, column.get_attribute("class")  # no hidden overflow
-    table = driver.find_element(By.CSS_SELECTOR, "#ex-list .dash-spreadsheet-container")
+    table = driver.find_element(By.ID, "ex-list")
     assert driver.execute_script(JS_BOX, table)[2] <= driver.execute_script(JS_BOX, columns[1])[2] + 1
     header = driver.find_element(By.TAG_NAME, "header")
     search = driver.find_element(By.ID, "ex-search")
@@ -61,7 +61,7 @@ def test_columns_stay_in_view_and_nothing_spills(driver, server, size):
     centre = columns[1]
     driver.execute_script("arguments[0].scrollTop = arguments[0].scrollHeight", centre)
     assert driver.execute_script("return arguments[0].scrollTop", centre) > 0  # it does scroll on its own
-    cells = driver.find_elements(By.CSS_SELECTOR, '#ex-list td[data-dash-column="title"]')
+    cells = driver.find_elements(By.CSS_SELECTOR, '#ex-list .ag-row .ag-cell[col-id="title"]')
     cells[-1].click()
     title = wait_for(lambda: driver.find_element(By.ID, "ex-details-title"), message="the details")
     assert within(driver, title)

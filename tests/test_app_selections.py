@@ -156,8 +156,11 @@ def test_colour_by_selection_paints_the_histogram_the_map_and_the_list(snap):
 
     rows = {r["key"]: r["selection"] for r in v["rows"]}
     assert rows["FridAdar2018Synthetic"] == "1 3" and all(rows[k].startswith("1") for k in ct)
-    styles = {s["if"]["row_index"]: s["backgroundColor"] for s in v["row_styles"]}
-    assert len(styles) == len(v["rows"]) and set(styles.values()) <= set(SELECTION_COLOURS[:2])
+    shades = {r["key"]: r["shade"] for r in v["rows"]}  # "Sel." in the colour of the row's first selection
+    assert {shades[k] for k in ct} == {0} and {shades[k] for k in mri_only} == {1} and set(shades) == ct | mri_only
+    sel = next(c for c in v["columns"] if c["field"] == "selection")["cellStyle"]["styleConditions"]
+    assert [(c["condition"], c["style"]["backgroundColor"]) for c in sel[:2]] == [
+        ("params.data.shade === 0", SELECTION_COLOURS[0]), ("params.data.shade === 1", SELECTION_COLOURS[1])]
 
     patch = render(snap, state, full_graph=False)["graph_changes"]  # a filter change patches the colours
     assert any("marker.color" in change for change in patch.values() if isinstance(change, dict))
@@ -238,7 +241,7 @@ def test_selections_in_the_browser(tmp_path):
         def shown():
             graph = driver.execute_script("return document.querySelector('#ex-graph .js-plotly-plot').data")
             years = driver.execute_script("return document.querySelector('#ex-years .js-plotly-plot').data")
-            cells = driver.find_elements(By.CSS_SELECTOR, '#ex-list td[data-dash-column="selection"]')
+            cells = driver.find_elements(By.CSS_SELECTOR, '#ex-list .ag-cell[col-id="selection"]')
             return ([t["name"] for t in graph if t.get("visible") is True], sorted(t["name"] for t in years),
                     sorted((c.text, c.value_of_css_property("background-color")) for c in cells if c.text))
         # ORs are read as written, authors before venues: the author is selection 1

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import warnings
 
+import dash
 import numpy as np
 import pytest
 
 from app import figures, views
-from app.filters import FilterState
+from app.filters import DEFAULT_COLUMNS, LIST_COLUMNS, FilterState
 from app.interactions import decode_upload, next_state, render
+from app.main import create_app
 from app.state import ExplorerState
 from tests.conftest import SEED_BIB, entry
 
@@ -47,7 +50,9 @@ def test_next_state_for_each_kind_of_interaction():
     clicked = next_state(s, "ex-years", None, years_clicked={"points": [{"x": 2019}]})
     assert (clicked.year_min, clicked.year_max) == (2019, 2019)
     assert next_state(s, "ex-graph", {"points": [{"customdata": "Wu2022GCML"}]}).paper == "Wu2022GCML"
-    assert next_state(s, "ex-list", {"row": 0, "row_id": "Yi2019GANReview"}).paper == "Yi2019GANReview"
+    assert next_state(s, "ex-list", {"rowIndex": 3, "rowId": "Yi2019GANReview"}).paper == "Yi2019GANReview"
+    assert next_state(s, "ex-list", None) == s
+    assert next_state(s, "ex-columns", ["key", "year"]).columns == ("year", "key")  # in the list's order
     assert next_state(s, "ex-edges", "coupling").edges == "coupling"
     busy = FilterState.with_tags(text="x", require=("a:b",), colour="year")
     assert next_state(busy, "ex-clear", 1) == FilterState(colour="year")
@@ -67,11 +72,33 @@ def test_hover_text_escapes_titles(snap):
     assert texts and all("<script>" not in t and "&lt;script&gt;" in t for t in texts)
 
 
-def test_list_page_sorts_and_pages(snap):
-    rows, pages = views.list_page(snap.table, [{"column_id": "year", "direction": "asc"}], 0)
-    assert pages == 1 and rows[0]["key"] == "Beck2016SurVis"
-    rows, _ = views.list_page(snap.table, None, 0)
-    assert [r["key"] for r in rows[:2]] == ["Yi2019GANReview", "Chuquicusma2018Fool"]  # the review's order
+def test_the_list_holds_every_kept_paper_in_the_review_order(snap):
+    rows = views.list_rows(snap.table)
+    assert len(rows) == 11 and [r["key"] for r in rows[:2]] == ["Yi2019GANReview", "Chuquicusma2018Fool"]
+    assert [r["key"] for r in rows[-2:]] == ["Wu2022GCML", "Beck2016SurVis"]  # the review's last, then the rest
+    yi = rows[0]
+    assert yi["year"] == 2019 and yi["authors"].startswith("Xin Yi, ") and yi["category"] == "GAN-based Models"
+    assert "method:GAN" in yi["tags"] and not {"selection", "shade", "marks"} & set(yi)  # none of those: left out
+    mask = FilterState.with_tags(require=("method:DCGAN",)).query().mask(snap.table).to_numpy(dtype=bool)
+    kept = {r["key"] for r in views.list_rows(snap.table, mask=mask)}
+    assert kept == {"Chuquicusma2018Fool", "FridAdar2018Synthetic"}
+    columns = views.list_columns(("year", "title"))
+    assert [c["field"] for c in columns] == list(LIST_COLUMNS) and {c["field"] for c in columns} - set(yi) == {
+        "selection"}
+    assert [c["field"] for c in columns if not c["hide"]] == ["year", "title"]
+    assert next(c for c in columns if c["field"] == "year")["filter"] == "agNumberColumnFilter"
+
+
+def test_the_list_marks_its_row_and_the_url_keeps_its_columns():
+    rule = views.list_row_classes('Odd"Key\\</script>')["ex-current"]
+    assert rule == 'params.data.key === "Odd\\"Key\\\\</script>"'  # a JSON string literal, whatever the key holds
+    assert views.list_row_classes(None) == {"ex-current": "params.data.key === null"}  # no row
+    assert FilterState().to_url() == "" and FilterState().columns == DEFAULT_COLUMNS
+    some = FilterState(columns=("key", "year"))
+    assert some.to_url() == "?cols=year%2Ckey" and FilterState.from_url(some.to_url()) == some
+    assert FilterState.from_url("?cols=").columns == () and FilterState.from_url("?cols=").to_url() == "?cols="
+    assert FilterState.from_url("?cols=nope,title").columns == ("title",)
+    assert next_state(some, "ex-clear", 1).columns == ("year", "key")  # a view setting, as the map's
 
 
 def test_tag_clouds_mark_required_and_excluded_tags(snap):
@@ -121,12 +148,13 @@ def test_large_maps_leave_titles_out_of_hover_labels(snap, monkeypatch):
     assert labels and all("<br>" not in t for t in labels) and "Yi2019GANReview (2019)" in labels
 
 
-def test_the_list_marks_the_searched_words_and_shows_every_character_literally():
-    marked_title = views.marked_title
-    assert marked_title("U-Net GANs for organ images", "unet gan") == r"**U\-Net** **GANs** for organ images"
-    assert marked_title("Müller's review", "muller") == "**Müller**'s review"
-    assert marked_title("<b>[1]</b> *x*", "") == r"&lt;b&gt;\[1\]&lt;/b&gt; \*x\*"
-    assert marked_title(None, "gan") == ""
+def test_the_list_marks_the_searched_words_where_the_browser_counts_them():
+    titles = ["U-Net GANs for organ images", "Müller's review", "\U0001d49c GAN", "<b>x</b>", None]
+    assert views.title_marks(titles, "unet gan muller") == [[[0, 5], [6, 10]], [[0, 6]], [[3, 6]], [], []]
+    assert views.title_marks(titles, "") == [[]] * 5  # (the astral character above: two UTF-16 units)
+    rows = views.list_rows(ExplorerState([SEED_BIB]).snapshot().table, "diffusion")
+    marked = [r for r in rows if "marks" in r]
+    assert marked and all(r["title"][a:b].lower().startswith("diffusion") for r in marked for a, b in r["marks"])
 
 
 def test_the_csv_download_names_files_relative_to_the_corpus_folder(tmp_path):
@@ -146,3 +174,14 @@ def test_the_csv_download_names_files_relative_to_the_corpus_folder(tmp_path):
     elsewhere = {row["file"] for row in csv.DictReader(io.StringIO(to_csv(table, root=folder / "more")))}
     assert elsewhere == {"main.bib", "extra.bib"}  # outside the root: the name alone, never the path
     assert str(tmp_path) in to_csv(table)  # the CLI's export, on the user's own machine, keeps the path
+
+
+def test_every_page_builds_without_a_deprecation_warning():
+    """Each page's layout as a first request builds it (the explorer with its paper list, which was a
+    dash_table.DataTable, deprecated in Dash 4), with a DeprecationWarning made an error."""
+    app = create_app([SEED_BIB])
+    with app.server.test_request_context("/"), warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        built = {page["path"]: page["layout"]() for page in dash.page_registry.values()}
+    assert set(built) >= {"/", "/reproductions", "/reader-study", "/gaps"} and all(built.values())
+    assert "AgGrid" in str(built["/"]) and "DataTable" not in str(built["/"])

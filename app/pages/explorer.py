@@ -9,11 +9,12 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import dash
-from dash import ALL, Input, Output, Patch, State, callback, ctx, dash_table, dcc, html, no_update
+import dash_ag_grid as dag
+from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from app import figures, map_text, security, views
-from app.filters import FilterState
-from app.interactions import decode_upload, drafts_after_typing, next_state, render, work_bibtex
+from app.filters import LIST_COLUMNS, FilterState
+from app.interactions import decode_upload, drafts_after_typing, next_state, render, same_rows, work_bibtex
 from app.runtime import explorer_state
 from survey.export import to_bibtex, to_csv
 from survey.graph import EDGE_MODES
@@ -76,14 +77,20 @@ def layout(**query) -> html.Div:
                              className="muted small"),
                 ], className="panel"),
                 html.Div([
-                    dash_table.DataTable(
-                        id="ex-list", columns=views.LIST_COLUMNS, data=v["rows"], page_action="custom",
-                        page_current=0, page_size=views.PAGE_SIZE, page_count=v["pages"], sort_action="custom",
-                        sort_mode="multi", sort_by=[], cell_selectable=True, style_data_conditional=v["row_styles"],
-                        style_table={"overflowX": "auto"},
-                        style_cell={"textAlign": "left", "whiteSpace": "normal", "height": "auto",
-                                    "fontSize": "13px"},
-                        style_cell_conditional=[{"if": {"column_id": "title"}, "width": "45%"}]),
+                    html.Div([
+                        html.H4("Papers", id="ex-list-heading"),
+                        dcc.Checklist(id="ex-columns", value=list(state.columns), inline=True, className="choices",
+                                      options=[{"label": name, "value": c} for c, name in LIST_COLUMNS.items()]),
+                    ], className="row"),
+                    # every paper the filter keeps: the grid sorts (shift-click: by several columns), filters
+                    # and scrolls them itself, drawing only the rows in view; a click or Enter on a row opens it
+                    html.Div(dag.AgGrid(
+                        id="ex-list", rowData=v["rows"], columnDefs=v["columns"], defaultColDef=views.LIST_DEFAULTS,
+                        getRowId="params.data.key", rowClassRules=v["row_classes"],
+                        dashGridOptions={"ensureDomOrder": True, "tooltipShowDelay": 500, "animateRows": False},
+                        eventListeners={"cellKeyDown": ["openOnEnter(params, setGridProps)"]},
+                        style={"height": f"{LIST_HEIGHT}px"}), className="paper-list",
+                        **{"data-grid-label": "ex-list-heading"}),
                 ], className="panel"),
             ], className="centre"),
             html.Aside([
@@ -110,6 +117,7 @@ def _figure_export_buttons(graph_id: str) -> html.Div:
                                  className="small", title="Download this figure as SVG")], className="image-export")
 
 
+LIST_HEIGHT = 420  # pixels of the paper list; the grid scrolls within it
 SEARCH_PAUSE = 0.3  # seconds without a keystroke before the search runs (Enter runs it at once)
 TAG_EDITOR = frozenset({"ex-tags-input", "ex-tags-save", "ex-tags-revert", "ex-tags-options", "ex-tags-draft",
                         "ex-tags-check"})
@@ -156,46 +164,48 @@ def _add_papers() -> html.Div:
 @callback(
     Output("ex-url", "search"), Output("ex-search", "value"), Output("ex-count", "children"),
     Output("ex-chips", "children"), Output("ex-clouds", "children"), Output("ex-years", "figure"),
-    Output("ex-graph", "figure"), Output("ex-list", "data"), Output("ex-list", "page_count"),
-    Output("ex-list", "page_current"), Output("ex-details", "children"), Output("ex-colour", "value"),
+    Output("ex-graph", "figure"), Output("ex-list", "rowData"), Output("ex-list", "columnDefs"),
+    Output("ex-list", "rowClassRules"), Output("ex-details", "children"), Output("ex-colour", "value"),
     Output("ex-edges", "value"), Output("ex-rendered", "data"), Output("ex-size", "value"),
-    Output("ex-map-legend", "children"), Output("ex-list", "style_data_conditional"),
+    Output("ex-map-legend", "children"), Output("ex-columns", "value"),
     Input("ex-url", "search"), Input("ex-version", "data"), Input("ex-search", "value"),
     Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
     Input({"type": "ex-selector", "kind": ALL, "value": ALL}, "n_clicks"), Input({"type": "ex-op", "chip": ALL}, "n_clicks"),
     Input("ex-years", "selectedData"), Input("ex-years", "clickData"), Input("ex-graph", "clickData"),
-    Input("ex-list", "active_cell"), Input("ex-colour", "value"), Input("ex-edges", "value"), Input("ex-size", "value"),
-    Input("ex-clear", "n_clicks"), Input("ex-list", "sort_by"), Input("ex-list", "page_current"),
+    Input("ex-list", "cellClicked"), Input("ex-colour", "value"), Input("ex-edges", "value"), Input("ex-size", "value"),
+    Input("ex-clear", "n_clicks"), Input("ex-columns", "value"),
     State("ex-rendered", "data"), State("ex-tags-drafts", "data"),
     prevent_initial_call=True,
 )
 def update(search, version, text, _tags, _chips, _selectors, _ops, years_selected, years_clicked, graph_click, cell,
-           colour, edges, size, _clear, sort_by, page, rendered, drafts):
+           colour, edges, size, _clear, columns, rendered, drafts):
     trigger = ctx.triggered_id
     if trigger == "ex-url" and FilterState.from_url(search).to_url() == rendered:
         raise dash.exceptions.PreventUpdate  # the location reporting the URL the page was drawn from
     value = ctx.triggered[0]["value"] if ctx.triggered else None
     state = FilterState.from_url(search)
     inputs = {"ex-search": text, "ex-graph": graph_click, "ex-list": cell, "ex-colour": colour, "ex-edges": edges,
-              "ex-size": size}
+              "ex-size": size, "ex-columns": columns}
     new = next_state(state, trigger, inputs.get(trigger, value) if isinstance(trigger, str) else value,
                      years_selected, years_clicked)
-    # paging and picking a row keep the page; any other change starts the list again
-    keep_page = bool({"ex-list.page_current", "ex-list.active_cell"} & set(ctx.triggered_prop_ids))
     # the whole map only when its nodes or edges change; otherwise a patch of what is lit
     # (a new URL: the map the page holds is that of the state it was drawn for)
     drawn = FilterState.from_url(rendered) if trigger == "ex-url" else state
     full = trigger == "ex-version" or (new.colour, new.edges, new.size) != (drawn.colour, drawn.edges, drawn.size)
-    v = render(explorer_state().snapshot(), new, sort_by, page if keep_page else 0, full_graph=full, drafts=drafts)
+    # the list's rows only when they change (a paper picked or a column chosen keeps them, and the grid its scroll)
+    rows = trigger == "ex-version" or not same_rows(new, drawn)
+    v = render(explorer_state().snapshot(), new, full_graph=full, drafts=drafts, with_rows=rows)
     changes = dict(v["graph_changes"])
     if new.paper == drawn.paper:  # the labels (and the note of a map without edges) are those drawn
         changes.pop("layout", None)
     graph = v["graph"] if full else _patch(changes)
     # the box keeps what is being typed (a trailing space included); other changes set it
     typed = no_update if trigger == "ex-search" else new.text
-    return (new.to_url(), typed, v["count"], v["chips"], v["clouds"], v["years"], graph, v["rows"],
-            v["pages"], page if keep_page else 0, _details(v["details"]), new.colour, new.edges, new.to_url(),
-            new.size, v["map_legend"], v["row_styles"])
+    # new column definitions only for another choice of columns: the grid keeps the widths the user gave them
+    column_defs = v["columns"] if new.columns != drawn.columns else no_update
+    return (new.to_url(), typed, v["count"], v["chips"], v["clouds"], v["years"], graph,
+            v["rows"] if rows else no_update, column_defs, v["row_classes"], _details(v["details"]), new.colour,
+            new.edges, new.to_url(), new.size, v["map_legend"], list(new.columns))
 
 
 def _patch(changes: dict) -> Patch:

@@ -1,0 +1,35 @@
+// The explorer's paper list (dash-ag-grid): the little it needs that only the browser can do.
+(function () {
+    const functions = window.dashAgGridFunctions = window.dashAgGridFunctions || {};
+    const components = window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
+
+    // Enter on a cell opens its paper as a click does: the grid reports the same cellClicked.
+    functions.openOnEnter = function (params, setGridProps) {
+        if (params.event.key !== 'Enter' || !params.node || params.node.id == null) { return; }
+        setGridProps({cellClicked: {value: params.value, colId: params.column.getColId(), rowIndex: params.rowIndex,
+                                    rowId: params.node.id, timestamp: Date.now()}});
+    };
+
+    // A title with the words the search matched in bold: the row's marks are [start, end) of each.
+    components.MarkedTitle = function (props) {
+        const title = props.value || '';
+        const parts = [];
+        let at = 0;
+        ((props.data && props.data.marks) || []).forEach(function (mark, i) {
+            if (mark[0] > at) { parts.push(title.slice(at, mark[0])); }
+            parts.push(React.createElement('strong', {key: i}, title.slice(mark[0], mark[1])));
+            at = mark[1];
+        });
+        if (at < title.length) { parts.push(title.slice(at)); }
+        return React.createElement('span', null, parts);
+    };
+
+    // The grid named for screen readers by the heading its container points to (data-grid-label).
+    new MutationObserver(function () {
+        document.querySelectorAll('[data-grid-label]').forEach(function (box) {
+            const grid = box.querySelector('[role=grid], [role=treegrid]');
+            const label = box.getAttribute('data-grid-label');
+            if (grid && grid.getAttribute('aria-labelledby') !== label) { grid.setAttribute('aria-labelledby', label); }
+        });
+    }).observe(document.documentElement, {childList: true, subtree: true});
+})();
