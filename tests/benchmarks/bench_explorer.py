@@ -2,13 +2,20 @@
 
 For 1k and 10k synthetic papers (the generator of bench_corpus.py) it measures:
   server start  create_app: load the corpus (cold cache), build the graph, lay it out
-  page ready    from navigation until the histogram and the graph are drawn (median of 5)
-  first load    the bytes the browser fetched for that page (scripts, styles, the layout and the
-                callbacks' answers: the sum of the resource timings' transfer sizes)
-  filter round trip  from a tag click until the count, the histogram and the graph have all
-                     been redrawn (median of 15 clicks, cycling require / exclude / clear)
-  selection trip     the same click with two OR selections coloured at once (colour by selection:
-                     the map's colours and the histogram's stacks change with every click)
+  page ready    from navigation until the histogram, the graph and the paper list's first rows are
+                drawn (median of 5)
+  first load    the bytes the browser fetched for that page (scripts, styles, the layout with every
+                paper's row of the list, and the callbacks' answers: the sum of the resource timings'
+                transfer sizes)
+  filter round trip  from a tag click until the count, the histogram and the graph have all been
+                     redrawn (median of 15 clicks, cycling require / exclude / clear)
+  list trip          the same clicks, until the paper list holds its new rows (every paper the filter
+                     keeps): the grid takes them in an effect that React runs once the frame with the
+                     other views is painted, so this is about the frame below
+  frame              the same clicks, until the first frame painted after the count changed (an
+                     anchor: what the browser spends drawing the page, the WebGL map first)
+  selection trip     the filter round trip with two OR selections coloured at once (colour by
+                     selection: the map's colours and the histogram's stacks change with every click)
   anchor             a bare Plotly.restyle of the map's lit points in the same browser (median of
                      15), and each round trip's ratio to it
   search        at 10k papers (no browser): the full-text index's build (median of 3) beside a bare
@@ -50,9 +57,16 @@ JS_ARM = """
 const t = window.__bench = {};
 const watch = (sel, name) => document.querySelector(sel + ' .js-plotly-plot')
     .on('plotly_afterplot', () => { window.__bench[name] = performance.now(); });
-if (!window.__armed) { watch('#ex-graph', 'graph'); watch('#ex-years', 'years'); window.__armed = true; }
-new MutationObserver(() => { t.count = performance.now(); })
-    .observe(document.getElementById('ex-count'), {childList: true, subtree: true, characterData: true});
+if (!window.__armed) {
+    watch('#ex-graph', 'graph'); watch('#ex-years', 'years');
+    dash_ag_grid.getApi('ex-list')
+        .addEventListener('rowDataUpdated', () => { window.__bench.list = performance.now(); });
+    window.__armed = true;
+}
+new MutationObserver(() => {
+    if (!t.count) { requestAnimationFrame(() => setTimeout(() => { t.frame = performance.now(); }, 0)); }
+    t.count = performance.now();
+}).observe(document.getElementById('ex-count'), {childList: true, subtree: true, characterData: true});
 t.click = performance.now();
 document.getElementById(arguments[0]).click();
 """
@@ -62,18 +76,22 @@ def page_ready(driver, url: str) -> float:
     start = time.perf_counter()
     driver.get(url)
     while not driver.execute_script("return document.querySelectorAll('#ex-graph .js-plotly-plot .main-svg, "
-                                    "#ex-years .js-plotly-plot .main-svg').length >= 2"):
+                                    "#ex-years .js-plotly-plot .main-svg').length >= 2 "
+                                    "&& document.querySelector('#ex-list .ag-row') !== null"):
         time.sleep(0.005)
     return time.perf_counter() - start
 
 
-def round_trip(driver, button_id: str) -> float:
+def round_trip(driver, button_id: str) -> tuple[float, float, float]:
+    """Seconds from the click until the views are redrawn, until the list has its rows, and until the
+    first frame painted after the answer."""
     driver.execute_script(JS_ARM, button_id)
     deadline = time.time() + 30
     while time.time() < deadline:
         t = driver.execute_script("return window.__bench")
-        if all(k in t for k in ("count", "graph", "years")):
-            return (max(t["count"], t["graph"], t["years"]) - t["click"]) / 1000
+        if all(k in t for k in ("count", "graph", "years", "list", "frame")):
+            return tuple((value - t["click"]) / 1000 for value in (max(t["count"], t["graph"], t["years"]),
+                                                                    t["list"], t["frame"]))
         time.sleep(0.005)
     raise RuntimeError(f"the views did not update within 30 s: {driver.execute_script('return window.__bench')}")
 
@@ -110,16 +128,18 @@ def bench(size: int, folder: Path, driver) -> dict:
                                         ".reduce((n, r) => n + (r.transferSize || r.encodedBodySize || 0), 0)")
         tag_id = '{"tag":"method:GAN","type":"ex-tag"}'
         round_trip(driver, tag_id)  # warm-up: the first click loads nothing new, but JIT-compiles the path
-        trips = [round_trip(driver, tag_id) for _ in range(15)]
+        trips, lists, frames = zip(*[round_trip(driver, tag_id) for _ in range(15)])
         anchor = statistics.median([restyle(driver, n) for n in range(15)])
         page_ready(driver, server.url + "/?or=modality:CT&or=modality:MRI&colour=selection")
         round_trip(driver, tag_id)
-        coloured = [round_trip(driver, tag_id) for _ in range(15)]
+        coloured = [round_trip(driver, tag_id)[0] for _ in range(15)]
     finally:
         server.stop()
     return {"papers": size, "server_start_s": round(started, 2), "page_ready_s": round(statistics.median(ready), 3),
             "first_load_mib": round(payload / 2**20, 2),
             "round_trip_median_s": round(statistics.median(trips), 3), "round_trip_max_s": round(max(trips), 3),
+            "list_trip_median_s": round(statistics.median(lists), 3),
+            "frame_median_s": round(statistics.median(frames), 3),
             "selection_trip_median_s": round(statistics.median(coloured), 3),
             "anchor_restyle_s": round(anchor, 3),
             "ratio_trip_to_restyle": round(statistics.median(trips) / anchor, 1),
