@@ -20,6 +20,15 @@ def _isolated_cache(tmp_path_factory):
     os.environ.pop("SURVEY_BIB", None)
 
 
+@pytest.fixture(scope="module")
+def driver():
+    """One headless Chromium per browser-test module (a module that needs a download folder makes its own)."""
+    from tests.browser import chrome
+    browser = chrome()
+    yield browser
+    browser.quit()
+
+
 @pytest.fixture
 def seed_copy(tmp_path) -> Path:
     """A writable copy of the bundled corpus folder (corpus.bib and tags.toml)."""

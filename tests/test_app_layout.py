@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser import LiveServer, bundled_copy, chrome, wait_for
+from tests.browser import LiveServer, bundled_copy, wait_for
 from tests.conftest import entry
 
 pytestmark = pytest.mark.browser
@@ -23,13 +23,6 @@ def server(tmp_path_factory):
     live = LiveServer([bundled_copy(tmp_path_factory.mktemp("layout"))])
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-def driver():
-    browser = chrome()
-    yield browser
-    browser.quit()
 
 
 def viewport(d) -> tuple[int, int]:

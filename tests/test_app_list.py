@@ -32,13 +32,6 @@ def server(tmp_path_factory):
     live.stop()
 
 
-@pytest.fixture(scope="module")
-def driver():
-    browser = chrome()
-    yield browser
-    browser.quit()
-
-
 @pytest.fixture
 def page(driver, server):
     driver.get(server.url + "/")

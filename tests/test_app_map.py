@@ -19,7 +19,7 @@ from app.interactions import next_state, render
 from app.state import ExplorerState
 from survey import neighbourhood as nb
 from survey.graph import EDGE_MODES, SIMILARITY_NEIGHBOURS, TAG_NEIGHBOURS
-from tests.browser import LiveServer, chrome, wait_for
+from tests.browser import LiveServer, wait_for
 from tests.conftest import REPO, SEED_BIB, entry
 
 # P1 and P2 both cite P3 and P4 (coupling 2; P3 and P4 co-cited twice); P5 cites P1; P6 cites
@@ -336,13 +336,6 @@ def server(tmp_path_factory):
     live = LiveServer([write(folder, *LINKED)])
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-def driver():
-    browser = chrome()
-    yield browser
-    browser.quit()
 
 
 def plot_state(d, script: str):

@@ -21,7 +21,7 @@ from app.main import create_app
 from app.state import ExplorerState
 from survey import neighbourhood as nb
 from survey.openalex.cache import WorksCache, cache_folder
-from tests.browser import TOKEN, LiveServer, browser_access, chrome, wait_for
+from tests.browser import TOKEN, LiveServer, browser_access, wait_for
 from tests.conftest import SEED_BIB, entry
 from tests.test_app_browser import JS_PLOT, JS_POINT
 from tests.test_enrich import work
@@ -323,13 +323,6 @@ def test_real_records_fill_the_panel(real):  # noqa: F811
 
 
 # --- in headless Chromium -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def driver():
-    browser = chrome()
-    yield browser
-    browser.quit()
-
-
 def title(d) -> str:
     return d.find_element(By.ID, "ex-details-title").text
 

@@ -26,7 +26,7 @@ from app import reader_study_views as rv
 from app.security import EXTENSION, MB, Access, start_url
 from reproductions.common import reader_study as rs
 from app.cli import main as survey
-from tests.browser import LiveServer, browser_access, chrome, wait_for
+from tests.browser import LiveServer, browser_access, wait_for
 from tests.conftest import REPO, entry
 from tests.test_app_browser import JS_PLOT, JS_POINT
 from tests.test_reader_study import make_study
@@ -379,13 +379,6 @@ def test_serve_takes_its_token_and_settings_from_the_command_line_or_the_environ
 
 
 # --- in the browser ------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def driver():
-    browser = chrome()
-    yield browser
-    browser.quit()
-
 
 @pytest.mark.browser
 def test_the_first_visit_with_the_token_signs_the_browser_in(driver, tmp_path_factory):
