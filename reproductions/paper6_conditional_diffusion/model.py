@@ -27,6 +27,7 @@ building a network (its initial weights and LoRA's).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -230,21 +231,23 @@ def adamw_step(model, loss_fn, lr: float):
     return step
 
 
+def on_device(pairs: Pairs, config: Config, run: Run, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``pairs`` as (target times ``scale``, condition) tensors on the run's device."""
+    return pairs.target(config.residual).to(run.device) * scale, pairs.condition().to(run.device)
+
+
 def train_ddpm(model, train: Pairs, val: Pairs | None, scale: float, config: Config, run: Run, gen, desc: str,
                steps: int | None = None, lr: float | None = None) -> Training:
     """The DDPM on ``train``'s targets times ``scale``; with ``val``, stopped early on the diffusion loss of
     its pairs at noise and timesteps drawn once (from ``gen`` before training), so reads differ only by
     the weights."""
     scheduler = noise_scheduler(config.prediction_type, scale)
-    target, condition = train.target(config.residual).to(run.device) * scale, train.condition().to(run.device)
+    target, condition = on_device(train, config, run, scale)
     val_loss = None
     if val is not None:
-        val_target, val_condition = val.target(config.residual).to(run.device) * scale, val.condition().to(run.device)
-        draws = diffusion_draws(val_target, gen)
-
-        def read_val():
-            return diffusion_loss_at(model, scheduler, val_target, val_condition, *draws, run)
-        val_loss = read_val
+        val_target, val_condition = on_device(val, config, run, scale)
+        val_loss = functools.partial(diffusion_loss_at, model, scheduler, val_target, val_condition,
+                                     *diffusion_draws(val_target, gen), run)
     step = adamw_step(model, lambda idx: diffusion_loss(model, scheduler, target[idx], condition[idx], gen, run),
                       lr or config.lr)
     return run_steps(model, step, val_loss, len(target), steps or config.train_steps, config, gen, run, desc)
@@ -259,8 +262,7 @@ def regression_loss(model, target, condition, run: Run, loss=F.mse_loss) -> torc
 def train_regression(model, train: Pairs, val: Pairs, config: Config, run: Run, gen,
                      desc: str = "U-Net regression") -> Training:
     """The regression U-Net with MSE, stopped early on the MSE of the held-out pairs."""
-    target, condition = train.target(config.residual).to(run.device), train.condition().to(run.device)
-    val_target, val_condition = val.target(config.residual).to(run.device), val.condition().to(run.device)
+    (target, condition), (val_target, val_condition) = on_device(train, config, run), on_device(val, config, run)
     step = adamw_step(model, lambda idx: regression_loss(model, target[idx], condition[idx], run), config.lr)
     return run_steps(model, step, lambda: regression_loss(model, val_target, val_condition, run), len(target),
                      config.train_steps, config, gen, run, desc)
@@ -273,8 +275,7 @@ def train_pix2pix(generator, disc: PatchDiscriminator, train: Pairs, val: Pairs,
     is stopped early on the generator's L1 on the held-out pairs."""
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.gan_lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.gan_lr, betas=(0.5, 0.999))
-    target, condition = train.target(config.residual).to(run.device), train.condition().to(run.device)
-    val_target, val_condition = val.target(config.residual).to(run.device), val.condition().to(run.device)
+    (target, condition), (val_target, val_condition) = on_device(train, config, run), on_device(val, config, run)
     bce = nn.BCEWithLogitsLoss()
 
     def step(idx) -> float:
