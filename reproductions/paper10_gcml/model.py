@@ -150,6 +150,7 @@ def pretrain(data: Dataset, config, run: Run) -> tuple[Autoencoder, list[float]]
     with run.seeded(f"{data.name}/ae-init"):
         model = Autoencoder(x.shape[1], config.hidden, config.latent_dim).to(run.device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.pretrain_epochs)
     batches, noise = run.torch_generator(f"{data.name}/pretrain-batches"), run.torch_generator(f"{data.name}/pretrain-noise")
     curve = []
     for _ in run.progress(range(config.pretrain_epochs), f"{data.name}: pretrain autoencoder"):
@@ -164,6 +165,7 @@ def pretrain(data: Dataset, config, run: Run) -> tuple[Autoencoder, list[float]]
             optimiser.step()
             total += loss.item() * len(batch)
         curve.append(total / len(x))
+        schedule.step()
     return model, curve
 
 
@@ -193,6 +195,7 @@ def train_clustering(base: Autoencoder, data: Dataset, method: str, weights: dic
     kmeans = KMeans(k, n_init=10, random_state=run.int_seed(f"{data.name}/centres")).fit(z0)
     centres = nn.Parameter(torch.tensor(kmeans.cluster_centers_, dtype=torch.float32, device=run.device))
     optimiser = torch.optim.Adam([*model.parameters(), centres], lr=config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     neighbours = torch.as_tensor(NearestNeighbors(n_neighbors=config.knn + 1).fit(data.x).kneighbors(data.x)[1][:, 1:])
     input_scale = (x[:, None] - x[neighbours]).norm(dim=-1).mean().item()  # (N, 1, D) - (N, knn, D): mean distance
     slug = stream_slug(method)
@@ -234,6 +237,7 @@ def train_clustering(base: Autoencoder, data: Dataset, method: str, weights: dic
             optimiser.step()
             total += loss.item() * len(batch)
         curve.append(total / len(x))
+        schedule.step()
     embedding = embed(model, x, run.device)
     clusters = soft_assignment(embedding.to(run.device), centres).argmax(dim=1).cpu().numpy()
     return clusters, embedding.numpy(), curve
