@@ -1,28 +1,42 @@
 """Paper 7's benchmark, top to bottom: the patches, the three encoder families, the LoRA-tuned
-decoder with image prefix tokens, its training, greedy generation and the text scores.
+decoder with image prefix tokens, its training, greedy generation and the text scores, for one seed
+(``trial``; ``__init__.main`` runs it for every seed).
 
-1. Data: labelled patches of four modalities with template reports (``patches.py``), split into
-   training and test patches per modality, each draw from a named stream of the run.
-2. Encoders (frozen while the decoder trains; their features are computed once):
+1. Data: labelled patches of the configured modalities with template reports (``patches.py``), split
+   into training and test patches per modality, each draw from a named stream of the seed.
+2. Encoders, all stand-ins trained or chosen here (not the paper's pretrained models), frozen while
+   the decoder trains; their features are computed once per seed:
    - natural-domain pretrained: the standard FID Inception-v3 (ImageNet weights), 2048-d pool
-     features through the shared ``FidFeatures``;
+     features through the shared ``FidFeatures``; it has seen none of these modalities;
    - modality-specific: the shared ``SmallCNN`` (four stride-2 blocks) trained here on one
-     modality's patch labels;
-   - multi-modality "foundation": the same CNN trained here on all four modalities' labels.
-3. Decoder: SmolLM2-135M-Instruct with peft LoRA on its attention projections. An image feature
-   (d) goes through LayerNorm and a linear map to ``prefix_tokens`` embeddings (each rescaled to
-   the RMS of the model's token embeddings); the sequence is [image prefix] [prompt] [report], and
-   the loss is the report tokens' cross-entropy. LoRA and the projection train together; the
-   language model's own weights stay frozen. Every experiment starts from the same LoRA
-   initialisation, and the three families of one (split, modality) share the projection's
-   initialisation and the batch order.
+     modality's patch labels ("specific:<modality>");
+   - multi-modality "foundation": the same CNN trained here on every modality's labels
+     ("foundation"), and, for the cross-modality split, on every modality's but the held-out one's
+     ("foundation-without:<modality>").
+3. Decoder: SmolLM2-135M-Instruct with peft
+   LoRA on its attention projections. An image feature (d) goes through LayerNorm and a linear map to
+   ``prefix_tokens`` embeddings (each rescaled to the RMS of the model's token embeddings); the
+   sequence is [image prefix] [prompt] [report], and the loss is the report tokens' cross-entropy.
+   LoRA and the projection train together; the language model's own weights stay frozen. Every
+   decoder is trained on the test modality's own training (feature, report) pairs, so it always
+   sees the words of the modality it is tested on; what the splits change is the encoder:
+   - in-modality: the modality-specific encoder is the test modality's own, the foundation one saw
+     every modality;
+   - cross-modality: no encoder has seen the test modality's images (hold out images, not words):
+     the modality-specific encoder is the next modality's, the foundation one was trained without the
+     test modality, and the natural-domain one is the same Inception (that experiment is the
+     in-modality one, run once and counted in both splits).
+   Every experiment starts from the same LoRA initialisation; every family of one test modality
+   shares the projection's initialisation and the batch order (streams named by the modality).
 4. Evaluation: greedy reports for the test patches, scored with BLEU-1, ROUGE-L, CIDEr, METEOR
-   and BERTScore (MiniLM-L6).
+   and BERTScore (MiniLM-L6); the floor is the modality's most common training report written for
+   every test patch.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,31 +76,52 @@ def load_patches(config: Config, run: Run) -> tuple[dict[str, ModalitySet], dict
     return train, test
 
 
-def experiments(config: Config) -> list[tuple[str, str, str, tuple[str, ...], str]]:
-    """(split, family, test modality, training modalities, encoder) for every experiment. In the
-    cross-modality split the modality-specific encoder is the next training modality's."""
+def experiments(config: Config) -> list[tuple[str, str, str, str]]:
+    """(split, family, test modality, encoder) for every experiment; the decoder always trains on the
+    test modality's own training pairs. In-modality: the test modality's own specific CNN and the
+    foundation CNN of every modality. Cross-modality: encoders that never saw the test modality's
+    images: the next modality's specific CNN, the foundation CNN trained without the test modality and
+    the Inception (the in-modality experiment's encoder, so ``benchmark`` runs that one once)."""
     mods = config.modalities
     plan = []
     for split_name in config.splits:
         for j, m in enumerate(mods):
-            trained = (m,) if split_name == "in-modality" else tuple(o for o in mods if o != m)
-            source = m if split_name == "in-modality" else mods[(j + 1) % len(mods)]
-            for family in FAMILIES:
-                plan.append((split_name, family, m, trained, f"specific:{source}" if family == "specific" else family))
+            if config.decode_on and m not in config.decode_on:
+                continue
+            own = split_name == "in-modality"
+            encoders = {"natural": "natural",
+                        "specific": f"specific:{m if own else mods[(j + 1) % len(mods)]}",
+                        "foundation": "foundation" if own else f"foundation-without:{m}"}
+            plan += [(split_name, family, m, encoders[family]) for family in FAMILIES]
     return plan
+
+
+def encoder_saw(encoder: str, modalities: tuple[str, ...]) -> list[str]:
+    """The modalities whose training images (and labels) an encoder was trained on."""
+    if encoder == "natural":
+        return []
+    kind, _, m = encoder.partition(":")
+    if kind == "specific":
+        return [m]
+    return [o for o in modalities if o != m]  # "foundation" (m empty): all; "foundation-without:m": all but m
+
+
+def most_common_report(reports) -> str:
+    """The trivial floor: the modality's most frequent training report (the first seen among ties)."""
+    return Counter(reports).most_common(1)[0][0]
 
 
 # ---- 2. encoders --------------------------------------------------------------------------------
 
-def encode(config: Config, run: Run, train: dict, test: dict) -> tuple[dict, dict]:
+def encode(config: Config, run: Run, train: dict, test: dict, inception: FidFeatures) -> tuple[dict, dict]:
     """Features ``{encoder: {modality: (train (N, d), test (M, d))}}`` and the CNNs' test accuracies.
 
-    Encoders: "natural" (2048-d), "foundation" and "specific:<modality>" (``cnn_features``-d)."""
+    Encoders: "natural" (2048-d), "foundation", "specific:<modality>" and, with the cross-modality
+    split, "foundation-without:<modality>" (``cnn_features``-d)."""
     features, accuracy = {}, {}
-    inception = FidFeatures(run.device, batch_size=16)
-    features["natural"] = {m: (inception(train[m].images, f"{m}-train"), inception(test[m].images, f"{m}-test"))
-                           for m in run.progress(config.modalities, "Inception features")}
-    del inception
+    decoded = config.decode_on or config.modalities  # the Inception's features serve only the decoders
+    features["natural"] = {m: (inception(train[m].images), inception(test[m].images))
+                           for m in run.progress(decoded, "Inception features")}
     cnn = dict(epochs=config.cnn_epochs, lr=config.cnn_lr, batch_size=32, downsample="stride",
                widths=(config.cnn_width, 2 * config.cnn_width, 4 * config.cnn_width, 4 * config.cnn_width),
                feature_dim=config.cnn_features)
@@ -94,19 +129,26 @@ def encode(config: Config, run: Run, train: dict, test: dict) -> tuple[dict, dic
     def features_of(net) -> dict:
         return {o: (embed(net, train[o].images, run), embed(net, test[o].images, run)) for o in config.modalities}
 
+    def multi_modality(mods: tuple[str, ...], stream: str):
+        """The CNN that classifies every class of ``mods``: modality i's labels follow the earlier ones'."""
+        offsets = dict(zip(mods, np.cumsum([0] + [len(train[m].classes) for m in mods])))
+        images = np.concatenate([train[m].images for m in mods])
+        labels = np.concatenate([train[m].labels + offsets[m] for m in mods])
+        net = train_cnn(images, labels, sum(len(train[m].classes) for m in mods), run, stream, **cnn)
+        return net, offsets
+
     for m in run.progress(config.modalities, "modality-specific CNNs"):
         net = train_cnn(train[m].images, train[m].labels, len(train[m].classes), run, f"cnn-{m}", **cnn)
         features[f"specific:{m}"] = features_of(net)
         accuracy[f"specific:{m}"] = float((predict(net, test[m].images, run) == test[m].labels).mean())
-    # the foundation CNN classifies every modality's classes: modality i's labels follow the earlier ones'
-    offsets = dict(zip(config.modalities, np.cumsum([0] + [len(train[m].classes) for m in config.modalities])))
-    images = np.concatenate([train[m].images for m in config.modalities])
-    labels = np.concatenate([train[m].labels + offsets[m] for m in config.modalities])
-    net = train_cnn(images, labels, sum(len(train[m].classes) for m in config.modalities), run, "cnn-foundation",
-                    **cnn)
+    net, offsets = multi_modality(config.modalities, "cnn-foundation")
     features["foundation"] = features_of(net)
     accuracy["foundation"] = {m: float((predict(net, test[m].images, run) == test[m].labels + offsets[m]).mean())
                               for m in config.modalities}
+    if "cross-modality" in config.splits:
+        for m in run.progress(config.modalities, "foundation CNNs without one modality"):
+            net, _ = multi_modality(tuple(o for o in config.modalities if o != m), f"cnn-foundation-without-{m}")
+            features[f"foundation-without:{m}"] = features_of(net)
     return features, accuracy
 
 
@@ -211,6 +253,12 @@ class ReportDecoder:
         return out
 
 
+def load_decoder(config: Config, run: Run) -> ReportDecoder:
+    """SmolLM2 with LoRA of the configured rank."""
+    lm, tokenizer = smollm.load(run.device)
+    return ReportDecoder(lm, tokenizer, config.lora_rank, config.lora_alpha, run)
+
+
 # ---- 4. evaluation ------------------------------------------------------------------------------
 
 class Scorer:
@@ -238,30 +286,41 @@ class Scorer:
         del self.meteor  # its __del__ ends the Java process
 
 
-def benchmark(config: Config, run: Run, train: dict, test: dict, features: dict) -> tuple[dict, list, dict]:
-    """Every experiment of the plan: a decoder trained on the training modalities' reports, greedy reports
-    for the test modality's patches, their scores. Returns ``{split: {family: {modality: scores}}}``, one
-    record per experiment (losses and examples) and the generated texts by (split, family, modality)."""
-
-    model, tokenizer = smollm.load(run.device)
-    decoder = ReportDecoder(model, tokenizer, config.lora_rank, config.lora_alpha, run)
-    scorer = Scorer(run.device)
+def benchmark(config: Config, run: Run, train: dict, test: dict, features: dict, decoder: ReportDecoder,
+              scorer: Scorer) -> tuple[dict, list, dict]:
+    """Every experiment of the plan for one seed: a decoder trained on the test modality's training
+    pairs through the experiment's encoder, greedy reports for its test patches, their scores. An
+    (encoder, modality) pair that two splits share (the Inception) is trained once and counted in both.
+    Returns ``{split: {family: {modality: scores}}}``, one record per experiment (losses, examples) and
+    the generated texts by (split, family, modality)."""
     scores = {split_name: {f: {} for f in FAMILIES} for split_name in config.splits}
-    details, generated = [], {}
-    try:
-        for split_name, family, m, trained, encoder in run.progress(experiments(config), "train and generate"):
-            feats = torch.cat([features[encoder][o][0] for o in trained])  # (N, d): every training modality's
-            reports = [r for o in trained for r in train[o].reports]
-            # the stream is shared by the three families of one (split, modality): same projection init and batches
-            prefix, losses = decoder.train(feats, reports, config.prefix_tokens, config.steps, config.batch_size,
-                                           config.lr, run, f"decoder-{split_name}-{m}")
+    details, generated, done = [], {}, {}
+    for split_name, family, m, encoder in run.progress(experiments(config), "train and generate"):
+        if (encoder, m) not in done:
+            # the stream is shared by every family and split of one test modality: same projection init, batches
+            prefix, losses = decoder.train(features[encoder][m][0], list(train[m].reports), config.prefix_tokens,
+                                           config.steps, config.batch_size, config.lr, run, f"decoder-{m}")
             texts = decoder.generate(prefix, features[encoder][m][1], config.max_new_tokens, run)
-            scores[split_name][family][m] = scorer.score(list(test[m].reports), texts)
-            generated[(split_name, family, m)] = texts
-            details.append({"split": split_name, "family": family, "test": m, "trained_on": list(trained),
-                            "encoder": encoder, "first_loss": losses[0], "last_loss": losses[-1],
-                            "examples": [{"reference": r, "generated": t}
-                                         for r, t in zip(test[m].reports[:config.examples], texts)]})
-    finally:
-        scorer.close()
+            done[encoder, m] = scorer.score(list(test[m].reports), texts), texts, losses
+        scores[split_name][family][m], texts, losses = done[encoder, m]
+        generated[(split_name, family, m)] = texts
+        details.append({"split": split_name, "family": family, "test": m, "trained_on": [m], "encoder": encoder,
+                        "encoder_saw": encoder_saw(encoder, config.modalities), "losses": losses,
+                        "steps_per_epoch": -(-len(train[m]) // config.batch_size),
+                        "examples": [{"reference": r, "generated": t}
+                                     for r, t in zip(test[m].reports[:config.examples], texts)]})
     return scores, details, generated
+
+
+def trial(config: Config, run: Run, inception: FidFeatures, decoder: ReportDecoder, scorer: Scorer):
+    """One seed: its own patches, split, encoders, decoders and scores. Returns its metrics ({"scores",
+    "floor", "encoder_accuracy", "test_sizes", "experiments"}) and (test patches, generated texts)."""
+    train, test = load_patches(config, run)
+    features, accuracy = encode(config, run, train, test, inception)
+    scores, details, generated = benchmark(config, run, train, test, features, decoder, scorer)
+    floor = {m: scorer.score(list(test[m].reports), [most_common_report(train[m].reports)] * len(test[m]))
+             for m in config.decode_on or config.modalities}
+    metrics = {"scores": scores, "floor": floor, "encoder_accuracy": accuracy,
+               "test_sizes": {m: len(test[m]) for m in config.modalities},
+               "train_sizes": {m: len(train[m]) for m in config.modalities}, "experiments": details}
+    return metrics, (train, test, generated)
