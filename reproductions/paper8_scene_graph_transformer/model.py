@@ -33,9 +33,9 @@ from torch import nn
 
 from reproductions.metrics.images import FidFeatures
 from reproductions.paper8_scene_graph_transformer.scenes import (COLOURS, PREDICATES, SHAPES, SIZES, GraphBatch, Scene,
-                                                                 SceneSet, checkable, colour_in_box, edit_moves,
-                                                                 edit_relation, holds, image_relations, make_scenes,
-                                                                 to_batch)
+                                                                 SceneSet, ShapeReader, checkable, colour_in_box,
+                                                                 count_checked_objects, edit_moves, edit_relation,
+                                                                 holds, image_relations, make_scenes, to_batch)
 from reproductions.run import Run
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -134,10 +134,20 @@ def layout_loss(pred: torch.Tensor, g: GraphBatch) -> torch.Tensor:
     return F.l1_loss(pred[m], g.boxes[m]) + (1 - box_iou(pred[m], g.boxes[m])).mean()
 
 
+def cosine(optimiser, steps: int):
+    """The learning rate from its start down to 0 along a half cosine over ``steps`` steps."""
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda k: 0.5 * (1 + np.cos(np.pi * min(k, steps) / steps)))
+
+
+def steps_of(n: int, batch: int, epochs: int) -> int:
+    return -(-n // batch) * epochs
+
+
 def train_layout(model: GraphToLayout, train: GraphBatch, val: GraphBatch, config, run: Run) -> dict[str, list]:
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.layout_lr, weight_decay=0.01)
+    schedule = cosine(optimiser, steps_of(len(train), config.batch_size, config.layout_epochs))
     batches = run.torch_generator("layout-batches")
-    history = {"train": [], "val": []}
+    history = {"train": [], "val": [], "steps": []}
     with run.seeded("layout-dropout"):  # dropout draws from torch's global generator
         for _ in run.progress(range(config.layout_epochs), "graph -> layout"):
             model.train()
@@ -149,8 +159,10 @@ def train_layout(model: GraphToLayout, train: GraphBatch, val: GraphBatch, confi
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
+                schedule.step()
                 losses.append(loss.item())
             history["train"].append(sum(losses) / len(losses))
+            history["steps"] += losses
             history["val"].append(layout_loss(predict_layout(model, val, run), val).item())
     return history
 
@@ -199,8 +211,9 @@ def from_model_images(x: torch.Tensor) -> np.ndarray:
 def train_vq(vq: VQModel, images, val_images, config, run: Run) -> dict[str, list]:
     x_all = to_model_images(images)
     optimiser = torch.optim.Adam(vq.parameters(), lr=config.vq_lr)
+    schedule = cosine(optimiser, steps_of(len(x_all), config.vq_batch_size, config.vq_epochs))
     batches, restarts = run.torch_generator("vq-batches"), run.torch_generator("vq-code-restarts")
-    history = {"train": [], "val": [], "codes_used": []}
+    history = {"train": [], "val": [], "codes_used": [], "steps": []}
     usage = torch.zeros(config.vq_codes)
     step = 0
     for epoch in run.progress(range(config.vq_epochs), "VQ-VAE"):
@@ -218,6 +231,7 @@ def train_vq(vq: VQModel, images, val_images, config, run: Run) -> dict[str, lis
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            schedule.step()
             usage += torch.bincount(idx.flatten().cpu(), minlength=config.vq_codes)  # (B, h * w) -> (B * h * w,)
             step += 1
             if step % config.vq_restart_every == 0:
@@ -228,6 +242,7 @@ def train_vq(vq: VQModel, images, val_images, config, run: Run) -> dict[str, lis
                 usage.zero_()
             losses.append(mse.item())
         history["train"].append(sum(losses) / len(losses))
+        history["steps"] += losses
         recon = reconstruct(vq, val_images, run)
         history["val"].append(4 * float(((recon - val_images) ** 2).mean()))  # MSE in [-1, 1] units, as in training
     return history
@@ -343,8 +358,9 @@ def ar_loss(model: LayoutToTokens, tokens, g: GraphBatch, boxes) -> torch.Tensor
 
 def train_ar(model: LayoutToTokens, tokens, graphs: GraphBatch, val_tokens, val_graphs, config, run: Run):
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.ar_lr, weight_decay=0.01)
+    schedule = cosine(optimiser, steps_of(len(tokens), config.batch_size, config.ar_epochs))
     batches, jitter = run.torch_generator("ar-batches"), run.torch_generator("ar-box-jitter")
-    history = {"train": [], "val": []}
+    history = {"train": [], "val": [], "steps": []}
     with run.seeded("ar-dropout"):  # dropout draws from torch's global generator
         for _ in run.progress(range(config.ar_epochs), "layout -> tokens"):
             model.train()
@@ -358,8 +374,10 @@ def train_ar(model: LayoutToTokens, tokens, graphs: GraphBatch, val_tokens, val_
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
+                schedule.step()
                 losses.append(loss.item())
             history["train"].append(sum(losses) / len(losses))
+            history["steps"] += losses
             model.eval()
             with torch.no_grad(), run.autocast():
                 g = val_graphs.to(run.device)
@@ -399,6 +417,143 @@ def generate(ar: LayoutToTokens, vq: VQModel, graphs: GraphBatch, boxes, config,
     """Images (B, H, W, 3) for graphs laid out as ``boxes``: tokens sampled from the named stream, then decoded."""
     tokens = sample_tokens(ar, graphs.attrs, boxes, graphs.obj_mask, config, run, run.torch_generator(stream))
     return decode_tokens(vq, tokens, config.grid, run)
+
+
+
+# ---- the GAN baseline: layout -> image in one pass ------------------------------------------------
+
+def layout_canvas(attrs: torch.Tensor, boxes: torch.Tensor, obj_mask: torch.Tensor, size: int) -> torch.Tensor:
+    """The layout as an image of one-hot attributes: (B, shapes + colours + sizes, size, size); each
+    pixel holds the attributes of the objects whose box covers it, weighted by how much it covers."""
+    coverage = cell_coverage(boxes, size) * obj_mask[..., None]  # (B, N, size * size)
+    onehot = torch.cat([F.one_hot(attrs[..., 0], len(SHAPES)), F.one_hot(attrs[..., 1], len(COLOURS)),
+                        F.one_hot(attrs[..., 2], len(SIZES))], -1).to(boxes.dtype)  # (B, N, C)
+    canvas = torch.einsum("bnt,bnc->bct", coverage, onehot)  # (B, C, size * size)
+    return canvas.reshape(len(boxes), -1, size, size)  # -> (B, C, size, size)
+
+
+CANVAS_CHANNELS = len(SHAPES) + len(COLOURS) + len(SIZES)
+
+
+class LayoutGenerator(nn.Module):
+    """SG2IM-like in spirit: noise z projected to 4x4, then doubled in side until the image size, the
+    layout canvas (``layout_canvas``, resized) joined to the features at every scale (a cascaded
+    refinement network in small); images in [-1, 1]."""
+
+    def __init__(self, size: int, z_dim: int, width: int):
+        super().__init__()
+        self.size, self.z_dim = size, z_dim
+        levels = int(np.log2(size // 4))
+        top = width * 2 ** levels
+        self.project = nn.Linear(z_dim, top * 16)
+        self.blocks = nn.ModuleList()
+        c_in = top
+        for level in range(levels):
+            c_out = top // 2 ** (level + 1)
+            self.blocks.append(nn.Sequential(
+                nn.Conv2d(c_in + CANVAS_CHANNELS, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2),
+                nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)))
+            c_in = c_out
+        self.out = nn.Conv2d(c_in + CANVAS_CHANNELS, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
+        x = self.project(z).reshape(len(z), -1, 4, 4)  # (B, z_dim) -> (B, top, 4, 4)
+        for block in self.blocks:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")  # (B, c, s, s) -> (B, c, 2s, 2s)
+            x = block(torch.cat([x, F.interpolate(canvas, size=x.shape[-1], mode="area")], 1))
+        return torch.tanh(self.out(torch.cat([x, canvas], 1)))  # (B, 3, size, size)
+
+
+class LayoutDiscriminator(nn.Module):
+    """Image and layout canvas together -> one logit per image; spectral norm on every layer."""
+
+    def __init__(self, size: int, width: int):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers, c_in, side = [], 3 + CANVAS_CHANNELS, size
+        c_out = width
+        while side > 4:
+            layers += [sn(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            c_in, c_out, side = c_out, c_out * 2, side // 2
+        self.net = nn.Sequential(*layers, sn(nn.Conv2d(c_in, 1, 4)))  # (B, c, 4, 4) -> (B, 1, 1, 1)
+
+    def forward(self, images: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([images, canvas], 1)).flatten()
+
+
+def build_gan(config, run: Run) -> tuple[LayoutGenerator, LayoutDiscriminator]:
+    with run.seeded("gan-init"):
+        return (LayoutGenerator(config.image_size, config.gan_z, config.gan_width).to(run.device),
+                LayoutDiscriminator(config.image_size, config.gan_width).to(run.device))
+
+
+def gan_steps(config, train_scenes: int) -> int:
+    """The GAN's optimiser steps: as many as the VQ-VAE and the image transformer took together."""
+    vq_scenes = min(config.vq_train_scenes or train_scenes, train_scenes)
+    return (steps_of(vq_scenes, config.vq_batch_size, config.vq_epochs)
+            + steps_of(train_scenes, config.batch_size, config.ar_epochs))
+
+
+def train_gan(gan, images, graphs: GraphBatch, config, run: Run) -> dict[str, list]:
+    """Hinge loss for the discriminator; for the generator the adversarial loss (weight ``gan_adv``)
+    plus the pixel L1 to the true image of the same layout (weight 1), as SG2IM trains; Adam
+    (lr ``gan_lr``, betas 0.5 / 0.999) on a cosine schedule, for ``gan_steps`` steps on the true
+    boxes jittered as for the image transformer."""
+    generator, discriminator = gan
+    x_all = to_model_images(images)
+    steps = gan_steps(config, len(x_all))
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.gan_lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.gan_lr, betas=(0.5, 0.999))
+    schedules = [cosine(opt_g, steps), cosine(opt_d, steps)]
+    batches, noise, jitter = (run.torch_generator(s) for s in ("gan-batches", "gan-noise", "gan-box-jitter"))
+    history = {"steps": [], "d": [], "adv": []}
+    order = torch.cat([torch.randperm(len(x_all), generator=batches) for _ in range(-(-steps * config.batch_size
+                                                                                      // len(x_all)))])
+    generator.train()
+    discriminator.train()
+    for step in run.progress(range(steps), "layout -> image GAN"):
+        batch = order[step * config.batch_size:(step + 1) * config.batch_size]
+        g = graphs[batch].to(run.device)
+        boxes = g.boxes + config.box_jitter * torch.randn(g.boxes.shape, generator=jitter).to(run.device)
+        canvas = layout_canvas(g.attrs, boxes, g.obj_mask, config.image_size)
+        real = x_all[batch].to(run.device)
+        z = torch.randn(len(batch), config.gan_z, generator=noise).to(run.device)
+        with run.autocast():
+            fake = generator(z, canvas)
+            # 1. the discriminator: hinge loss on real and generated images of the same layouts
+            d_loss = (F.relu(1 - discriminator(real, canvas).float()).mean()
+                      + F.relu(1 + discriminator(fake.detach(), canvas).float()).mean())
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        with run.autocast():
+            # 2. the generator: fool the discriminator and match the true image in L1
+            adv = -discriminator(fake, canvas).float().mean()
+            l1 = F.l1_loss(fake.float(), real)
+            g_loss = config.gan_adv * adv + l1
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        for schedule in schedules:
+            schedule.step()
+        history["steps"].append(l1.item())
+        history["d"].append(d_loss.item())
+        history["adv"].append(adv.item())
+    return history
+
+
+@torch.no_grad()
+def generate_gan(gan, graphs: GraphBatch, boxes, config, run: Run, stream: str, batch: int = 256) -> np.ndarray:
+    """Images (B, H, W, 3) in [0, 1] from the generator for graphs laid out as ``boxes``, z from the named stream."""
+    generator = gan[0].eval()
+    noise, out = run.torch_generator(stream), []
+    for start in range(0, len(graphs), batch):
+        g = graphs[start:start + batch].to(run.device)
+        canvas = layout_canvas(g.attrs, boxes[start:start + batch].to(run.device), g.obj_mask, config.image_size)
+        z = torch.randn(len(g), config.gan_z, generator=noise).to(run.device)
+        with run.autocast():
+            out.append(generator(z, canvas).float().cpu())
+    return from_model_images(torch.cat(out))
 
 
 # ---- measures: layouts --------------------------------------------------------------------------
@@ -452,9 +607,12 @@ def vq_scores(real: np.ndarray, recon: np.ndarray, train_tokens: torch.Tensor, c
 
 # ---- measures: what the images show (read back by scenes.py) -----------------------------------
 
-def image_scores(generated: np.ndarray, evaluated: SceneSet, boxes: torch.Tensor) -> dict:
-    """Colour in box and relations read back, for the generated images, the real ones and a mismatched
-    control: each generated image judged against the next scene's graph."""
+def image_scores(generated: np.ndarray, evaluated: SceneSet, boxes: torch.Tensor, shapes: ShapeReader,
+                 rng: np.random.Generator) -> dict:
+    """Colour in box, relations and shapes read back, for the generated images, the real ones and a
+    mismatched control: for colour and relations each generated image judged against the next
+    scene's graph; for shapes each object's crop judged against another object's shape (``rng``
+    permutes the objects), whose accuracy is chance."""
     mismatched = np.roll(generated, 1, axis=0)
     colour = {"generated": colour_in_box(generated, evaluated.scenes, boxes),
               "real (true boxes)": colour_in_box(evaluated.images, evaluated.scenes, evaluated.graphs.boxes),
@@ -462,7 +620,12 @@ def image_scores(generated: np.ndarray, evaluated: SceneSet, boxes: torch.Tensor
     relations, checked = {}, 0
     for name, images in (("generated", generated), ("real", evaluated.images), ("mismatched", mismatched)):
         relations[name], checked = image_relations(images, evaluated.scenes)
-    return {"colour_in_box": colour, "relations_read": relations, "relations_checked": checked}
+    objects = count_checked_objects(evaluated.scenes)
+    shape = {"generated": shapes.accuracy(generated, evaluated.scenes, boxes),
+             "real (true boxes)": shapes.accuracy(evaluated.images, evaluated.scenes, evaluated.graphs.boxes),
+             "mismatched": shapes.accuracy(generated, evaluated.scenes, boxes, rng.permutation(objects))}
+    return {"colour_in_box": colour, "relations_read": relations, "relations_checked": checked,
+            "shape": shape, "shapes_checked": objects}
 
 
 # ---- measures: graph edits ----------------------------------------------------------------------
@@ -512,11 +675,19 @@ def edit_experiment(layout, ar, vq, test: SceneSet, boxes: torch.Tensor, config,
 # ---- measures: FID ------------------------------------------------------------------------------
 
 def fid_scores(extractor: FidFeatures, real: np.ndarray, others: dict[str, np.ndarray],
-               generator: torch.Generator) -> dict[str, dict[str, float]]:
+               generator: torch.Generator, keys: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
     """FID and KID of each set in ``others`` against ``real``, all (N, H, W, 3) in [0, 1]; the real
-    set's features are computed once, KID's subsets drawn from ``generator``."""
+    set's features are computed once, KID's subsets drawn from ``generator``; a set named in ``keys``
+    (a set shared by every seed) is embedded once under its key."""
     def channels_first(images):
         return torch.as_tensor(images).permute(0, 3, 1, 2)  # (N, H, W, 3) -> (N, 3, H, W)
 
-    return {name: extractor.fid_kid(channels_first(real), channels_first(images), real_key="real", generator=generator)
+    keys = keys or {}
+    return {name: extractor.fid_kid(channels_first(real), channels_first(images), real_key="real",
+                                    fake_key=keys.get(name), generator=generator)
             for name, images in others.items()}
+
+
+def mean_image_floor(images: np.ndarray) -> np.ndarray:
+    """The trivial floor for FID: the per-pixel mean of the training images, twice (FID needs two)."""
+    return np.repeat(images.mean(0, keepdims=True), 2, axis=0)  # (N, H, W, 3) -> (2, H, W, 3)

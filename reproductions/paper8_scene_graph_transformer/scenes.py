@@ -8,9 +8,12 @@ Everything is drawn from an explicit ``numpy.random.Generator``.
 
 Reading back: each pixel is given its nearest palette colour (``colour_map``), from which the
 measures of ``model.py`` tell whether an object's colour fills its box, where each colour's centroid
-sits, and so whether a relation holds in an image. A helper module of ``model.py`` rather than a
-part of it: it is a data set of its own (drawing and reading the palette) that knows nothing of the
-networks, and with it inside, model.py would be too long to read in one sitting.
+sits, and so whether a relation holds in an image; and what shape an object has (``ShapeReader``:
+the pixels of the object's colour around its box, cropped to their own extent and resized to a
+small square, classified by a logistic regression trained on crops of real rendered scenes).
+A helper module of ``model.py`` rather than a part of it: it is a data set of its own (drawing and
+reading the palette and the shapes) that knows nothing of the networks, and with it inside,
+model.py would be too long to read in one sitting.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from sklearn.linear_model import LogisticRegression
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {  # RGB in [0, 1]; far apart so that a pixel's colour can be read back (see colour_map)
@@ -270,3 +274,67 @@ def edit_moves(before: np.ndarray, after: np.ndarray, edited: list[Scene], ks: l
             continue
         moved.append(direction * ((fa[cs][axis] - fa[co][axis]) - (fb[cs][axis] - fb[co][axis])) > 0)
     return float(np.mean(moved)) if moved else float("nan")
+
+
+# ---- reading shapes back ------------------------------------------------------------------------
+
+CROP = 10  # side of the square an object's mask is resized to before it is classified
+CROP_MARGIN = 0.25  # the box is widened by this share of its side on each side before the colour is looked for
+
+
+def object_crops(images: np.ndarray, scenes: list[Scene], boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each object whose colour is unique in its scene, as (masks (K, CROP * CROP), shapes (K,), found (K,)).
+
+    The object's box (here: the given one, true or predicted) is widened by ``CROP_MARGIN``; the
+    pixels of the object's colour in it are cropped to their own extent (so that a box a little off
+    or a little too large does not matter) and resized to CROP x CROP. Fewer than 3 such pixels: not
+    found (a zero mask)."""
+    colours = colour_map(images)  # (N, H, W)
+    size = images.shape[1]
+    masks, shapes, found = [], [], []
+    for i, scene in enumerate(scenes):
+        palette = [o.colour for o in scene.objects]
+        for j, obj in enumerate(scene.objects):
+            if palette.count(obj.colour) != 1:
+                continue
+            x0, y0, x1, y1 = (float(v) for v in boxes[i, j])
+            pad = CROP_MARGIN * max(x1 - x0, y1 - y0)
+            px0, py0 = (max(0, int(np.floor((v - pad) * size))) for v in (x0, y0))
+            px1, py1 = (min(size, int(np.ceil((v + pad) * size))) for v in (x1, y1))
+            mask = colours[i, py0:max(py1, py0 + 1), px0:max(px1, px0 + 1)] == obj.colour
+            shapes.append(obj.shape)
+            if mask.sum() < 3:
+                masks.append(np.zeros(CROP * CROP, np.float32))
+                found.append(False)
+                continue
+            ys, xs = np.nonzero(mask)
+            tight = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32)
+            resized = Image.fromarray(tight).resize((CROP, CROP), Image.Resampling.BILINEAR)
+            masks.append(np.asarray(resized, np.float32).ravel())
+            found.append(True)
+    return (np.array(masks, np.float32).reshape(-1, CROP * CROP), np.array(shapes, int), np.array(found, bool))
+
+
+class ShapeReader:
+    """A logistic regression on object crops (``object_crops``) of real rendered scenes with their
+    true boxes: the instrument that reads an object's shape back from an image."""
+
+    def __init__(self, real: SceneSet):
+        masks, shapes, found = object_crops(real.images, real.scenes, real.graphs.boxes)
+        self.classifier = LogisticRegression(C=1.0, max_iter=2000).fit(masks[found], shapes[found])
+
+    def accuracy(self, images: np.ndarray, scenes: list[Scene], boxes, permutation: np.ndarray | None = None) -> float:
+        """Fraction of the objects (unique colour) read as their shape; an object not found counts as
+        wrong. ``permutation`` (over the objects checked) judges each crop against another object's
+        shape: the mismatched control, near chance."""
+        masks, shapes, found = object_crops(images, scenes, boxes)
+        if not len(shapes):
+            return float("nan")
+        if permutation is not None:
+            shapes = shapes[permutation[:len(shapes)] % len(shapes)]
+        return float(np.mean(found & (self.classifier.predict(masks) == shapes)))
+
+
+def count_checked_objects(scenes: list[Scene]) -> int:
+    """How many objects the shape check reads: those whose colour is unique in their scene."""
+    return sum(1 for s in scenes for o in s.objects if [p.colour for p in s.objects].count(o.colour) == 1)
