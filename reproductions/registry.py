@@ -84,7 +84,7 @@ def build(corpus_keys: set[str]) -> Registry:
                       "scene graph -> layout transformer -> VQ-VAE tokens from an autoregressive transformer",
                       "reproductions.paper8_scene_graph_transformer")
     registry.register("paper9", "Izhar2025Engaging",
-                      "two-stage report generation: findings, then SmolLM2 with LoRA, SFT then ORPO, continual",
+                      "two-stage report generation: findings, then SmolLM2 with LoRA: ORPO vs step-matched SFT",
                       "reproductions.paper9_lora_orpo_reports")
     registry.register("paper10", "Wu2022GCML",
                       "GCML: denoising autoencoder with clustering, isometric, ranking and alignment losses",

@@ -1,29 +1,30 @@
 """Paper 9's hybrid pipeline, top to bottom: the IU X-ray reports and their split, stage 1 (the
 findings a report is written from), stage 2 (a small decoder with LoRA: supervised fine-tuning,
-then ORPO, then a second task on the same adapter), greedy generation, the scores, the rank sweep
-and the parameter table.
+then from that checkpoint either ORPO or as many more SFT steps, the step-matched control), the
+held-out preference scores, greedy generation, the scores, the rank sweep and the parameter table.
 
 1. Data: the real IU X-ray reports with FINDINGS and IMPRESSION, split by report.
 2. Stage 1 (``stage1.py``): the paper's is PKATransNet, an image model. IU X-ray's images are not
    obtainable offline, so by default stage 1 is simulated: each test report's reference MeSH tags
    with controlled errors (missed and false tags); with the images, a MONAI DenseNet-121.
-3. Stage 2: prompts use the tokenizer's chat template; the loss covers the response tokens only
-   (the report section and the closing ``<|im_end|>``). Training is a plain loop over LoRA
+3. Stage 2: the prompt is a user turn in SmolLM2's chat format; the loss covers the response tokens
+   only (the report section and the closing ``<|im_end|>``). Training is a plain loop over LoRA
    parameters: supervised fine-tuning (SFT), then ORPO (Hong et al. 2024), whose loss is
    implemented here:
        L = L_SFT(chosen) + lambda * -log sigmoid(log odds(chosen) - log odds(rejected)),
        log odds(y) = log P(y|x) - log(1 - P(y|x)),  log P(y|x) = mean over response tokens of log p(token)
 
    (the length-normalised likelihood, as in the ORPO paper and trl's ORPOTrainer). Rejected
-   reports are the references with a finding added or dropped, by rule.
-4. Evaluation: greedy reports scored with BLEU-1..4, METEOR, ROUGE-L, CIDEr, BERTScore (MiniLM-L6),
-   the finding-level scores of ``findings.py`` and the teacher-forced test NLL.
+   reports are abnormal references with a finding added or dropped, by rule. The control continues
+   SFT from the same checkpoint on the chosen reports, on the same batches, for as many steps.
+4. Evaluation: on held-out pairs, the preference accuracy (chosen likelier than rejected, length-
+   normalised) and the mean log odds ratio; greedy reports scored with BLEU-1..4, METEOR, ROUGE-L,
+   CIDEr, BERTScore (MiniLM-L6), the finding-level scores of ``findings.py`` and the test NLL.
 """
 
 from __future__ import annotations
 
 import gc
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from reproductions.common import smollm
 from reproductions.common.quiet import quiet_known_warnings
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 
 REJECTED_KINDS = ("add", "drop")
 TABLE_RANKS = (8, 16, 32, 64)
-SYSTEM = "You are a radiologist writing chest X-ray reports."
 SECTIONS = {"findings": "FINDINGS", "impression": "IMPRESSION"}
 
 
@@ -70,7 +70,7 @@ def split(reports, config: Config, rng: np.random.Generator):
     n_test = max(1, round(config.test_fraction * len(pool)))
     test = [pool[i] for i in order[:n_test]]
     train = [pool[i] for i in order[n_test:]]
-    return train, test[:config.test_reports or None]
+    return train, test
 
 
 def load_reports(config: Config, run: Run):
@@ -112,10 +112,10 @@ def stage1(config: Config, run: Run, train_reports: list, test_reports: list) ->
 # ---- 3. stage 2: prompts, losses, rejected reports ----------------------------------------------
 
 def prompt(tokenizer, example: Example) -> str:
-    user = (f"Findings predicted from the chest X-ray (MeSH tags): {example.tags}.\n"
-            f"Write the {SECTIONS[example.task]} section of the report.")
-    return tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
-                                         tokenize=False, add_generation_prompt=True)
+    """The user turn alone in SmolLM2's chat format (its template would add a default system prompt of 20
+    tokens, a sixth of a training sequence on a CPU)."""
+    return (f"<|im_start|>user\nChest X-ray MeSH tags: {example.tags}.\nWrite the {SECTIONS[example.task]} "
+            f"section.<|im_end|>\n<|im_start|>assistant\n")
 
 
 def encode(tokenizer, examples: list[Example], responses: list[str] | None = None, max_response: int = 128):
@@ -147,14 +147,44 @@ def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tenso
     return (logp * mask).sum(-1), mask.sum(-1)
 
 
+def log_odds(mean_logp: torch.Tensor) -> torch.Tensor:
+    """ORPO's log odds of a response from its length-normalised log-likelihood: log p - log(1 - p), with
+    p = exp(mean_logp) < 1."""
+    return mean_logp - torch.log1p(-torch.exp(mean_logp).clamp(max=1 - 1e-7))
+
+
 def orpo_loss(chosen_mean_logp: torch.Tensor, rejected_mean_logp: torch.Tensor, sft_nll: torch.Tensor,
               lam: float) -> tuple[torch.Tensor, torch.Tensor]:
     """ORPO's loss from the length-normalised log-likelihoods (B,) of the chosen and rejected responses and
     the chosen responses' NLL; returns (loss, mean log odds ratio)."""
-    def log_odds(mean_logp):  # log p - log(1 - p), with p = exp(mean_logp) < 1
-        return mean_logp - torch.log1p(-torch.exp(mean_logp).clamp(max=1 - 1e-7))
     ratio = log_odds(chosen_mean_logp) - log_odds(rejected_mean_logp)
     return sft_nll + lam * -F.logsigmoid(ratio).mean(), ratio.mean()
+
+
+def preference_accuracy(chosen_mean_logp, rejected_mean_logp) -> float:
+    """The share of pairs whose chosen response has the higher length-normalised log-likelihood (a tie
+    counts as a miss)."""
+    chosen, rejected = np.asarray(chosen_mean_logp, float), np.asarray(rejected_mean_logp, float)
+    return float(np.mean(chosen > rejected))
+
+
+def mean_log_odds_ratio(chosen_mean_logp, rejected_mean_logp) -> float:
+    """The mean over pairs of log odds(chosen) - log odds(rejected), the quantity ORPO's loss raises."""
+    chosen, rejected = (torch.as_tensor(np.asarray(v, float), dtype=torch.float64)
+                        for v in (chosen_mean_logp, rejected_mean_logp))
+    return float((log_odds(chosen) - log_odds(rejected)).mean())
+
+
+def preference_scores(chosen_mean_logp, rejected_mean_logp, kinds: list[str]) -> dict:
+    """Preference accuracy and mean log odds ratio over the pairs, and per kind of rejected report."""
+    chosen, rejected = np.asarray(chosen_mean_logp, float), np.asarray(rejected_mean_logp, float)
+    out = {"accuracy": preference_accuracy(chosen, rejected), "log_odds_ratio": mean_log_odds_ratio(chosen, rejected),
+           "chosen_mean_logp": float(chosen.mean()), "rejected_mean_logp": float(rejected.mean())}
+    for kind in sorted(set(kinds)):
+        pick = np.asarray(kinds) == kind
+        out[kind] = {"accuracy": preference_accuracy(chosen[pick], rejected[pick]),
+                     "log_odds_ratio": mean_log_odds_ratio(chosen[pick], rejected[pick]), "pairs": int(pick.sum())}
+    return out
 
 
 def donor_sentences(texts: list[str]) -> list[tuple[str, frozenset[str]]]:
@@ -187,14 +217,42 @@ def rejected_report(text: str, donors: list[tuple[str, frozenset[str]]], kinds: 
     return " ".join(parts[:i] + [candidates[rng.integers(len(candidates))]] + parts[i:]), "add"
 
 
-def preference_pairs(config: Config, run: Run, train: list[Example]) -> tuple[list[Example], list[str], list[str]]:
-    """The first ``orpo_reports`` training examples with a rejected report each (kinds drawn in the
-    stream "rejected-reports"): ``(chosen, rejected texts, kinds)``."""
-    pairs = first(train, config.orpo_reports)
-    donors = donor_sentences([e.target for e in train])
-    rng = run.rng("rejected-reports")
-    rejected, kinds = zip(*(rejected_report(e.target, donors, config.rejected, rng) for e in pairs))
-    return pairs, list(rejected), list(kinds)
+@dataclass(frozen=True)
+class Pairs:
+    """Preference pairs: the chosen examples (the reference reports), the rejected texts and their kinds."""
+    chosen: list[Example]
+    rejected: list[str]
+    kinds: list[str]
+
+    def __len__(self):
+        return len(self.chosen)
+
+
+def response_tokens(tokenizer, text: str) -> int:
+    """The tokens of ``text`` as a response (its closing ``<|im_end|>`` not counted)."""
+    return len(tokenizer(text, add_special_tokens=False).input_ids)
+
+
+def preference_pairs(candidates: list[Example], donor_texts: list[str], n: int, config: Config,
+                     rng: np.random.Generator, tokenizer=None) -> Pairs:
+    """Up to ``n`` (0: all) pairs from ``candidates`` in order: abnormal reports only (those affirming at least
+    one finding), each with a rejected report (kinds drawn from ``rng``), kept only when chosen and rejected
+    are at most ``config.pair_tokens`` tokens (with ``tokenizer``; without one nothing is cut)."""
+    donors = donor_sentences(donor_texts)
+    chosen, rejected, kinds = [], [], []
+    for example in candidates:
+        if n and len(chosen) == n:
+            break
+        if not extract(example.target):
+            continue
+        text, kind = rejected_report(example.target, donors, config.rejected, rng)
+        if tokenizer is not None and max(response_tokens(tokenizer, t) for t in (example.target, text)) > \
+                config.pair_tokens:
+            continue
+        chosen.append(example)
+        rejected.append(text)
+        kinds.append(kind)
+    return Pairs(chosen, rejected, kinds)
 
 
 # ---- 3. stage 2: LoRA and training --------------------------------------------------------------
@@ -250,18 +308,18 @@ def train_sft(lm, tokenizer, examples: list[Example], config: Config, run: Run, 
     return losses
 
 
-def train_orpo(lm, tokenizer, examples: list[Example], rejected: list[str], config: Config, run: Run,
-               stream: str = "orpo") -> dict[str, list[float]]:
+def train_orpo(lm, tokenizer, pairs: Pairs, config: Config, run: Run, stream: str) -> dict[str, list[float]]:
     """One epoch of ORPO over (chosen = reference, rejected) pairs; chosen and rejected share a forward pass.
-    Batches come from the stream "<stream>/batches", LoRA's dropout from "<stream>/dropout"."""
+    Batches come from the stream "<stream>/batches", LoRA's dropout from "<stream>/dropout" (the same
+    streams as ``train_sft`` on the chosen reports, so a step-matched SFT control sees the same batches)."""
     optimiser = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=config.lr)
     lm.train()
     log = {"loss": [], "log_odds_ratio": []}
-    order = batches(len(examples), config.batch_size, run.torch_generator(f"{stream}/batches"))
+    order = batches(len(pairs), config.batch_size, run.torch_generator(f"{stream}/batches"))
     with run.seeded(f"{stream}/dropout"):
         for batch in run.progress(order, "ORPO"):
-            chosen = [examples[i] for i in batch]
-            inputs = encode(tokenizer, chosen + chosen, [e.target for e in chosen] + [rejected[i] for i in batch],
+            chosen = [pairs.chosen[i] for i in batch]
+            inputs = encode(tokenizer, chosen + chosen, [e.target for e in chosen] + [pairs.rejected[i] for i in batch],
                             config.max_response_tokens)  # (2B, T): the chosen rows, then the rejected ones
             inputs = {k: v.to(run.device) for k, v in inputs.items()}
             with run.autocast():
@@ -322,6 +380,31 @@ def mean_nll(lm, tokenizer, examples: list[Example], config: Config, run: Run) -
     return total / count
 
 
+@torch.no_grad()
+def pair_logps(lm, tokenizer, pairs: Pairs, config: Config, run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher-forced length-normalised log-likelihoods (mean log p per response token, the closing
+    ``<|im_end|>`` included) of the chosen and of the rejected responses: (N,), (N,)."""
+    lm.eval()
+    texts = [e.target for e in pairs.chosen] + pairs.rejected
+    examples = pairs.chosen + pairs.chosen
+    out = []
+    for start in range(0, len(texts), config.eval_batch_size):
+        inputs = encode(tokenizer, examples[start:start + config.eval_batch_size],
+                        texts[start:start + config.eval_batch_size], config.max_response_tokens)
+        inputs = {k: v.to(run.device) for k, v in inputs.items()}
+        with run.autocast():
+            logits = lm(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+        total, count = token_logps(logits, inputs["labels"])  # (B,), (B,)
+        out.append((total / count.clamp_min(1)).cpu().numpy())
+    means = np.concatenate(out)  # (2N,): the chosen, then the rejected
+    return means[:len(pairs)], means[len(pairs):]
+
+
+def preference(lm, tokenizer, pairs: Pairs, config: Config, run: Run) -> dict:
+    """``preference_scores`` of one model on held-out pairs."""
+    return preference_scores(*pair_logps(lm, tokenizer, pairs, config, run), pairs.kinds)
+
+
 def evaluate(lm, tokenizer, examples: list[Example], config: Config, run: Run, desc: str, bert) -> tuple[dict, list]:
     """(scores, generated texts) of one model on one task; ``bert`` is a loaded ``bertscore_scorer``."""
     texts = generate(lm, tokenizer, examples, config, run, desc)
@@ -336,48 +419,117 @@ def evaluate(lm, tokenizer, examples: list[Example], config: Config, run: Run, d
 
 # ---- the stages main calls ----------------------------------------------------------------------
 
-def stage2(config: Config, run: Run, train_reports: list, test_reports: list, test_tags: list) -> dict:
-    """Stage 2 on one adapter: SFT on FINDINGS, scored; ORPO, scored; then (``continual``) SFT on
-    IMPRESSION and FINDINGS scored again. Returns the metrics of these steps as metrics.json holds them."""
-    train1 = examples(train_reports, [r.mesh for r in train_reports], "findings")  # trained on the reference tags
-    test1 = examples(test_reports, test_tags, "findings")
-    sft_train = first(train1, config.train_reports)
-    bert = bertscore_scorer(device=run.device)
-    lm, tokenizer = decoder(config, run, config.rank, "lora-init")
+@dataclass(frozen=True)
+class Data:
+    """What every seed trains and is scored on: SFT reports, ORPO's training pairs, the held-out pairs (test
+    reports, reference tags) and the test reports generated from their stage-1 tags."""
+    sft: list[Example]
+    orpo: Pairs
+    heldout: Pairs
+    generate: list[Example]
+    generate_reports: list  # the test reports of ``generate``
+    train_reports: list
 
-    sft_losses = train_sft(lm, tokenizer, sft_train, config, run, "sft", "SFT (FINDINGS)")
-    sft, sft_texts = evaluate(lm, tokenizer, test1, config, run, "generate after SFT", bert)
-    pairs, rejected, kinds = preference_pairs(config, run, train1)
-    orpo_log = train_orpo(lm, tokenizer, pairs, rejected, config, run)
-    orpo, orpo_texts = evaluate(lm, tokenizer, test1, config, run, "generate after ORPO", bert)
 
-    continual, after_texts = {}, orpo_texts
-    if config.continual:  # task 2 (IMPRESSION) learnt by the same adapter, then task 1 scored again
-        train2 = first(examples(train_reports, [r.mesh for r in train_reports], "impression"),
-                       config.continual_reports)
-        task2_loss = train_sft(lm, tokenizer, train2, config, run, "task2", "SFT (IMPRESSION)")
-        continual["task2"], _ = evaluate(lm, tokenizer, examples(test_reports, test_tags, "impression"), config,
-                                         run, "generate task 2", bert)
-        continual["task1_after"], after_texts = evaluate(lm, tokenizer, test1, config, run, "task 1 again", bert)
-        continual["task2_loss"] = task2_loss
+def stage2_data(config: Config, run: Run, train_reports: list, test_reports: list, test_tags: list) -> Data:
+    """The training and held-out sets of stage 2, drawn once for every seed: rejected reports of the
+    training pairs in the stream "rejected-reports", of the held-out pairs in "heldout-rejected" (donor
+    sentences from the training reports in both). Held-out pairs are prompted with the reference tags, so
+    they test stage 2 alone; the generated reports start from stage 1's tags."""
+    train = examples(train_reports, [r.mesh for r in train_reports], "findings")  # trained on the reference tags
+    tokenizer = smollm_tokenizer()
+    donors = [e.target for e in train]
+    orpo = preference_pairs(train, donors, config.orpo_reports, config, run.rng("rejected-reports"), tokenizer)
+    heldout = preference_pairs(examples(test_reports, [r.mesh for r in test_reports], "findings"), donors,
+                               config.heldout_pairs, config, run.rng("heldout-rejected"), tokenizer)
+    abnormal = [i for i, r in enumerate(test_reports) if extract(r.findings)]
+    pick = abnormal[:config.test_reports or None]
+    generate_on = examples([test_reports[i] for i in pick], [test_tags[i] for i in pick], "findings")
+    return Data(first(train, config.train_reports), orpo, heldout, generate_on, [test_reports[i] for i in pick],
+                train_reports)
+
+
+def smollm_tokenizer():
+    """SmolLM2's tokenizer alone (to count tokens before any model is loaded)."""
+    return AutoTokenizer.from_pretrained(smollm.converted())
+
+
+def bert_scorer(config: Config, run: Run):
+    """The BERTScore (MiniLM-L6) scorer when reports are generated, else None."""
+    return bertscore_scorer(device=run.device) if config.generate or config.sweep_generate else None
+
+
+def base_preference(config: Config, run: Run, data: Data) -> dict:
+    """The untrained model's preference scores on the held-out pairs (a fresh adapter's B is zero, so this
+    is every seed's model before training)."""
+    lm, tokenizer = smollm.load(run.device)
+    scores = preference(lm, tokenizer, data.heldout, config, run)
     del lm
     gc.collect()
-    shown = [{"id": e.id, "stage1_tags": e.tags, "reference": e.target, "sft": s, "orpo": o,
-              **({"after_task2": a} if config.continual else {})}
-             for e, s, o, a in zip(test1, sft_texts, orpo_texts, after_texts)][:5]
-    return {"sft": sft, "orpo": orpo, "continual": continual,
-            "training": {"sft_loss": sft_losses, **{f"orpo_{k}": v for k, v in orpo_log.items()},
-                         "rejected_kinds": dict(Counter(kinds))},
-            "sizes": {"train_split": len(train1), "sft": len(sft_train), "orpo_pairs": len(pairs), "test": len(test1)},
-            "examples": shown}
+    return scores
 
 
-def rank_sweep(config: Config, run: Run, train_reports: list, test_reports: list, test_tags: list) -> dict:
+def trainable_state(lm) -> dict[str, torch.Tensor]:
+    """A copy of the trainable (LoRA) parameters, to branch two trainings from one checkpoint."""
+    return {name: p.detach().clone() for name, p in lm.named_parameters() if p.requires_grad}
+
+
+def restore(lm, state: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, p in lm.named_parameters():
+            if name in state:
+                p.copy_(state[name])
+
+
+def trial(config: Config, run: Run, data: Data, bert) -> dict:
+    """One seed: a fresh adapter ("lora-init"), SFT on the FINDINGS reports ("sft"), then from that checkpoint
+    two branches of exactly as many steps on the same batches (stream "extra"): ORPO on the training pairs,
+    and the step-matched control, SFT on their chosen reports. Each is scored on the held-out pairs and (when
+    ``generate``) on generated reports; our addition (``continual``) then trains the ORPO adapter on
+    IMPRESSION and scores FINDINGS again."""
+    lm, tokenizer = decoder(config, run, config.rank, "lora-init")
+    out = {"sft_loss": train_sft(lm, tokenizer, data.sft, config, run, "sft", "SFT (FINDINGS)"), "preference": {}}
+    checkpoint = trainable_state(lm)
+    texts = {}
+
+    orpo_log = train_orpo(lm, tokenizer, data.orpo, config, run, "extra")
+    out["orpo_loss"], out["orpo_log_odds_ratio"] = orpo_log["loss"], orpo_log["log_odds_ratio"]
+    out["preference"]["orpo"] = preference(lm, tokenizer, data.heldout, config, run)
+    if config.generate:
+        out["orpo"], texts["orpo"] = evaluate(lm, tokenizer, data.generate, config, run, "generate after ORPO", bert)
+    after_orpo = trainable_state(lm) if config.continual else None
+
+    restore(lm, checkpoint)
+    out["control_loss"] = train_sft(lm, tokenizer, data.orpo.chosen, config, run, "extra",
+                                    "SFT control (as many steps)")
+    if len(out["control_loss"]) != len(out["orpo_loss"]):
+        raise RuntimeError("the SFT control must run as many steps as ORPO")
+    out["preference"]["control"] = preference(lm, tokenizer, data.heldout, config, run)
+    if config.generate:
+        out["control"], texts["control"] = evaluate(lm, tokenizer, data.generate, config, run,
+                                                    "generate after the SFT control", bert)
+
+    if config.continual:  # our addition: task 2 (IMPRESSION) learnt by the ORPO adapter, then task 1 again
+        restore(lm, after_orpo)
+        train2 = first(examples(data.train_reports, [r.mesh for r in data.train_reports], "impression"),
+                       config.continual_reports)
+        out["task2_loss"] = train_sft(lm, tokenizer, train2, config, run, "task2", "SFT (IMPRESSION)")
+        task2 = [Example(e.id, e.tags, report.impression, "impression")
+                 for e, report in zip(data.generate, data.generate_reports)]
+        out["continual"] = {"task2": evaluate(lm, tokenizer, task2, config, run, "generate task 2", bert)[0],
+                            "task1_after": evaluate(lm, tokenizer, data.generate, config, run, "task 1 again", bert)[0]}
+    del lm
+    gc.collect()
+    out["examples"] = [{"id": e.id, "stage1_tags": e.tags, "reference": e.target, "orpo": o, "control": c}
+                       for e, o, c in zip(data.generate, texts.get("orpo", []), texts.get("control", []))][:5]
+    return out
+
+
+def rank_sweep(config: Config, run: Run, data: Data, bert) -> dict:
     """A fresh adapter per rank (initialised in "sweep-r<rank>/lora-init"), SFT only on ``sweep_reports``
-    reports (stream "sweep-r<rank>"), scored on the test set."""
-    train = examples(train_reports, [r.mesh for r in train_reports], "findings")
-    test = examples(test_reports, test_tags, "findings")
-    bert = bertscore_scorer(device=run.device) if config.sweep_generate else None
+    reports (stream "sweep-r<rank>"), scored on the generated test reports."""
+    train = examples(data.train_reports, [r.mesh for r in data.train_reports], "findings")
+    test = data.generate
     out = {}
     for rank in config.sweep_ranks:
         lm, tokenizer = decoder(config, run, rank, f"sweep-r{rank}/lora-init")

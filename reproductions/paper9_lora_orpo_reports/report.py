@@ -13,6 +13,7 @@ from reproductions.common.plotting import plt, save
 from reproductions.metrics.text import BERTSCORE_NAME
 from reproductions.outcome import Claim, DataNote, Reported, Row
 from reproductions.run import Run
+from reproductions.verdict import Gate, Rule, all_converged, interval, paired
 
 if TYPE_CHECKING:
     from . import Config
@@ -40,28 +41,48 @@ LOWER_IS_BETTER = {"hallucinated_per_report", "omitted_per_report", "test_nll"}
 PAPER_KEY = {"bleu_mean": "bleu", "meteor": "meteor", "rouge_l": "rouge_l", "finding_f1": "f1_radgraph"}
 
 
+ARMS = (("orpo", "IU X-ray FINDINGS, SFT + ORPO"), ("control", "IU X-ray FINDINGS, SFT + as many SFT steps (control)"))
+PREFERENCE_ARMS = (("base", "untrained (base) model"), ("orpo", "SFT + ORPO"),
+                   ("control", "SFT + as many SFT steps (control)"))
+
+
+def preference_of(metrics: dict, arm: str) -> dict:
+    """One model's held-out preference scores: the base model's, or the mean over the seeds."""
+    return metrics["base_preference"] if arm == "base" else metrics["mean"]["preference"][arm]
+
+
 def rows(metrics: dict) -> list[Row]:
     missing = Reported.missing(f"{PAPER}: not reported")
+    seeds = metrics["seeds"]
     out = []
-    for stage, setting in (("sft", "IU X-ray FINDINGS, SFT"), ("orpo", "IU X-ray FINDINGS, SFT + ORPO")):
+    for arm, name in PREFERENCE_ARMS:
+        scores = preference_of(metrics, arm)
+        setting = (f"held-out hallucination pairs ({metrics['sizes']['heldout_pairs']}), {name}"
+                   + ("" if arm == "base" else f", mean of {seeds} seeds"))
+        out.append(Row("preference accuracy (chosen likelier, length-normalised)", setting, scores["accuracy"],
+                       missing))
+        out.append(Row("mean log odds ratio, chosen over rejected", setting, scores["log_odds_ratio"], missing))
+    for arm, setting in ARMS:
+        if arm not in metrics["mean"]:
+            continue
         for key, name in TEXT_METRICS:
-            if key not in metrics[stage]:
+            if key not in metrics["mean"][arm]:
                 continue
             paper = missing
-            if stage == "orpo" and key in PAPER_KEY:
+            if arm == "orpo" and key in PAPER_KEY:
                 paper = Reported(PAPER_IU[PAPER_KEY[key]], f"{PAPER}: IU-Xray average "
                                  f"{'F1-RadGraph' if key == 'finding_f1' else name.split(' (')[0]}")
-            out.append(Row(name, setting, metrics[stage][key], paper, key not in LOWER_IS_BETTER,
-                           "paper: Phi-3-mini-4k with its own stage 1; ours: SmolLM2-135M, simulated stage 1"
-                           if paper is not missing else ""))
-    if metrics["continual"]:
-        for key, name in TEXT_METRICS:
-            if key in ("bleu1", "bleu2", "bleu3", "bleu_mean", "cider", "omitted_per_report"):
-                continue
-            out.append(Row(name, "task 1 (FINDINGS) after learning task 2", metrics["continual"]["task1_after"][key],
-                           missing, key not in LOWER_IS_BETTER))
-            out.append(Row(name, "task 2 (IMPRESSION)", metrics["continual"]["task2"][key], missing,
-                           key not in LOWER_IS_BETTER))
+            out.append(Row(name, f"{setting}, {metrics['sizes']['generated']} abnormal test reports, mean of {seeds} "
+                           f"seeds", metrics["mean"][arm][key], paper, key not in LOWER_IS_BETTER,
+                           "paper: Phi-3-mini-4k with its own stage 1 on the whole test set; ours: SmolLM2-135M, "
+                           "simulated stage 1, abnormal reports only" if paper is not missing else ""))
+    if "continual" in metrics["mean"]:
+        for key in ("meteor", "rouge_l", "bertscore_f1", "finding_f1", "test_nll"):
+            name = dict(TEXT_METRICS)[key]
+            for part, setting in (("task1_after", "our addition: task 1 (FINDINGS) after learning task 2"),
+                                  ("task2", "our addition: task 2 (IMPRESSION)")):
+                out.append(Row(name, setting, metrics["mean"]["continual"][part][key], missing,
+                               key not in LOWER_IS_BETTER))
     for rank, scores in metrics["sweep"].items():
         for key in ("test_nll", "finding_f1", "rouge_l"):
             if key in scores:
@@ -92,79 +113,125 @@ def rows(metrics: dict) -> list[Row]:
 # ---- claims -------------------------------------------------------------------------------------
 
 # A finding-level comparison needs findings to compare. Below this many correct affirmed findings (over
-# the whole test set) a model's finding precision, recall and F1 rest on one or two hits, and "fewer
-# hallucinated findings" can only mean "affirms nothing abnormal" (the cpu profile's 24 test reports gave
-# SFT 1 correct and 4 false findings, SFT + ORPO 0 and 1: both had collapsed to generic normal reports).
+# the generated test reports) a model's finding precision, recall and F1 rest on one or two hits, and
+# "fewer hallucinated findings" can only mean "affirms nothing abnormal" (the first cpu run's 24 test
+# reports gave SFT 1 correct and 4 false findings, SFT + ORPO 0 and 1: both had collapsed to generic
+# normal reports). The finding claims are not testable unless every seed's models reach it.
 MIN_CORRECT_FINDINGS = 5
-# ORPO steps below this share of the SFT steps make SFT + ORPO close to SFT plus a few more steps.
-SMALL_ORPO_SHARE = 0.5
+MECHANISM_SOURCE = "the paper's method (ORPO: Hong et al. 2024) and the review's summary of paper 9"
+CONTINUAL_SOURCE = "the paper's abstract (continual: refining a report with the patient's earlier studies)"
+
+
+def sft_gate(metrics: dict) -> Gate:
+    """Every seed's SFT loss levelled off before the two branches."""
+    return all_converged("SFT", {f"seed {k}": seed["sft_loss"] for k, seed in enumerate(metrics["per_seed"])})
+
+
+def beats_base_gate(metrics: dict) -> Gate:
+    """SFT + ORPO beats the untrained model's preference accuracy or its mean log odds ratio (means over
+    the seeds): a model that does neither has learnt nothing the pairs can read."""
+    base, orpo = metrics["base_preference"], metrics["mean"]["preference"]["orpo"]
+    passed = orpo["accuracy"] > base["accuracy"] or orpo["log_odds_ratio"] > base["log_odds_ratio"]
+    return Gate("SFT + ORPO beats the untrained model", bool(passed),
+                f"preference accuracy {orpo['accuracy']:.3f} against the base model's {base['accuracy']:.3f}, "
+                f"log odds ratio {orpo['log_odds_ratio']:.3f} against {base['log_odds_ratio']:.3f}")
+
+
+def steps_text(metrics: dict) -> str:
+    first = metrics["per_seed"][0]
+    return (f"Per seed: {len(first['sft_loss'])} SFT steps on {metrics['sizes']['sft']} reports, then from that "
+            f"checkpoint {len(first['orpo_loss'])} ORPO steps on {metrics['sizes']['orpo_pairs']} training pairs "
+            f"against {len(first['control_loss'])} SFT steps on their chosen reports (same batches).")
+
+
+def per_seed_text(values: list[float]) -> str:
+    return ", ".join(f"{v:+.3f}" for v in values)
+
+
+def preference_claims(metrics: dict, config: Config) -> list[Claim]:
+    gates = (sft_gate(metrics), beats_base_gate(metrics))
+    out = []
+    for key, name, tolerance in (("accuracy", "held-out preference accuracy", config.accuracy_tolerance),
+                                 ("log_odds_ratio", "mean log odds ratio of chosen over rejected",
+                                  config.log_odds_tolerance)):
+        orpo = [seed["preference"]["orpo"][key] for seed in metrics["per_seed"]]
+        control = [seed["preference"]["control"][key] for seed in metrics["per_seed"]]
+        estimate = paired(orpo, control)
+        base = metrics["base_preference"][key]
+        kinds = "; ".join(f"{kind}: ORPO {metrics['mean']['preference']['orpo'][kind][key]:.3f}, control "
+                          f"{metrics['mean']['preference']['control'][kind][key]:.3f} "
+                          f"({metrics['rejected_kinds']['heldout'][kind]} pairs)"
+                          for kind in sorted(metrics["rejected_kinds"]["heldout"]))
+        evidence = (f"{name} on {metrics['sizes']['heldout_pairs']} held-out pairs (abnormal test reports, "
+                    f"responses of at most {config.pair_tokens} tokens, prompted with the reference tags): "
+                    f"base {base:.3f}, SFT + ORPO {np.mean(orpo):.3f}, step-matched SFT control "
+                    f"{np.mean(control):.3f}; ORPO minus control per seed {per_seed_text(np.subtract(orpo, control))}, "
+                    f"mean {estimate.text()}. By kind of rejected report: {kinds}. " + steps_text(metrics))
+        out.append(Claim.decided(
+            f"ORPO makes the model prefer the reference report over a hallucinated one ({name}) more than as many "
+            f"further SFT steps do", MECHANISM_SOURCE,
+            Rule(f"SFT + ORPO's {name} minus the step-matched SFT control's, per seed", "better", tolerance),
+            estimate, evidence, gates))
+    return out
 
 
 def finding_counts(scores: dict) -> str:
-    """The raw finding counts behind one model's precision, recall and F1, in words."""
-    return (f"{scores['correct_findings']} correct and {scores['false_findings']} false affirmed findings, "
-            f"{scores['missed_findings']} reference findings missed (precision {scores['finding_precision']:.3f}, recall "
-            f"{scores['finding_recall']:.3f}, F1 {scores['finding_f1']:.3f})")
+    """The raw finding counts behind one model's precision, recall and F1 (seed means), in words."""
+    return (f"{scores['correct_findings']:.3g} correct and {scores['false_findings']:.3g} false affirmed findings, "
+            f"{scores['missed_findings']:.3g} reference findings missed (precision {scores['finding_precision']:.3f}, "
+            f"recall {scores['finding_recall']:.3f}, F1 {scores['finding_f1']:.3f})")
 
 
-def orpo_steps(metrics: dict) -> tuple[int, int]:
-    """(SFT steps, ORPO steps) of the FINDINGS adapter, as trained."""
-    return len(metrics["training"]["sft_loss"]), len(metrics["training"]["orpo_loss"])
+def finding_claims(metrics: dict, config: Config) -> list[Claim]:
+    texts = ("ORPO alignment gives fewer hallucinated findings than as many further SFT steps",
+             "ORPO alignment gives more clinically accurate reports (here: a higher finding-level F1) than as many "
+             "further SFT steps")
+    if not config.generate:
+        return [Claim.untestable(t, CLAIM_SOURCE, "Not tested: generate=false in this run") for t in texts]
+    seeds = metrics["per_seed"]
+    fewest = min(min(seed["orpo"]["correct_findings"], seed["control"]["correct_findings"]) for seed in seeds)
+    n = metrics["sizes"]["generated"]
+    counts = (f"Seed means over {n} abnormal test reports: SFT + ORPO {finding_counts(metrics['mean']['orpo'])}; "
+              f"control {finding_counts(metrics['mean']['control'])}.")
+    if fewest < MIN_CORRECT_FINDINGS:
+        why = (f"Not testable here: a model affirms fewer than {MIN_CORRECT_FINDINGS} correct findings (fewest over "
+               f"the seeds and both arms: {fewest}), so the finding scores rest on a handful of hits and fewer false "
+               f"findings may only mean fewer findings at all. ")
+        return [Claim.untestable(t, CLAIM_SOURCE, why + counts) for t in texts]
+    gates = (sft_gate(metrics),)
+    halluc = paired([s["control"]["hallucinated_per_report"] for s in seeds],
+                    [s["orpo"]["hallucinated_per_report"] for s in seeds])
+    f1 = paired([s["orpo"]["finding_f1"] for s in seeds], [s["control"]["finding_f1"] for s in seeds])
+    return [Claim.decided(texts[0], CLAIM_SOURCE, Rule("the step-matched SFT control's hallucinated findings per "
+                                                       "report minus SFT + ORPO's, per seed", "better",
+                                                       config.hallucination_tolerance),
+                          halluc, f"control minus ORPO {halluc.text()}. " + counts + " " + steps_text(metrics), gates),
+            Claim.decided(texts[1], CLAIM_SOURCE, Rule("SFT + ORPO's finding F1 minus the step-matched SFT control's, "
+                                                       "per seed", "better", config.f1_tolerance),
+                          f1, f"ORPO minus control {f1.text()}. " + counts + " " + steps_text(metrics), gates)]
 
 
-def orpo_is_short(metrics: dict) -> bool:
-    """Whether ORPO trained fewer than ``SMALL_ORPO_SHARE`` of the SFT steps."""
-    sft_steps, steps = orpo_steps(metrics)
-    return bool(sft_steps) and steps < SMALL_ORPO_SHARE * sft_steps
-
-
-def orpo_note(metrics: dict) -> str:
-    """A sentence when ORPO trained few steps next to SFT (else empty)."""
-    sft_steps, steps = orpo_steps(metrics)
-    if orpo_is_short(metrics):
-        return (f" ORPO ran {steps} steps ({metrics['sizes']['orpo_pairs']} pairs) after {sft_steps} SFT steps, so "
-                f"SFT + ORPO is close to SFT plus a few more steps on the same adapter.")
-    return ""
-
-
-def claims(metrics: dict) -> list[Claim]:
-    sft, orpo = metrics["sft"], metrics["orpo"]
-    n_test = metrics["sizes"]["test"]
-    counts = f"SFT: {finding_counts(sft)}; SFT + ORPO: {finding_counts(orpo)}; over {n_test} test reports."
-    note = orpo_note(metrics)
-    testable = min(sft["correct_findings"], orpo["correct_findings"]) >= MIN_CORRECT_FINDINGS
-    untestable = (f"Not testable here: a model affirms fewer than {MIN_CORRECT_FINDINGS} correct findings "
-                  f"(SFT {sft['correct_findings']}, SFT + ORPO {orpo['correct_findings']}), so the finding scores "
-                  f"rest on a handful of hits and fewer false findings may only mean fewer findings at all. ")
-    hallucinated = (f"hallucinated findings per report: SFT {sft['hallucinated_per_report']:.3f}, SFT + ORPO "
-                    f"{orpo['hallucinated_per_report']:.3f}. ")
-    f1 = (f"finding-level F1: SFT {sft['finding_f1']:.3f}, SFT + ORPO {orpo['finding_f1']:.3f}; ROUGE-L "
-          f"{sft['rouge_l']:.3f} -> {orpo['rouge_l']:.3f}. ")
-    out = [Claim("ORPO alignment gives fewer hallucinated findings than SFT alone", CLAIM_SOURCE,
-                 orpo["hallucinated_per_report"] < sft["hallucinated_per_report"] if testable else None,
-                 ("" if testable else untestable) + hallucinated + counts + note),
-           Claim("ORPO alignment gives more clinically accurate reports (here: a higher finding-level F1 than SFT)",
-                 CLAIM_SOURCE, orpo["finding_f1"] > sft["finding_f1"] if testable else None,
-                 ("" if testable else untestable) + f1 + counts + note)]
-    text = ("Continual learning: a second task learnt after the first keeps the first task's scores (rule: task-1 "
-            f"finding F1 and ROUGE-L after task 2 at least 90% of before; ROUGE-L alone when the F1 before rests on "
-            f"fewer than {MIN_CORRECT_FINDINGS} correct findings)")
-    if metrics["continual"]:
-        after = metrics["continual"]["task1_after"]
-        use_f1 = orpo["correct_findings"] >= MIN_CORRECT_FINDINGS
-        held = after["rouge_l"] >= 0.9 * orpo["rouge_l"] and (not use_f1 or after["finding_f1"] >= 0.9 * orpo["finding_f1"])
-        rule = ("judged on finding F1 and ROUGE-L. " if use_f1 else
-                f"judged on ROUGE-L alone: the F1 before rests on {orpo['correct_findings']} correct findings "
-                f"(fewer than {MIN_CORRECT_FINDINGS}). ")
-        out.append(Claim(text, "the paper's title and reported-results.md, Paper 9", held,
-                         f"task 1 before -> after learning IMPRESSION with the same adapter: finding F1 "
-                         f"{orpo['finding_f1']:.3f} -> {after['finding_f1']:.3f}, ROUGE-L {orpo['rouge_l']:.3f} -> "
-                         f"{after['rouge_l']:.3f}, BLEU-4 {orpo['bleu4']:.3f} -> {after['bleu4']:.3f}; " + rule
-                         + f"Before: {finding_counts(orpo)}; after: {finding_counts(after)}."))
-    else:
-        out.append(Claim(text, "the paper's title and reported-results.md, Paper 9", None,
-                         "not tested: continual=false in this run"))
+def continual_claims(metrics: dict) -> list[Claim]:
+    out = [Claim.untestable(
+        "Continual report generation: a report refined with the patient's earlier studies", CONTINUAL_SOURCE,
+        "Not testable here: IU X-ray has one study per patient and no follow-up studies, so there is no earlier "
+        "report to refine a new one with.")]
+    if "continual" in metrics["mean"]:
+        ratios = [s["continual"]["task1_after"]["rouge_l"] / max(s["orpo"]["rouge_l"], 1e-9) - 1
+                  for s in metrics["per_seed"]]
+        estimate = interval(ratios)
+        out.append(Claim.decided(
+            "Our addition (not the paper's sense of continual): learning a second task (IMPRESSION) with the same "
+            "adapter keeps the first task's ROUGE-L", "our addition",
+            Rule("task-1 ROUGE-L after task 2 over before, minus 1, per seed", "no worse", 0.1), estimate,
+            f"relative change {estimate.text()}: ROUGE-L {metrics['mean']['orpo']['rouge_l']:.3f} -> "
+            f"{metrics['mean']['continual']['task1_after']['rouge_l']:.3f} (seed means).", (sft_gate(metrics),),
+            addition=True))
     return out
+
+
+def claims(metrics: dict, config: Config) -> list[Claim]:
+    return preference_claims(metrics, config) + finding_claims(metrics, config) + continual_claims(metrics)
 
 
 # ---- data notes ---------------------------------------------------------------------------------
@@ -182,87 +249,95 @@ def data_notes(metrics: dict, config: Config) -> list[DataNote]:
                           f"PKATransNet (IU X-ray images are not obtainable offline): each abnormal tag missed "
                           f"with p = {config.stage1_miss_rate}, one false tag of another report added with "
                           f"p = {config.stage1_false_rate}")]
-    kinds = Counter(metrics["training"]["rejected_kinds"])
+    def kinds(part):
+        return ", ".join(f"{n} {k}" for k, n in sorted(Counter(metrics["rejected_kinds"][part]).items()))
     return notes + [
         DataNote("IU X-ray reports", "real",
-                 f"Indiana University chest X-ray reports (FINDINGS, IMPRESSION, MeSH tags): {sizes['sft']} "
-                 f"SFT training and {sizes['test']} test reports, split by report with a seeded shuffle"),
+                 f"Indiana University chest X-ray reports (FINDINGS, IMPRESSION, MeSH tags), split by report with a "
+                 f"seeded shuffle into {sizes['train_split']} training and {sizes['test_split']} test reports: "
+                 f"{sizes['sft']} SFT reports; {sizes['heldout_pairs']} held-out pairs and {sizes['generated']} "
+                 f"generated reports from the abnormal test reports"),
         DataNote(smollm.NAME, "substitute", f"{smollm.NOTE}; stands in for Phi-3-mini-4k (3.8B)"),
-        DataNote("ORPO rejected reports", "synthetic",
-                 f"{sizes['orpo_pairs']} references with a finding added (a sentence of another training report "
-                 f"affirming a finding the report lacks) or dropped (a sentence affirming one removed): "
-                 + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))]
+        DataNote("rejected (hallucinated) reports", "synthetic",
+                 f"abnormal references (at least one affirmed finding) with a finding added (a sentence of another "
+                 f"training report affirming a finding the report lacks) or dropped (a sentence affirming one "
+                 f"removed), chosen and rejected at most {config.pair_tokens} tokens: {sizes['orpo_pairs']} ORPO "
+                 f"training pairs ({kinds('orpo')}), {sizes['heldout_pairs']} held-out pairs ({kinds('heldout')})")]
 
 
 # ---- figures ------------------------------------------------------------------------------------
 
 def figures(metrics: dict, config: Config, run: Run) -> list[str]:
-    return [plot_scores(metrics, config, run), plot_training_and_sweep(metrics, run)]
+    return [plot_preference_and_scores(metrics, config, run), plot_training(metrics, run)]
 
 
-def plot_scores(metrics: dict, config: Config, run: Run) -> str:
-    keys = ["bleu1", "bleu4", "meteor", "rouge_l", "bertscore_f1", "finding_f1"]
-    names = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "BERTScore\n(MiniLM-L6)", "finding F1"]
-    series = {"SFT": metrics["sft"], "SFT + ORPO": metrics["orpo"]}
-    if metrics["continual"]:
-        series["after task 2"] = metrics["continual"]["task1_after"]
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [3, 1.3]})
-    width = 0.8 / len(series)
-    for i, (label, scores) in enumerate(series.items()):
-        x = np.arange(len(keys)) + (i - (len(series) - 1) / 2) * width
-        ax.bar(x, [scores.get(k, np.nan) for k in keys], width, label=label)
-        bx.bar(np.arange(2) + (i - (len(series) - 1) / 2) * width,
-               [scores["hallucinated_per_report"], scores["omitted_per_report"]], width, label=label)
-    ax.set_xticks(np.arange(len(keys)), names)
-    ax.set_ylabel("score")
-    ax.set_title("FINDINGS on the test reports (task 1)")
-    ax.legend()
-    bx.set_xticks(np.arange(2), ["hallucinated", "omitted"])
-    bx.set_ylabel("findings per report")
-    bx.set_title("finding errors")
+def plot_preference_and_scores(metrics: dict, config: Config, run: Run) -> str:
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1, 1, 2]})
+    names = [name.replace(" (control)", "\n(control)").replace("untrained (base) model", "base")
+             for _, name in PREFERENCE_ARMS]
+    for ax, key, title in ((axes[0], "accuracy", "held-out preference accuracy"),
+                           (axes[1], "log_odds_ratio", "mean log odds ratio, chosen over rejected")):
+        means = [preference_of(metrics, arm)[key] for arm, _ in PREFERENCE_ARMS]
+        ax.bar(range(len(means)), means, color=["0.6", "C1", "C2"])
+        for x, (arm, _) in enumerate(PREFERENCE_ARMS[1:], start=1):
+            ax.plot([x] * metrics["seeds"], [seed["preference"][arm][key] for seed in metrics["per_seed"]], "k.")
+        ax.set_xticks(range(len(means)), names, fontsize=8)
+        ax.set_title(title, fontsize=10)
+    axes[0].axhline(0.5, color="0.3", lw=0.8, ls=":")
+    axes[0].set_ylim(0, 1)
+    bx = axes[2]
+    keys = ["bleu1", "bleu4", "meteor", "rouge_l", "bertscore_f1", "finding_f1", "hallucinated_per_report"]
+    labels = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "BERTScore\n(MiniLM-L6)", "finding F1",
+              "hallucinated\nper report"]
+    arms = [(arm, name) for arm, name in ARMS if arm in metrics["mean"]]
+    for i, (arm, name) in enumerate(arms):
+        x = np.arange(len(keys)) + (i - (len(arms) - 1) / 2) * 0.38
+        bx.bar(x, [metrics["mean"][arm].get(k, np.nan) for k in keys], 0.38,
+               label=name.replace("IU X-ray FINDINGS, ", ""), color=f"C{i + 1}")
+    bx.set_xticks(np.arange(len(keys)), labels, fontsize=8)
+    bx.set_title(f"generated FINDINGS, {metrics['sizes']['generated']} abnormal test reports (seed means)"
+                 if arms else "no reports generated (generate=false)", fontsize=10)
+    if arms:
+        bx.legend(fontsize=8)
     stage = "real stage 1 (images)" if config.images else "simulated stage 1 (synthetic: reference tags + noise)"
-    fig.suptitle(f"IU X-ray reports, {stage}; stage 2 {smollm.NAME} (substitute for Phi-3) + LoRA r {config.rank}; "
-                 f"{metrics['sizes']['test']} test reports", fontsize=10)
+    fig.suptitle(f"IU X-ray reports; {metrics['sizes']['heldout_pairs']} held-out hallucination pairs (synthetic "
+                 f"rejected reports); {stage}; {smollm.NAME} (substitute for Phi-3) + LoRA r {config.rank}; "
+                 f"{metrics['seeds']} seeds (dots)", fontsize=9)
     fig.tight_layout()
-    return save(fig, run, "scores.png", dpi=90, tight=False)
+    return save(fig, run, "preference_and_scores.png", dpi=90, tight=False)
 
 
-def plot_training_and_sweep(metrics: dict, run: Run) -> str:
+def plot_training(metrics: dict, run: Run) -> str:
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(14, 4))
-    training = metrics["training"]
-    ax.plot(training["sft_loss"], label="SFT loss (FINDINGS)")
-    steps = len(training["sft_loss"])
-    ax.plot(range(steps, steps + len(training["orpo_loss"])), training["orpo_loss"], label="ORPO loss")
-    ax.plot(range(steps, steps + len(training["orpo_loss"])), training["orpo_log_odds_ratio"],
-            label="ORPO log odds ratio")
-    if metrics["continual"]:
-        start = steps + len(training["orpo_loss"])
-        ax.plot(range(start, start + len(metrics["continual"]["task2_loss"])), metrics["continual"]["task2_loss"],
-                label="SFT loss (IMPRESSION, task 2)")
+    for k, seed in enumerate(metrics["per_seed"]):
+        steps = len(seed["sft_loss"])
+        ax.plot(seed["sft_loss"], color="C0", alpha=0.7, label="SFT" if k == 0 else None)
+        extra = range(steps, steps + len(seed["orpo_loss"]))
+        ax.plot(extra, seed["orpo_loss"], color="C1", alpha=0.7, label="ORPO loss" if k == 0 else None)
+        ax.plot(extra, seed["control_loss"], color="C2", alpha=0.7, label="SFT control" if k == 0 else None)
+        bx.plot(seed["orpo_log_odds_ratio"], color="C1", alpha=0.7, label="ORPO, training batches" if k == 0 else None)
     ax.set_xlabel("step")
-    ax.set_title("training (one adapter throughout)")
+    ax.set_title("training loss per seed (the branches start at SFT's end)", fontsize=10)
     ax.legend(fontsize=8)
-    sweep = metrics["sweep"]
-    if sweep:
-        ranks = sorted(sweep)
-        bx.plot(ranks, [sweep[r]["test_nll"] for r in ranks], "o-")
-        bx.set_xscale("log", base=2)
-        bx.set_xticks(ranks, [str(r) for r in ranks])
-    bx.set_xlabel("LoRA rank")
-    bx.set_ylabel("test NLL per token")
-    bx.set_title("rank sweep (SFT only)" if sweep else "rank sweep (switched off)")
+    bx.axhline(metrics["mean"]["preference"]["control"]["log_odds_ratio"], color="C2", ls="--",
+               label="control, held-out (seed mean)")
+    bx.axhline(metrics["mean"]["preference"]["orpo"]["log_odds_ratio"], color="C1", ls="--",
+               label="ORPO, held-out (seed mean)")
+    bx.set_xlabel("ORPO step")
+    bx.set_title("log odds ratio, chosen over rejected", fontsize=10)
+    bx.legend(fontsize=8)
     table = metrics["parameters"]
-    ranks = sorted(table)
-    cx.plot(ranks, [table[r]["percent"] for r in ranks], "o-", label=f"ours ({smollm.NAME}, 134.5M)")
+    ranks = sorted(table, key=int)
+    cx.plot([int(r) for r in ranks], [table[r]["percent"] for r in ranks], "o-", label=f"ours ({smollm.NAME}, 134.5M)")
     cx.plot([32, 64], [PAPER_PARAMS[f"stage 2, LoRA rank {r}"][2] for r in (32, 64)], "s--",
             label="paper (Phi-3-mini-4k, 3.8B)")
     cx.set_xscale("log", base=2)
-    cx.set_xticks(ranks, [str(r) for r in ranks])
+    cx.set_xticks([int(r) for r in ranks], [str(r) for r in ranks])
     cx.set_xlabel("LoRA rank (all linear layers)")
     cx.set_ylabel("trainable parameters, % of the base model")
-    cx.set_title("parameter table")
+    cx.set_title("parameter table", fontsize=10)
     cx.legend(fontsize=8)
-    fig.suptitle("Stage 2 training, rank sweep and trainable share (real IU X-ray reports; simulated stage 1 unless "
-                 "images are given)", fontsize=10)
+    fig.suptitle("Stage 2 training on the real IU X-ray reports (simulated stage 1 unless images are given)",
+                 fontsize=10)
     fig.tight_layout()
-    return save(fig, run, "training_and_sweep.png", dpi=90, tight=False)
+    return save(fig, run, "training.png", dpi=90, tight=False)
