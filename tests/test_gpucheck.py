@@ -32,15 +32,16 @@ REPO = Path(__file__).resolve().parents[1]
 # --- the plan and its budget -----------------------------------------------------------------------------
 
 def test_smoke_runs_come_first_and_absent_assets_switch_their_parts_off():
-    planned = plan.jobs(["paper2", "paper6", "paper8"], ["fid-inception", "smollm2"])
+    planned = plan.jobs(["paper2", "paper6", "paper3"], ["fid-inception", "smollm2"])
     assert [(j.paper, j.mode, j.profile) for j in planned] == [
-        ("paper2", "smoke", "smoke"), ("paper6", "smoke", "smoke"), ("paper8", "smoke", "smoke"),
-        ("paper2", "steps", "full"), ("paper6", "steps", "full"), ("paper8", "steps", "full")]
+        ("paper2", "smoke", "smoke"), ("paper6", "smoke", "smoke"), ("paper3", "smoke", "smoke"),
+        ("paper2", "steps", "full"), ("paper6", "steps", "full"), ("paper3", "steps", "full")]
     by_name = {j.name: j for j in planned}
     assert by_name["paper2 smoke"].overrides == ("fid_images=0",)
     assert by_name["paper6 steps"].overrides == ("fid=false",)
     assert by_name["paper2 smoke"].notes == ("skipped: fid-inception absent (fid_images=0)",)
-    assert by_name["paper8 smoke"].overrides == () and by_name["paper8 smoke"].notes == ()
+    assert by_name["paper3 smoke"].overrides == () and by_name["paper3 smoke"].notes == ()
+    assert plan.jobs(["paper8"], ["fid-inception"])[0].overrides == ("fid=false",)  # its GAN still runs on CUDA
     assert all(j.overrides == () for j in plan.jobs(["paper2", "paper6"], ["smollm2"]))  # FID present: all of it runs
 
 

@@ -372,6 +372,14 @@ def test_gates_make_claims_inconclusive():
     assert report.claims(m)[3].outcome == "inconclusive"
 
 
+def test_without_fid_the_fid_claims_are_not_testable_and_no_fid_row_is_shown():
+    m = _metrics() | {"fid": {}, "vq": {"psnr_db": 20.0, "codes_used": 50}}  # fid=false: the GPU check's switch
+    claims = report.claims(m)
+    assert [c.outcome for c in claims] == ["held"] * 3 + ["not testable here"] * 3
+    assert "fid=false" in claims[3].evidence and claims[4].addition
+    assert not [r for r in report.rows(m, PRESETS["smoke"]) if r.metric in ("FID", "KID") and r.ours is not None]
+
+
 def test_rows_put_the_papers_numbers_beside_none_of_ours():
     m = _metrics() | {"vq": {"psnr_db": 20.0, "codes_used": 50}}
     rows = report.rows(m, PRESETS["smoke"])

@@ -19,7 +19,8 @@ LIMIT_S = {"smoke": 90.0, "steps": 60.0}  # smoke: about a minute on 2 CPU cores
 FLOOR_S = {"smoke": 20.0, "steps": 15.0}  # the least a job is started with: imports, data, a few steps
 # Config switches that leave out the part of a paper needing an absent asset. Papers without one run
 # until they need it and stop there, which the check records as partial.
-SWITCHES = {"fid-inception": {"paper2": ("fid_images=0",), "paper5": ("fid=false",), "paper6": ("fid=false",)}}
+SWITCHES = {"fid-inception": {"paper2": ("fid_images=0",), "paper5": ("fid=false",), "paper6": ("fid=false",),
+                                   "paper8": ("fid=false",)}}
 
 
 @dataclass(frozen=True)

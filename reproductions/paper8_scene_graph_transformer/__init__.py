@@ -125,6 +125,7 @@ class Config:
     gan_width: int = 16  # the generator's 4x4 features have gan_width * 2 ** levels channels
     gan_lr: float = 2e-4
     gan_adv: float = 0.1  # weight of the adversarial loss beside the pixel L1 (weight 1)
+    fid: bool = True  # FID and KID, which need the bundled FID Inception; off: the FID claims are not testable
 
     def __post_init__(self):
         for name in ("image_size", "train_scenes", "test_scenes", "seeds", "shape_train_scenes", "batch_size",
@@ -191,12 +192,13 @@ def main(config: Config, run: Run) -> Outcome:
     train = scenes.train
     shapes = ShapeReader(SceneSet(train.scenes[:config.shape_train_scenes], train.images[:config.shape_train_scenes],
                                   train.graphs[:config.shape_train_scenes]))
-    features = FidFeatures(run.device, batch_size=50)
+    features = FidFeatures(run.device, batch_size=50) if config.fid else None
     floors = model.fid_scores(features, scenes.evaluated.images,
                               {"second real set": scenes.second_real.images,
                                "mean training image": model.mean_image_floor(train.images)},
                               run.torch_generator("kid-subsets-floors"),
-                              {"second real set": "second real", "mean training image": "mean image"})
+                              {"second real set": "second real", "mean training image": "mean image"}
+                              ) if features else {}
     trials = [trial(scenes, shapes, features, config, replica) for replica in run.replicas(config.seeds)]
     per_seed = [metrics for metrics, _ in trials]
     metrics = report.metrics(scenes, per_seed, floors, config)
@@ -205,10 +207,10 @@ def main(config: Config, run: Run) -> Outcome:
                    [report.data_note(scenes, config)], figures, differences(__doc__))
 
 
-def trial(scenes: model.Scenes, shapes: ShapeReader, features: FidFeatures, config: Config,
+def trial(scenes: model.Scenes, shapes: ShapeReader, features: FidFeatures | None, config: Config,
           run: Run) -> tuple[dict, dict]:
     """One seed: layout, VQ-VAE, image transformer and GAN trained afresh; returns its metrics and the
-    images of the figures."""
+    images of the figures (no FID or KID without ``features``)."""
     evaluated, n = scenes.evaluated, config.eval_images
     wall = {}
 
@@ -248,7 +250,8 @@ def trial(scenes: model.Scenes, shapes: ShapeReader, features: FidFeatures, conf
                           for name, images in generated.items()}}
     metrics["edits"], edit_items = model.edit_experiment(layout, ar, vq, scenes.test, boxes, config, run)
     sets = generated | ({"VQ reconstructions": recon} if run.replica == 0 else {})  # the ceiling: first seed only
-    metrics["fid"] = model.fid_scores(features, evaluated.images, sets, run.torch_generator("kid-subsets"))
+    metrics["fid"] = (model.fid_scores(features, evaluated.images, sets, run.torch_generator("kid-subsets"))
+                      if features else {})
     metrics["training"], metrics["wall_s"] = histories, wall
     metrics["optimiser_steps"] = {"VQ-VAE + image transformer": len(histories["vq"]["steps"]) + len(histories["ar"]["steps"]),
                                   "GAN": len(histories["gan"]["steps"])}
