@@ -49,8 +49,10 @@ def metrics(scenes, per_seed: list[dict], floors: dict, config) -> dict:
     (the same real sets for every seed) and each seed's metrics with its training curves."""
     mean = {key: mean_of_trees([seed[key] for seed in per_seed])
             for key in ("layout", "vq", "images", "edits", "wall_s", "optimiser_steps")}
-    fid = (mean_of_trees([{m: seed["fid"][m] for m in MODELS} for seed in per_seed])
-           | {"VQ reconstructions": per_seed[0]["fid"]["VQ reconstructions"]} | floors) if floors else {}  # {}: fid=false
+    fid = {}  # fid=false: none measured
+    if floors:
+        fid = (mean_of_trees([{m: seed["fid"][m] for m in MODELS} for seed in per_seed])
+               | {"VQ reconstructions": per_seed[0]["fid"]["VQ reconstructions"]} | floors)
     return {**mean, "fid": fid, "seeds": config.seeds, "counts": counts(scenes), "per_seed": per_seed}
 
 
@@ -159,7 +161,7 @@ def fid_claims(m: dict) -> list[Claim]:
                  "budget, on synthetic scenes)")
     kid_text = "Context: lower KID than the GAN of the same budget"
     if not m["fid"]:
-        why = "not testable in this run: FID and KID were not measured (fid=false: the FID Inception is absent)"
+        why = "not testable in this run: FID and KID were not measured (fid=false, as where the FID Inception is absent)"
         return [Claim.untestable(main_text, CLAIM_SOURCE, why), Claim.untestable(kid_text, "our addition", why, addition=True)]
     gates = (converged(m, "vq"), converged(m, "ar"), converged(m, "gan"), beats_floor(m))
     n, f = m["counts"]["eval_images"], m["fid"]
