@@ -163,10 +163,13 @@ def explorer_set_up(ws, line):
     assert not any(re.match(r"torch\b", requirement) for requirement in project["dependencies"])
 
 
-@case('python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/reproduce data && .venv/bin/pytest')
+@case('python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/reproduce data && npm ci --prefix tests/a11y && .venv/bin/pytest')
 def full_set_up(ws, line):
     assert "test" in pyproject()["optional-dependencies"] and "data" in repro_cli.main.commands
     assert line in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()  # what CI runs, verbatim
+    lock = json.loads((REPO / "tests" / "a11y" / "package-lock.json").read_text(encoding="utf-8"))
+    assert lock["packages"][""]["dependencies"]["axe-core"] == lock["packages"]["node_modules/axe-core"]["version"]
+    assert lock["packages"]["node_modules/axe-core"]["integrity"].startswith("sha512-")  # npm ci checks the hash
 
 
 # --- the knowledge base ---------------------------------------------------------------------------------
