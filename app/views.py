@@ -176,6 +176,14 @@ def list_rows(table: pd.DataFrame, search: str = "", selectors: tuple = (),
     return out
 
 
+def in_list_order(table: pd.DataFrame, keys: list) -> pd.DataFrame:
+    """The papers of ``table`` whose keys are in ``keys`` (what the list shows), in that order; keys
+    the table does not hold (a list drawn before the corpus changed) are left out."""
+    position = {key: i for i, key in enumerate(keys) if isinstance(key, str)}
+    kept = table[table["key"].isin(position)]
+    return kept.iloc[kept["key"].map(position).to_numpy().argsort(kind="stable")]
+
+
 def _selection_numbers(table: pd.DataFrame, selectors: tuple) -> list[list[int]]:
     """Per row, the numbers of the ``selectors`` it has ([1, 3]), as the list's "Sel." column shows them."""
     has = [selector.matches(table).to_numpy(dtype=bool) for selector in selectors]

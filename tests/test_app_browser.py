@@ -327,3 +327,11 @@ def test_exports_download_the_filtered_corpus_and_the_figures(driver, server, do
     csv = wait_for(lambda: (downloads / "papers.csv").exists() and (downloads / "papers.csv").read_text(),
                    message="papers.csv")
     assert ",corpus.bib," in csv and str(server.paths[0].parent) not in csv
+    # the list's column filters narrow what the page shows, and so what it exports; the heading says so
+    driver.find_element(By.CSS_SELECTOR, '#ex-list .ag-floating-filter[col-id="key"] input').send_keys("Izhar")
+    wait_for(lambda: driver.find_element(By.ID, "ex-list-heading").text == "Papers: 1 of 2 after the column filters",
+             message="the list's heading")
+    driver.find_element(By.ID, "ex-export-bib").click()
+    narrowed = wait_for(lambda: (downloads / "papers (1).bib").exists() and (downloads / "papers (1).bib").read_text(),
+                        message="the second papers.bib")
+    assert narrowed.count("@article{") == 1 and "Izhar2025Engaging" in narrowed and "Lin2025MTMed" not in narrowed

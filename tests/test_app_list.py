@@ -93,6 +93,9 @@ def test_a_column_filter_narrows_the_rows(page):
              message="the title filter")
     column_filter(page, "venue").send_keys("data")  # and a second column's: both apply
     wait_for(lambda: list_keys(page) == ["UsmanAkbar2024BrainTumor"], message="title and venue filters")
+    wait_for(lambda: page.execute_script(JS_HEADING) == "Papers: 1 of 11 after the column filters",
+             message="the heading's count")
+    assert count(page) == "11 of 11 papers"  # the filter's own count is untouched
 
 
 def test_hiding_a_column_removes_it_and_the_url_keeps_the_choice(page, server):

@@ -89,6 +89,12 @@ def test_the_list_holds_every_kept_paper_in_the_review_order(snap):
     assert next(c for c in columns if c["field"] == "year")["filter"] == "agNumberColumnFilter"
 
 
+def test_an_export_of_the_narrowed_list_keeps_its_papers_in_its_order(snap):
+    keys = ["Wu2022GCML", "Gone2020Deleted", 7, "Yi2019GANReview"]  # a vanished key and a non-string: left out
+    assert views.in_list_order(snap.table, keys)["key"].tolist() == ["Wu2022GCML", "Yi2019GANReview"]
+    assert views.in_list_order(snap.table, []).empty
+
+
 def test_the_list_marks_its_row_and_the_url_keeps_its_columns():
     rule = views.list_row_classes('Odd"Key\\</script>')["ex-current"]
     assert rule == 'params.data.key === "Odd\\"Key\\\\</script>"'  # a JSON string literal, whatever the key holds

@@ -91,6 +91,7 @@ def layout(**query) -> html.Div:
                         eventListeners={"cellKeyDown": ["openOnEnter(params, setGridProps)"]},
                         style={"height": f"{LIST_HEIGHT}px"}), className="paper-list",
                         **{"data-grid-label": "ex-list-heading"}),
+                    dcc.Store(id="ex-list-shown"),  # the keys the list's column filters keep (None: all rows)
                 ], className="panel"),
             ], className="centre"),
             html.Aside([
@@ -234,10 +235,14 @@ def hovered(hover, search):
 
 
 @callback(Output("ex-download", "data"), Input("ex-export-bib", "n_clicks"), Input("ex-export-csv", "n_clicks"),
-          State("ex-url", "search"), prevent_initial_call=True)
-def export(_bib, _csv, search):
+          State("ex-url", "search"), State("ex-list-shown", "data"), prevent_initial_call=True)
+def export(_bib, _csv, search, shown):
+    """The papers the page shows: those of the filter, narrowed by the list's column filters (in the
+    list's order) when they are on."""
     snap = explorer_state().snapshot()
     filtered = FilterState.from_url(search).query(snap.similar_to).apply(snap.table)
+    if shown is not None:
+        filtered = views.in_list_order(filtered, shown)
     if ctx.triggered_id == "ex-export-csv":
         return dcc.send_string(to_csv(filtered, root=explorer_state().root), "papers.csv")
     return dcc.send_string(to_bibtex(snap.corpus, filtered), "papers.bib")
@@ -381,6 +386,19 @@ dash.clientside_callback(
     Output("ex-add-result", "children", allow_duplicate=True),
     Input("ex-upload", "contents"), State("ex-upload", "filename"), State("ex-upload-limit", "data"),
     prevent_initial_call=True,
+)
+
+
+# The list's column filters narrow its rows in the browser: its heading says how many they keep of the
+# filter's papers, and the exports take only those (their keys, kept here; None when nothing is narrowed).
+dash.clientside_callback(
+    """function(shown, rows) {
+        const all = (rows || []).length, kept = (shown || []).length;
+        if (!shown || kept === all) { return [null, 'Papers']; }
+        return [shown.map(r => r.key), 'Papers: ' + kept + ' of ' + all + ' after the column filters'];
+    }""",
+    Output("ex-list-shown", "data"), Output("ex-list-heading", "children"),
+    Input("ex-list", "virtualRowData"), State("ex-list", "rowData"), prevent_initial_call=True,
 )
 
 
