@@ -1,7 +1,8 @@
 """The explorer's one filter state, kept in the page's URL so that a view can be shared.
 
 ``?q=gan+ct&tag=method:DCGAN&or-author=Xin+Yi&not=type:tool&years=2018-2020&paper=Yi2019GANReview&colour=year``
-(and ``cols=year,title,key``: the paper list's columns, when they are not the default ones)
+(and ``cols=year,title,key``: the paper list's columns, when they are not the default ones; ``sort=year:desc``
+and ``listfilter={...}``: the list's own sort and column filters, the grid's filter model as JSON)
 Every view is drawn from this state alone; every click produces a new state. The selectors (tags,
 authors, venues: ``survey.query.Selector``) are kept as a formula reads, AND selectors, then OR, then NOT,
 each in the order they were added: the URL's order (a page rebuilt from its URL sees each
@@ -14,6 +15,7 @@ function that answers it (``Snapshot.similar_to``), and the state itself stays p
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl, urlencode
@@ -38,6 +40,27 @@ NEXT_OP = {"and": "or", "or": "not", "not": "and"}  # a chip's operator button
 LIST_COLUMNS = {"selection": "Sel.", "year": "Year", "title": "Title", "authors": "Authors", "venue": "Venue",
                 "category": "Review category", "tags": "Tags", "key": "Key"}
 DEFAULT_COLUMNS = tuple(column for column in LIST_COLUMNS if column != "tags")
+SORT_DIRECTIONS = ("asc", "desc")
+MAX_LIST_FILTER = 4000  # characters of the list's filter model in a URL: more is not typed by hand
+
+
+def list_filter_json(model) -> str:
+    """The paper list's filter model (AG Grid's: column -> its filter's state) as canonical JSON, only
+    the columns of LIST_COLUMNS with a filter state each; "" for none, or for anything else."""
+    if not isinstance(model, dict):
+        return ""
+    kept = {column: state for column, state in model.items() if column in LIST_COLUMNS and isinstance(state, dict)}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if kept else ""
+    return text if len(text) <= MAX_LIST_FILTER else ""
+
+
+def _list_sort(pairs) -> tuple[tuple[str, str], ...]:
+    """(column, direction) pairs of LIST_COLUMNS and SORT_DIRECTIONS, each column once, in their order."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if len(pair) == 2 and pair[0] in LIST_COLUMNS and pair[1] in SORT_DIRECTIONS:
+            out.setdefault(pair[0], pair[1])
+    return tuple(out.items())
 
 
 @dataclass(frozen=True)
@@ -52,10 +75,13 @@ class FilterState:
     edges: str = "tags"
     size: str = DEFAULT_SIZE  # one of survey.neighbourhood.SIZE_MEASURES
     columns: tuple[str, ...] = DEFAULT_COLUMNS  # the paper list's columns shown (of LIST_COLUMNS, in its order)
+    list_sort: tuple[tuple[str, str], ...] = ()  # the list's sort: (column, "asc" or "desc"), first key first
+    list_filter: str = ""  # the list's column filters: ``list_filter_json`` of the grid's filter model
 
     def __post_init__(self):  # AND, OR, NOT (tags, authors, venues within each), as added within those
         object.__setattr__(self, "selectors", tuple(sorted(self.selectors, key=lambda t: _RANK[t.op, t.kind])))
         object.__setattr__(self, "columns", tuple(column for column in LIST_COLUMNS if column in self.columns))
+        object.__setattr__(self, "list_sort", _list_sort(self.list_sort))
 
     @classmethod
     def from_url(cls, search: str | None) -> "FilterState":
@@ -72,12 +98,18 @@ class FilterState:
                 op, kind = _URL_SELECTORS[name]
                 selectors.setdefault((kind, value), Selector(op, kind, value))
         shown = parse_qs((search or "").lstrip("?"), keep_blank_values=True).get("cols")  # blank: none shown
+        try:
+            model = json.loads(first.get("listfilter", ""))
+        except ValueError:
+            model = None
         return cls(text=first.get("q", ""), selectors=tuple(selectors.values()), year_min=low, year_max=high,
                    paper=first.get("paper"), similar=first.get("similar"),
                    colour=first["colour"] if first.get("colour") in COLOUR_MODES else "category",
                    edges=first["edges"] if first.get("edges") in EDGE_MODES else "tags",
                    size=first["size"] if first.get("size") in SIZE_MEASURES else DEFAULT_SIZE,
-                   columns=tuple(shown[0].split(",")) if shown else DEFAULT_COLUMNS)
+                   columns=tuple(shown[0].split(",")) if shown else DEFAULT_COLUMNS,
+                   list_sort=tuple(tuple(part.split(":", 1)) for part in first.get("sort", "").split(",") if part),
+                   list_filter=list_filter_json(model))
 
     def to_url(self) -> str:
         params: list[tuple[str, str]] = []
@@ -98,7 +130,16 @@ class FilterState:
             params.append(("size", self.size))
         if self.columns != DEFAULT_COLUMNS:
             params.append(("cols", ",".join(self.columns)))
+        if self.list_sort:
+            params.append(("sort", ",".join(f"{column}:{direction}" for column, direction in self.list_sort)))
+        if self.list_filter:
+            params.append(("listfilter", self.list_filter))
         return "?" + urlencode(params) if params else ""
+
+    @property
+    def list_filter_model(self) -> dict:
+        """The list's filter model, as the grid takes it."""
+        return json.loads(self.list_filter) if self.list_filter else {}
 
     def query(self, nearest: Callable[[str], Iterable[str]] | None = None) -> Query:
         """The filter as a ``Query``; ``nearest(key)``: the papers nearest to ``key``, needed (and

@@ -56,7 +56,8 @@ def render(snap: Snapshot, state: FilterState, full_graph: bool = True, drafts: 
                    *views.people_clouds(snap.authors, snap.venues, mask, state)],
         "chips": views.chips(state),
         "count": f"{mask.sum()} of {len(table)} papers",
-        "rows": rows, "columns": views.list_columns(state.columns), "row_classes": views.list_row_classes(state.paper),
+        "rows": rows, "columns": views.list_columns(state.columns, state.list_sort),
+        "row_classes": views.list_row_classes(state.paper),
         "details": detail_panel(snap, state.paper, drafts),
     }
 
@@ -154,7 +155,8 @@ def next_state(state: FilterState, trigger, value, years_selected=None, years_cl
     if trigger == "ex-size":
         return state.replace(size=value)
     if trigger == "ex-clear":
-        return FilterState(colour=state.colour, edges=state.edges, size=state.size, columns=state.columns)
+        return FilterState(colour=state.colour, edges=state.edges, size=state.size, columns=state.columns,
+                           list_sort=state.list_sort)  # the view stays; the list's column filters go too
     return state
 
 

@@ -133,9 +133,12 @@ _LIST_COLUMN = {  # each column's own settings, besides its header, its field an
 }
 
 
-def list_columns(shown: tuple[str, ...]) -> list[dict]:
-    """The paper list's column definitions, those not in ``shown`` hidden (the column chooser)."""
-    return [{"field": column, "headerName": name, "hide": column not in shown, **_LIST_COLUMN[column]}
+def list_columns(shown: tuple[str, ...], sort: tuple[tuple[str, str], ...] = ()) -> list[dict]:
+    """The paper list's column definitions, those not in ``shown`` hidden (the column chooser), sorted
+    as ``sort`` says ((column, "asc" or "desc"), first key first: the URL's ``sort``)."""
+    order = {column: (i, direction) for i, (column, direction) in enumerate(sort)}
+    return [{"field": column, "headerName": name, "hide": column not in shown, **_LIST_COLUMN[column],
+             **({"sort": order[column][1], "sortIndex": order[column][0]} if column in order else {})}
             for column, name in LIST_COLUMNS.items()]
 
 

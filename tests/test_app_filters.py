@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from app.filters import FilterState
+from urllib.parse import quote
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.filters import MAX_LIST_FILTER, FilterState, list_filter_json
+from app.interactions import next_state
+from app.views import list_columns
 
 
 def test_url_round_trip_keeps_every_part():
@@ -18,6 +25,30 @@ def test_a_bad_url_gives_a_usable_state():
     state = FilterState.from_url("?years=soon&colour=purple&edges=telepathy&tag=method:GAN")
     assert (state.year_min, state.year_max, state.colour, state.edges) == (None, None, "category", "tags")
     assert state.require == ("method:GAN",)
+
+
+def test_the_lists_sort_and_filter_model_round_trip_and_odd_ones_are_left_out():
+    model = {"title": {"filterType": "text", "type": "contains", "filter": "Müller & GAN"},
+             "year": {"filterType": "number", "type": "inRange", "filter": 2018, "filterTo": 2020}}
+    state = FilterState(list_sort=(("year", "desc"), ("title", "asc")), list_filter=list_filter_json(model))
+    assert FilterState.from_url(state.to_url()) == state and state.list_filter_model == model
+    odd = FilterState.from_url("?sort=year:sideways,key:asc,nope:desc,key:desc,::&listfilter=" +
+                               quote('{"key": {"type": "contains"}, "password": {}, "year": 7}'))
+    assert odd.list_sort == (("key", "asc"),) and odd.list_filter_model == {"key": {"type": "contains"}}
+    assert FilterState.from_url("?listfilter=%7Bnot+json").list_filter == ""
+    assert list_filter_json({"title": {"filter": "x" * MAX_LIST_FILTER}}) == ""  # too long for a URL: dropped
+    assert list_filter_json([1, 2]) == list_filter_json(None) == ""
+    columns = {c["field"]: c for c in list_columns(("year", "title"), state.list_sort)}
+    assert (columns["year"]["sort"], columns["year"]["sortIndex"], columns["title"]["sortIndex"]) == ("desc", 0, 1)
+    assert "sort" not in columns["key"]
+    cleared = next_state(state, "ex-clear", 1, None, None)
+    assert cleared.list_sort == state.list_sort and cleared.list_filter == ""  # the view stays, the filters go
+
+
+@given(st.text(max_size=200))
+def test_any_url_gives_a_state_whose_url_round_trips(search):
+    state = FilterState.from_url(search)
+    assert FilterState.from_url(state.to_url()) == state
 
 
 def test_a_tag_click_requires_then_excludes_then_clears():

@@ -7,12 +7,14 @@ from __future__ import annotations
 import random
 import sys
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from app.filters import FilterState
 from tests.browser import LiveServer, bundled_copy, chrome, wait_for
 from tests.conftest import REPO
 from tests.test_app_browser import count, list_column, list_keys
@@ -96,6 +98,26 @@ def test_a_column_filter_narrows_the_rows(page):
     wait_for(lambda: page.execute_script(JS_HEADING) == "Papers: 1 of 11 after the column filters",
              message="the heading's count")
     assert count(page) == "11 of 11 papers"  # the filter's own count is untouched
+
+
+def test_the_url_keeps_the_lists_sort_and_column_filters_and_clear_drops_the_filters(page, server):
+    header(page, "year").click()
+    header(page, "year").click()  # newest first
+    wait_for(lambda: "sort=year%3Adesc" in page.current_url, message="the sort in the URL")
+    column_filter(page, "title").send_keys("GAN")
+    wait_for(lambda: "listfilter=" in page.current_url, message="the column filter in the URL")
+    kept = wait_for(lambda: len(list_keys(page)) < 11 and list_keys(page), message="the filtered rows")
+    state = FilterState.from_url(urlsplit(page.current_url).query)
+    assert state.list_sort == (("year", "desc"),) and state.list_filter_model["title"]["filter"] == "GAN"
+    page.get(page.current_url)  # the link opened again: the same rows in the same order
+    wait_for(lambda: list_keys(page) == kept, message="the same rows, sorted and filtered")
+    assert column_filter(page, "title").get_attribute("value") == "GAN"
+    years = [int(y) for y in list_column(page, "year")]
+    assert years == sorted(years, reverse=True)
+    page.find_element(By.ID, "ex-clear").click()  # clears the list's filters too, keeps its sort
+    wait_for(lambda: len(list_keys(page)) == 11, message="every row again")
+    wait_for(lambda: "listfilter" not in page.current_url, message="the filter gone from the URL")
+    assert "sort=year%3Adesc" in page.current_url and column_filter(page, "title").get_attribute("value") == ""
 
 
 def test_hiding_a_column_removes_it_and_the_url_keeps_the_choice(page, server):

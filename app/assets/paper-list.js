@@ -10,6 +10,13 @@
                                     rowId: params.node.id, timestamp: Date.now()}});
     };
 
+    // The list sorted or filtered: its sort (first key first) and filter model go to the page's URL.
+    functions.listViewChanged = function (params) {
+        const sort = params.api.getColumnState().filter(c => c.sort)
+            .sort((a, b) => (a.sortIndex || 0) - (b.sortIndex || 0)).map(c => [c.colId, c.sort]);
+        dash_clientside.set_props('ex-list-view', {data: {sort: sort, filter: params.api.getFilterModel()}});
+    };
+
     // A title with the words the search matched in bold: the row's marks are [start, end) of each.
     components.MarkedTitle = function (props) {
         const title = props.value || '';

@@ -13,7 +13,7 @@ import dash_ag_grid as dag
 from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from app import figures, map_text, security, views
-from app.filters import LIST_COLUMNS, FilterState
+from app.filters import LIST_COLUMNS, FilterState, list_filter_json
 from app.interactions import decode_upload, drafts_after_typing, next_state, render, same_rows, work_bibtex
 from app.runtime import explorer_state
 from survey.export import to_bibtex, to_csv
@@ -88,10 +88,13 @@ def layout(**query) -> html.Div:
                         id="ex-list", rowData=v["rows"], columnDefs=v["columns"], defaultColDef=views.LIST_DEFAULTS,
                         getRowId="params.data.key", rowClassRules=v["row_classes"],
                         dashGridOptions={"ensureDomOrder": True, "tooltipShowDelay": 500, "animateRows": False},
-                        eventListeners={"cellKeyDown": ["openOnEnter(params, setGridProps)"]},
-                        style={"height": f"{LIST_HEIGHT}px"}), className="paper-list",
+                        eventListeners={"cellKeyDown": ["openOnEnter(params, setGridProps)"],
+                                        "sortChanged": ["listViewChanged(params)"],
+                                        "filterChanged": ["listViewChanged(params)"]},
+                        style={"height": f"{LIST_HEIGHT}px"}, **_list_filter(state)), className="paper-list",
                         **{"data-grid-label": "ex-list-heading"}),
                     dcc.Store(id="ex-list-shown"),  # the keys the list's column filters keep (None: all rows)
+                    dcc.Store(id="ex-list-view"),  # the list's sort and filter model, set by paper-list.js
                 ], className="panel"),
             ], className="centre"),
             html.Aside([
@@ -103,6 +106,11 @@ def layout(**query) -> html.Div:
         ], className="columns"),
         dcc.Store(id="ex-scrolled"),
     ], className="explorer")
+
+
+def _list_filter(state: FilterState) -> dict:
+    """The grid's filter model from the URL, when it has one (an empty one is left to the grid)."""
+    return {"filterModel": state.list_filter_model} if state.list_filter else {}
 
 
 def _query_string(query: dict) -> str:
@@ -168,7 +176,7 @@ def _add_papers() -> html.Div:
     Output("ex-graph", "figure"), Output("ex-list", "rowData"), Output("ex-list", "columnDefs"),
     Output("ex-list", "rowClassRules"), Output("ex-details", "children"), Output("ex-colour", "value"),
     Output("ex-edges", "value"), Output("ex-rendered", "data"), Output("ex-size", "value"),
-    Output("ex-map-legend", "children"), Output("ex-columns", "value"),
+    Output("ex-map-legend", "children"), Output("ex-columns", "value"), Output("ex-list", "filterModel"),
     Input("ex-url", "search"), Input("ex-version", "data"), Input("ex-search", "value"),
     Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
     Input({"type": "ex-selector", "kind": ALL, "value": ALL}, "n_clicks"), Input({"type": "ex-op", "chip": ALL}, "n_clicks"),
@@ -203,10 +211,25 @@ def update(search, version, text, _tags, _chips, _selectors, _ops, years_selecte
     # the box keeps what is being typed (a trailing space included); other changes set it
     typed = no_update if trigger == "ex-search" else new.text
     # new column definitions only for another choice of columns: the grid keeps the widths the user gave them
-    column_defs = v["columns"] if new.columns != drawn.columns else no_update
+    # (and for a URL, or "Clear filters", that sorts or filters the list otherwise than the grid does now)
+    column_defs = v["columns"] if (new.columns, new.list_sort) != (drawn.columns, drawn.list_sort) else no_update
+    list_filter = new.list_filter_model if new.list_filter != drawn.list_filter else no_update
     return (new.to_url(), typed, v["count"], v["chips"], v["clouds"], v["years"], graph,
             v["rows"] if rows else no_update, column_defs, v["row_classes"], _details(v["details"]), new.colour,
-            new.edges, new.to_url(), new.size, v["map_legend"], list(new.columns))
+            new.edges, new.to_url(), new.size, v["map_legend"], list(new.columns), list_filter)
+
+
+@callback(Output("ex-url", "search", allow_duplicate=True), Output("ex-rendered", "data", allow_duplicate=True),
+          Input("ex-list-view", "data"), State("ex-url", "search"), prevent_initial_call=True)
+def list_view(view, search):
+    """The list sorted or filtered in the grid: the URL says so (the views are already drawn)."""
+    state = FilterState.from_url(search)
+    new = state.replace(list_sort=tuple(tuple(pair) for pair in (view or {}).get("sort") or ()
+                                        if isinstance(pair, list)),
+                        list_filter=list_filter_json((view or {}).get("filter")))
+    if new == state:
+        raise dash.exceptions.PreventUpdate
+    return new.to_url(), new.to_url()
 
 
 def _patch(changes: dict) -> Patch:
