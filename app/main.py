@@ -24,7 +24,8 @@ def create_app(paths: list[Path] | None = None, access: security.Access | None =
     state.snapshot()  # load (and lay out) before the first request, not during it
     runtime.configure(state)
     app = Dash(__name__, use_pages=True, pages_folder=str(HERE / "pages"), assets_folder=str(HERE / "assets"),
-               title="Survey explorer", suppress_callback_exceptions=True)
+               title="Survey explorer", suppress_callback_exceptions=True,
+               compress=True)  # zstd, brotli or gzip: Dash's scripts and a 10k-paper list are mostly repetition
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers read English
     app.server.add_url_rule(REPORT_URL, view_func=reproduction_report)
     app.layout = html.Div([

@@ -278,6 +278,17 @@ def test_the_server_is_waitress(server):
     assert Client(server, signed_in=False).get("/").headers["Server"] == "waitress"
 
 
+def test_answers_come_compressed_where_the_browser_takes_it(server):
+    client = Client(server, signed_in=False)
+    for path in ("/_dash-layout", "/assets/style.css"):
+        answer = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert answer.headers["Content-Encoding"] == "gzip", path
+        assert int(answer.headers["Content-Length"]) < len(answer.content) / 2, path  # the list and CSS repeat much
+        assert "Accept-Encoding" in answer.headers["Vary"]
+    plain = client.get("/_dash-layout", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and plain.json()
+
+
 def test_an_upload_over_the_limit_gets_413_and_writes_nothing(server):
     client = Client(server, signed_in=True)
     before = server.paths[0].read_bytes()
