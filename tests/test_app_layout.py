@@ -59,6 +59,9 @@ def test_columns_stay_in_view_and_nothing_spills(driver, server, size):
     title = wait_for(lambda: driver.find_element(By.ID, "ex-details-title"), message="the details")
     assert within(driver, title)
     assert within(driver, header) and within(driver, search)  # the search and counts still on top
+    # the list, scrolled to, fills most of the column's view and fits in it: taller screens show more rows
+    grid, view = driver.execute_script(JS_BOX, table), driver.execute_script(JS_BOX, centre)
+    assert 0.5 * (view[3] - view[1]) <= grid[3] - grid[1] and view[1] - 1 <= grid[1] and grid[3] <= view[3] + 1
     assert driver.execute_script(JS_BOX, header)[1] == 0
 
 

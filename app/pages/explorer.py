@@ -91,7 +91,7 @@ def layout(**query) -> html.Div:
                         eventListeners={"cellKeyDown": ["openOnEnter(params, setGridProps)"],
                                         "sortChanged": ["listViewChanged(params)"],
                                         "filterChanged": ["listViewChanged(params)"]},
-                        style={"height": f"{LIST_HEIGHT}px"}, **_list_filter(state)), className="paper-list",
+                        style={"height": LIST_HEIGHT}, **_list_filter(state)), className="paper-list",
                         **{"data-grid-label": "ex-list-heading"}),
                     dcc.Store(id="ex-list-shown"),  # the keys the list's column filters keep (None: all rows)
                     dcc.Store(id="ex-list-view"),  # the list's sort and filter model, set by paper-list.js
@@ -126,7 +126,9 @@ def _figure_export_buttons(graph_id: str) -> html.Div:
                                  className="small", title="Download this figure as SVG")], className="image-export")
 
 
-LIST_HEIGHT = 420  # pixels of the paper list; the grid scrolls within it
+# the paper list fills the centre column's view once scrolled to (below the header and its own heading), and
+# scrolls its rows within that; never under 360 px
+LIST_HEIGHT = "max(360px, calc(100vh - 230px))"
 SEARCH_PAUSE = 0.3  # seconds without a keystroke before the search runs (Enter runs it at once)
 TAG_EDITOR = frozenset({"ex-tags-input", "ex-tags-save", "ex-tags-revert", "ex-tags-options", "ex-tags-draft",
                         "ex-tags-check"})
