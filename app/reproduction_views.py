@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from app import results
 from reproductions.outcome import NOT_REPORTED
-from reproductions.sidebyside import claim_label, claim_notes, claim_title, estimate_text, tally
+from reproductions.sidebyside import anchor_text, claim_label, claim_notes, claim_title, estimate_text, tally
 from reproductions.verdict import OUTCOMES
 
 PROFILE_CAVEATS = {
@@ -85,7 +85,7 @@ def side_by_side(name: str, record: dict) -> list:
     first (a long table folds the rest)."""
     run = record["run"]
     info = (f"{record['status']}, seed {run.get('seed')}, {str(run.get('started', ''))[:10]}, "
-            f"commit {run.get('git_commit') or 'unknown'}, {run.get('wall_time_s', 0):.0f} s")
+            f"commit {run.get('git_commit') or 'unknown'}, {run.get('wall_time_s', 0):.0f} s{anchor_text(run)}")
     caveat = PROFILE_CAVEATS.get(record["profile"])
     parts = [html.P([_badge(record), " ", html.Span(info, className="muted")]),
              *([html.P(caveat, className="caveat")] if caveat else [])]

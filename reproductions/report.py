@@ -15,7 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reproductions.sidebyside import claim_line, claim_parts, claim_title, estimate_text, read, tally, tally_text
+from reproductions.sidebyside import (anchor_text, claim_line, claim_parts, claim_title, estimate_text, read, tally,
+                                     tally_text)
 from reproductions.verdict import OUTCOMES
 from survey.storage import atomic_write
 
@@ -67,7 +68,7 @@ def _summary(entry: Entry, doc: dict | None) -> list[str]:
     run = doc["run"]
     counts = tally(doc["claims"])
     return [entry.name, entry.bib_key, *(str(counts[o]) for o in OUTCOMES), doc["profile"], run["device_name"],
-            f"{run['wall_time_s']:.1f}"]
+            f"{run['wall_time_s']:.1f}{anchor_text(run)}"]
 
 
 CLAIMS_HEAD = ["paper", "claim", "outcome", "number (95% interval)", "why inconclusive"]
@@ -82,7 +83,7 @@ def _claim_rows(entries: list[Entry], docs: list[dict | None]) -> list[list[str]
 def _run_line(doc: dict) -> str:
     run = doc["run"]
     return (f"{doc['profile']} profile, {doc['status']}, device {run['device_name']} ({run['device']}), "
-            f"wall time {run['wall_time_s']:.1f} s, seed {run['seed']}, started {run['started']}, "
+            f"wall time {run['wall_time_s']:.1f} s{anchor_text(run)}, seed {run['seed']}, started {run['started']}, "
             f"commit {run['git_commit'] or 'unknown'}")
 
 

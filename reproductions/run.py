@@ -223,6 +223,26 @@ def determinism() -> dict:
                                                "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if k in os.environ}}
 
 
+ANCHOR_SIZE, ANCHOR_PRODUCTS, ANCHOR_REPEATS = 512, 8, 5  # float32 matrix products of the speed anchor
+
+
+def speed_anchor(device) -> float:
+    """The device's speed on a fixed workload, in GFLOP/s: ``ANCHOR_PRODUCTS`` float32 products of two
+    512 x 512 matrices with the run's threads, the best of ``ANCHOR_REPEATS`` (a few tenths of a second
+    on 2 cores). Machines of one kind differ by 2x from day to day, so a wall time reads against it."""
+    import torch
+    a = torch.rand(ANCHOR_SIZE, ANCHOR_SIZE, generator=torch.Generator().manual_seed(0)).to(device)
+    times = []
+    for _ in range(ANCHOR_REPEATS):
+        start = time.perf_counter()
+        for _ in range(ANCHOR_PRODUCTS):
+            b = a @ a
+        if b.device.type == "cuda":
+            torch.cuda.synchronize(b.device)
+        times.append(time.perf_counter() - start)
+    return round(2 * ANCHOR_SIZE ** 3 * ANCHOR_PRODUCTS / min(times) / 1e9, 1)
+
+
 def git_commit() -> str | None:
     """HEAD of the checkout, with "+dirty" when tracked files changed; None outside git."""
     try:

@@ -14,7 +14,7 @@ from reproductions import sidebyside
 from reproductions.config import ConfigError, apply_overrides, as_dict
 from reproductions.registry import Reproduction
 from reproductions.run import (PROFILES, PUBLISHED, Run, choose_device, determinism, device_name, git_commit,
-                               new_run_folder, publish, recorded, seed_everything, versions, write_json)
+                               new_run_folder, publish, recorded, seed_everything, speed_anchor, versions, write_json)
 
 
 def make_config(module, profile: str, overrides=()):
@@ -34,7 +34,7 @@ def execute(reproduction: Reproduction, profile: str = "smoke", device: str = "a
     info = {"paper": reproduction.name, "bib_key": reproduction.bib_key, "method": reproduction.method,
             "id": folder.name, "profile": profile, "seed": seed, "device": str(torch_device),
             "device_name": device_name(torch_device), "git_commit": git_commit(), "versions": versions(),
-            "determinism": determinism(),
+            "determinism": determinism(), "speed_anchor_gflops": speed_anchor(torch_device),
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     with recorded(folder, info):
         seed_everything(seed)  # the safety net for libraries that draw globally; papers use run.rng(name)

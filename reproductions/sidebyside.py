@@ -12,7 +12,8 @@ Schema (``schema`` = 2), every key always present:
       "status": "completed" | "interrupted" | "failed",
       "run": {"id": str, "started": ISO-8601 UTC, "wall_time_s": float, "device": str,
               "device_name": str, "seed": int, "git_commit": str | null,
-              "determinism": {...} | null},   # run.determinism(): threads and torch's switches
+              "determinism": {...} | null,    # run.determinism(): threads and torch's switches
+              "speed_anchor_gflops": float | null},  # run.speed_anchor(): the machine's speed that day
       "data": [{"name": str, "kind": "real" | "phantom" | "synthetic" | "substitute", "detail": str}],
       "rows": [{"metric": str, "setting": str,
                 "ours": float | null,       # null: this run did not measure it
@@ -67,7 +68,7 @@ def results_document(outcome: Outcome, info: dict) -> dict:
         "profile": info["profile"],
         "status": info["status"],
         "run": {k: info.get(k) for k in ("id", "started", "wall_time_s", "device", "device_name", "seed",
-                                         "git_commit", "determinism")},
+                                         "git_commit", "determinism", "speed_anchor_gflops")},
         "data": [vars(d) for d in outcome.data],
         "rows": [{"metric": r.metric, "setting": r.setting, "ours": _number(r.ours),
                   "paper": _number(r.paper.value), "paper_text": r.paper.text, "source": r.paper.source,
@@ -149,6 +150,12 @@ def estimate_text(c: dict) -> str:
     return "exact count" if c.get("seeds") is None else f"{c.get('seeds')} seed, no interval"
 
 
+def anchor_text(run: dict) -> str:
+    """" (speed anchor N GFLOP/s)" for a run that measured the machine's speed (none before 2026-12-03)."""
+    gflops = run.get("speed_anchor_gflops")
+    return f" (speed anchor {gflops:g} GFLOP/s)" if gflops else ""
+
+
 def _cell(value) -> str:
     if value is None:
         return "not measured"
@@ -160,7 +167,7 @@ def markdown(doc: dict) -> str:
     kinds = sorted({d["kind"] for d in doc["data"]} - {"real"})
     lines = [f"# {doc['paper']}: {doc['method']} [{doc['bib_key']}]", "",
              f"Profile **{doc['profile']}**, status **{doc['status']}**, device {run['device_name']}, "
-             f"seed {run['seed']}, wall time {run['wall_time_s']:.1f} s, run {run['id']}."]
+             f"seed {run['seed']}, wall time {run['wall_time_s']:.1f} s{anchor_text(run)}, run {run['id']}."]
     if doc["profile"] == "smoke":
         lines.append("A smoke run: the quick profile, meant to show that the pipeline works rather than to match the paper.")
     elif doc["profile"] == "cpu":

@@ -78,4 +78,5 @@ def smoke_run(paper: str, out: Path, *extra: str, seed: int = 0) -> tuple[Path, 
     (folder,) = (out / paper).iterdir()
     info = json.loads((folder / "run_info.json").read_text())
     assert info["status"] == "completed" and info["profile"] == "smoke" and info["seed"] == seed
+    assert info["speed_anchor_gflops"] > 0  # the machine's speed that day, beside the wall time
     return folder, info

@@ -78,6 +78,11 @@ def test_smoke_runs_never_write_or_publish_into_results(tmp_path, monkeypatch):
     assert json.loads((results / "paper10" / "run_info.json").read_text())["profile"] == "full"
 
 
+def test_the_speed_anchor_measures_the_device():
+    gflops = run.speed_anchor(torch.device("cpu"))
+    assert 0.1 < gflops < 1e5  # a 2-core CPU gives tens; a real number, not a placeholder
+
+
 def test_device_choice_is_explicit():
     assert run.choose_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
@@ -106,6 +111,10 @@ def test_side_by_side_writes_not_reported_and_names_phantoms(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "| FRR | reader 1 | 0.4 | not reported |" in md and "phantom" in md and "smoke run" in md
     assert "Tally of the paper's claims: 1 inconclusive." in md and "**inconclusive**: GANs help" in md
+    assert saved["run"]["speed_anchor_gflops"] is None and "speed anchor" not in md  # a run that did not measure it
+    doc = sidebyside.write(tmp_path, outcome, info | {"speed_anchor_gflops": 41.5})
+    assert doc["run"]["speed_anchor_gflops"] == 41.5
+    assert "wall time 1.5 s (speed anchor 41.5 GFLOP/s)" in (tmp_path / "results.md").read_text()
     with pytest.raises(ValueError, match="data kind"):
         DataNote("x", "fake", "")
 
