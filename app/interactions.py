@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+import numpy as np
 import pandas as pd
 
 from app import figures, views
@@ -36,7 +37,7 @@ def render(snap: Snapshot, state: FilterState, full_graph: bool = True, drafts: 
     table = snap.table
     mask = state.query(snap.similar_to).mask(table).to_numpy(dtype=bool)
     coloured = state.selecting()[:len(SELECTION_COLOURS)]  # the selections, each in its colour
-    rows = views.list_rows(table, state.text, coloured, mask) if with_rows else None
+    rows = list_rows(snap, state, mask) if with_rows else None
     groups = names = selection = None
     if state.colour == "selection":
         groups = first_matching(coloured, table)
@@ -60,6 +61,14 @@ def render(snap: Snapshot, state: FilterState, full_graph: bool = True, drafts: 
         "row_classes": views.list_row_classes(state.paper),
         "details": detail_panel(snap, state.paper, drafts),
     }
+
+
+def list_rows(snap: Snapshot, state: FilterState, mask: np.ndarray | None = None) -> list[dict]:
+    """The paper list's rows for ``state``: the papers its filter keeps (``mask``, computed when not
+    given), its search marks and the numbers of the coloured selections."""
+    if mask is None:
+        mask = state.query(snap.similar_to).mask(snap.table).to_numpy(dtype=bool)
+    return views.list_rows(snap.table, state.text, state.selecting()[:len(SELECTION_COLOURS)], mask)
 
 
 def same_rows(a: FilterState, b: FilterState) -> bool:

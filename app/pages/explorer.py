@@ -14,7 +14,8 @@ from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html, no_
 
 from app import figures, map_text, security, views
 from app.filters import LIST_COLUMNS, FilterState, list_filter_json
-from app.interactions import decode_upload, drafts_after_typing, next_state, render, same_rows, work_bibtex
+from app.interactions import (decode_upload, drafts_after_typing, list_rows, next_state, render, same_rows,
+                              work_bibtex)
 from app.runtime import explorer_state
 from survey.export import to_bibtex, to_csv
 from survey.graph import EDGE_MODES
@@ -94,6 +95,7 @@ def layout(**query) -> html.Div:
                         style={"height": LIST_HEIGHT}, **_list_filter(state)), className="paper-list",
                         **{"data-grid-label": "ex-list-heading"}),
                     dcc.Store(id="ex-list-shown"),  # the keys the list's column filters keep (None: all rows)
+                    dcc.Store(id="ex-list-drawn", data={"version": snap.version, "state": state.to_url()}),
                     dcc.Store(id="ex-list-view"),  # the list's sort and filter model, set by paper-list.js
                 ], className="panel"),
             ], className="centre"),
@@ -175,7 +177,7 @@ def _add_papers() -> html.Div:
 @callback(
     Output("ex-url", "search"), Output("ex-search", "value"), Output("ex-count", "children"),
     Output("ex-chips", "children"), Output("ex-clouds", "children"), Output("ex-years", "figure"),
-    Output("ex-graph", "figure"), Output("ex-list", "rowData"), Output("ex-list", "columnDefs"),
+    Output("ex-graph", "figure"), Output("ex-list", "columnDefs"),
     Output("ex-list", "rowClassRules"), Output("ex-details", "children"), Output("ex-colour", "value"),
     Output("ex-edges", "value"), Output("ex-rendered", "data"), Output("ex-size", "value"),
     Output("ex-map-legend", "children"), Output("ex-columns", "value"), Output("ex-list", "filterModel"),
@@ -203,9 +205,9 @@ def update(search, version, text, _tags, _chips, _selectors, _ops, years_selecte
     # (a new URL: the map the page holds is that of the state it was drawn for)
     drawn = FilterState.from_url(rendered) if trigger == "ex-url" else state
     full = trigger == "ex-version" or (new.colour, new.edges, new.size) != (drawn.colour, drawn.edges, drawn.size)
-    # the list's rows only when they change (a paper picked or a column chosen keeps them, and the grid its scroll)
-    rows = trigger == "ex-version" or not same_rows(new, drawn)
-    v = render(explorer_state().snapshot(), new, full_graph=full, drafts=drafts, with_rows=rows)
+    # the list's rows come in an answer of their own (``list_rows_of``), so that the count, the histogram
+    # and the map, which are small, are not held up by them
+    v = render(explorer_state().snapshot(), new, full_graph=full, drafts=drafts, with_rows=False)
     changes = dict(v["graph_changes"])
     if new.paper == drawn.paper:  # the labels (and the note of a map without edges) are those drawn
         changes.pop("layout", None)
@@ -217,8 +219,20 @@ def update(search, version, text, _tags, _chips, _selectors, _ops, years_selecte
     column_defs = v["columns"] if (new.columns, new.list_sort) != (drawn.columns, drawn.list_sort) else no_update
     list_filter = new.list_filter_model if new.list_filter != drawn.list_filter else no_update
     return (new.to_url(), typed, v["count"], v["chips"], v["clouds"], v["years"], graph,
-            v["rows"] if rows else no_update, column_defs, v["row_classes"], _details(v["details"]), new.colour,
+            column_defs, v["row_classes"], _details(v["details"]), new.colour,
             new.edges, new.to_url(), new.size, v["map_legend"], list(new.columns), list_filter)
+
+
+@callback(Output("ex-list", "rowData"), Output("ex-list-drawn", "data"),
+          Input("ex-rendered", "data"), Input("ex-version", "data"), State("ex-list-drawn", "data"),
+          prevent_initial_call=True)
+def list_rows_of(rendered, version, drawn):
+    """The list's rows for the state the page now shows, only when they change: a paper picked, a column
+    chosen or the list sorted keeps them (and the grid its scroll); another corpus version does not."""
+    state = FilterState.from_url(rendered)
+    if drawn and drawn.get("version") == version and same_rows(state, FilterState.from_url(drawn.get("state"))):
+        raise dash.exceptions.PreventUpdate
+    return list_rows(explorer_state().snapshot(), state), {"version": version, "state": rendered}
 
 
 @callback(Output("ex-url", "search", allow_duplicate=True), Output("ex-rendered", "data", allow_duplicate=True),
