@@ -155,7 +155,7 @@ def test_search_runs_as_the_user_types_and_keeps_the_typing(page):
     search.send_keys("mri")
     wait_for(lambda: "q=diffusion+mri" in page.current_url, message="the second word to join the first")
     assert search.get_attribute("value") == "diffusion mri"
-    assert 0 < len(list_keys(page)) < 11
+    wait_for(lambda: 0 < len(list_keys(page)) < 11, message="the list's rows, which come after the count")
     titles = '#ex-list .ag-cell[col-id="title"] strong'
     bold = wait_for(lambda: {b.get_attribute("textContent").lower()  # (a long title is cut in its cell)
                              for b in page.find_elements(By.CSS_SELECTOR, titles)}, message="the matched words bold")
