@@ -9,6 +9,7 @@ from selenium.webdriver.common.by import By
 
 from tests import axe
 from tests.browser import LiveServer, bundled_copy, wait_for
+from tests.conftest import entry
 
 pytestmark = pytest.mark.browser
 
@@ -40,6 +41,19 @@ def test_no_serious_or_critical_violation(driver, server, name):
     driver.set_window_size(1400, 900)
     driver.get(server.url + path)
     settled(driver, ready)
+    found = axe.violations(driver)
+    assert not axe.blocking(found), "\n".join(axe.blocking(found))
+
+
+def test_no_serious_or_critical_violation_with_an_upload_preview_and_an_open_dropdown(driver, server):
+    driver.set_window_size(1400, 900)
+    driver.get(server.url + "/")
+    settled(driver, "#ex-graph .js-plotly-plot")
+    driver.find_element(By.ID, "ex-paste").send_keys(entry("Preview2026Axe", "A paper to preview", 2026))
+    driver.find_element(By.ID, "ex-preview").click()
+    settled(driver, "#ex-add-result table.preview")
+    driver.find_element(By.ID, "ex-edges").click()  # the edge mode's dropdown, open
+    settled(driver, ".dash-dropdown-content, [role=listbox] [role=option]")
     found = axe.violations(driver)
     assert not axe.blocking(found), "\n".join(axe.blocking(found))
 
