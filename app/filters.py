@@ -55,10 +55,12 @@ def list_filter_json(model) -> str:
 
 
 def _list_sort(pairs) -> tuple[tuple[str, str], ...]:
-    """(column, direction) pairs of LIST_COLUMNS and SORT_DIRECTIONS, each column once, in their order."""
+    """(column, direction) pairs of LIST_COLUMNS and SORT_DIRECTIONS, each column once, in their order;
+    anything else (from a URL or the browser) is left out."""
     out: dict[str, str] = {}
     for pair in pairs:
-        if len(pair) == 2 and pair[0] in LIST_COLUMNS and pair[1] in SORT_DIRECTIONS:
+        if (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+                and pair[0] in LIST_COLUMNS and pair[1] in SORT_DIRECTIONS):
             out.setdefault(pair[0], pair[1])
     return tuple(out.items())
 

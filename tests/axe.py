@@ -9,10 +9,9 @@ which makes it a failure, as a missing browser is.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
+from tests.browser import unavailable
 
 FOLDER = Path(__file__).parent / "a11y"
 SCRIPT = FOLDER / "node_modules" / "axe-core" / "axe.min.js"
@@ -28,10 +27,7 @@ def pinned() -> str:
 def source() -> str:
     """The text of axe.min.js as installed by ``npm ci --prefix tests/a11y``."""
     if not SCRIPT.exists():
-        message = "axe-core is not installed: run `npm ci --prefix tests/a11y` in the checkout"
-        if os.environ.get("SURVEY_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("axe-core is not installed: run `npm ci --prefix tests/a11y` in the checkout")
     return SCRIPT.read_text(encoding="utf-8")
 
 

@@ -22,12 +22,16 @@ CHROMEDRIVER = shutil.which("chromedriver")
 TOKEN = "browser-tests"
 
 
+def unavailable(message: str):
+    """A tool of the browser tests is missing: skip, or fail where CI requires it (SURVEY_REQUIRE_BROWSER=1)."""
+    if os.environ.get("SURVEY_REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def chrome(downloads: Path | None = None):
     if not (CHROMIUM and CHROMEDRIVER):
-        message = "headless Chromium is not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("SURVEY_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("headless Chromium is not installed (apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service

@@ -36,6 +36,8 @@ def test_the_lists_sort_and_filter_model_round_trip_and_odd_ones_are_left_out():
                                quote('{"key": {"type": "contains"}, "password": {}, "year": 7}'))
     assert odd.list_sort == (("key", "asc"),) and odd.list_filter_model == {"key": {"type": "contains"}}
     assert FilterState.from_url("?listfilter=%7Bnot+json").list_filter == ""
+    from_browser = FilterState(list_sort=(["year", "desc"], 7, [["title"], "asc"], ["key", None], "ab"))
+    assert from_browser.list_sort == (("year", "desc"),)  # the grid's JSON pairs; anything else left out
     assert list_filter_json({"title": {"filter": "x" * MAX_LIST_FILTER}}) == ""  # too long for a URL: dropped
     assert list_filter_json([1, 2]) == list_filter_json(None) == ""
     columns = {c["field"]: c for c in list_columns(("year", "title"), state.list_sort)}

@@ -1,7 +1,8 @@
 // Dash 4's own markup fails axe-core where no component property reaches (Dash 4.4): RadioItems and
 // Checklist are a role=listbox without a name whose role=option labels wrap native inputs (controls
 // nested in controls); Dropdown gives keyboard focus to an aria-hidden input and opens an unnamed
-// dialog; Upload's file input has no label. Each is mended in place, and again whenever Dash redraws or React resets an attribute.
+// dialog; Upload's file input has no label. Each is mended in place, and again whenever Dash redraws
+// or React resets an attribute.
 (function () {
     function mend(root) {
         root.querySelectorAll('.dash-options-list[role="listbox"]').forEach(function (list) {

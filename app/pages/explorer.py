@@ -240,9 +240,8 @@ def list_rows_of(rendered, version, drawn):
 def list_view(view, search):
     """The list sorted or filtered in the grid: the URL says so (the views are already drawn)."""
     state = FilterState.from_url(search)
-    new = state.replace(list_sort=tuple(tuple(pair) for pair in (view or {}).get("sort") or ()
-                                        if isinstance(pair, list)),
-                        list_filter=list_filter_json((view or {}).get("filter")))
+    view = view if isinstance(view, dict) else {}
+    new = state.replace(list_sort=tuple(view.get("sort") or ()), list_filter=list_filter_json(view.get("filter")))
     if new == state:
         raise dash.exceptions.PreventUpdate
     return new.to_url(), new.to_url()

@@ -161,8 +161,10 @@ def fid_claims(m: dict) -> list[Claim]:
                  "budget, on synthetic scenes)")
     kid_text = "Context: lower KID than the GAN of the same budget"
     if not m["fid"]:
-        why = "not testable in this run: FID and KID were not measured (fid=false, as where the FID Inception is absent)"
-        return [Claim.untestable(main_text, CLAIM_SOURCE, why), Claim.untestable(kid_text, "our addition", why, addition=True)]
+        why = ("not testable in this run: FID and KID were not measured (fid=false, as where the FID Inception is "
+               "absent)")
+        return [Claim.untestable(main_text, CLAIM_SOURCE, why),
+                Claim.untestable(kid_text, "our addition", why, addition=True)]
     gates = (converged(m, "vq"), converged(m, "ar"), converged(m, "gan"), beats_floor(m))
     n, f = m["counts"]["eval_images"], m["fid"]
     steps, wall = m["optimiser_steps"], m["wall_s"]
