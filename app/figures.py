@@ -26,7 +26,8 @@ BASE_LAYOUT = {"template": "plotly_white", "margin": {"l": 40, "r": 10, "t": 30,
                "uirevision": "keep"}  # keep the user's zoom and pan across updates
 
 
-def _category(table: pd.DataFrame) -> pd.Series:
+def category_column(table: pd.DataFrame) -> pd.Series:
+    """Each row's review category, NO_CATEGORY where it has none."""
     return table["review_category"].fillna(NO_CATEGORY)
 
 
@@ -45,7 +46,7 @@ def years_figure(table: pd.DataFrame, mask: np.ndarray, year_min: int | None, ye
     first, last = int(np.nanmin(years)), int(np.nanmax(years))
     xs = list(range(first, last + 1))
     if groups is None:
-        categories = _category(table).to_numpy()
+        categories = category_column(table).to_numpy()
         stacks = [(categories == group, group, CATEGORY_COLOURS.get(group, OTHER_COLOUR))
                   for group in [*CATEGORY_COLOURS, NO_CATEGORY]]
     else:
@@ -138,7 +139,7 @@ def graph_groups(nodes: pd.DataFrame, colour: str) -> list[tuple[str, pd.DataFra
         first = papers["community"].groupby(names, sort=False).min()
         order = sorted(first.index, key=lambda name: (name == OTHER_CLUSTERS, first[name], name))
         return groups + [(name, papers[names == name]) for name in order]
-    categories = _category(papers)
+    categories = category_column(papers)
     return groups + [(group, papers[categories == group]) for group in [*CATEGORY_COLOURS, NO_CATEGORY]]
 
 

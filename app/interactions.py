@@ -68,14 +68,21 @@ def list_rows(snap: Snapshot, state: FilterState, mask: np.ndarray | None = None
     given), its search marks and the numbers of the coloured selections."""
     if mask is None:
         mask = state.query(snap.similar_to).mask(snap.table).to_numpy(dtype=bool)
-    return views.list_rows(snap.table, state.text, state.selecting()[:len(SELECTION_COLOURS)], mask)
+    return views.list_rows(snap.table, state.text, state.selecting()[:len(SELECTION_COLOURS)], mask,
+                           list_fields(state))
+
+
+def list_fields(state: FilterState) -> frozenset[str]:
+    """The list's columns whose values its rows carry: those shown, and those the list is filtered by."""
+    return frozenset(state.columns) | frozenset(state.list_filter_model)
 
 
 def same_rows(a: FilterState, b: FilterState) -> bool:
-    """Whether the paper list has the same rows in both states: they hang on the filter and its
-    selections alone, not on the selected paper, the map's settings or the columns shown."""
-    return (a.text, a.selectors, a.year_min, a.year_max, a.similar) == (b.text, b.selectors, b.year_min, b.year_max,
-                                                                       b.similar)
+    """Whether the paper list drawn for ``b`` serves ``a``: its rows hang on the filter and its selections,
+    not on the selected paper or the map's settings, and they hold the values of every column ``a`` shows."""
+    return ((a.text, a.selectors, a.year_min, a.year_max, a.similar) == (b.text, b.selectors, b.year_min, b.year_max,
+                                                                        b.similar)
+            and list_fields(a) <= list_fields(b))
 
 
 def detail_panel(snap: Snapshot, paper: str | None, drafts: dict[str, str] | None = None) -> list:
@@ -131,7 +138,9 @@ def work_bibtex(snap: Snapshot, openalex_id: str) -> str | None:
 
 
 def next_state(state: FilterState, trigger, value, years_selected=None, years_clicked=None) -> FilterState:
-    """The state after one interaction; ``trigger`` is the id of what the user touched."""
+    """The state after one interaction; ``trigger`` is the id of what the user touched. The filter's
+    clicks (clouds, chips, histogram, "Clear filters") are answered in the browser by
+    app/assets/explorer-filter.js, which tests/test_browser_filter.py holds to what this answers."""
     if isinstance(trigger, dict) and trigger.get("type") == "ex-tag":
         return state.cycle_tag(trigger["tag"]) if value else state
     if isinstance(trigger, dict) and trigger.get("type") == "ex-selector":  # an author or a venue in its cloud

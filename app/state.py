@@ -20,7 +20,7 @@ from survey.corpus import Corpus, bib_paths, load_corpus
 from survey.graph import CorpusGraph, corpus_graph
 from survey import neighbourhood as nb
 
-from app import figures, map_text
+from app import browser_filter, figures, map_text
 from app.filters import DEFAULT_SIZE, FilterState
 from survey.export import Tally, author_tally, tag_counts, tag_tally, venue_tally
 
@@ -114,6 +114,11 @@ class Snapshot:
     @functools.cached_property
     def venues(self) -> Tally:
         return venue_tally(self.table)
+
+    @functools.cached_property
+    def filter_index(self) -> dict:
+        """The corpus as the browser filters it (``app.browser_filter.index``), sent once per snapshot."""
+        return browser_filter.index(self.table, self.tags, self.authors, self.venues, self.version)
 
     def graph_figure(self, mode: str, colour: str, size: str = DEFAULT_SIZE) -> dict:
         """The map with every node and no highlight, built once per edge mode, colouring and size

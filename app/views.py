@@ -149,13 +149,14 @@ def list_row_classes(paper: str | None) -> dict:
 
 
 def list_rows(table: pd.DataFrame, search: str = "", selectors: tuple = (),
-              mask: np.ndarray | None = None) -> list[dict]:
+              mask: np.ndarray | None = None, fields: frozenset[str] | None = None) -> list[dict]:
     """Every paper of ``table`` that ``mask`` keeps (all: None) as a row of the paper list, in the
     review's order, then the newest first (numbers and years missing last); the grid sorts, filters
     and scrolls them itself. A row has the fields of LIST_COLUMNS, "selection" (Sel.) and ``shade``
     only for a paper in one of the coloured ``selectors`` (the selections): their numbers, and the
     first one's colour as an index of SELECTION_COLOURS; and ``marks``, only on a title with words
-    that ``search`` matches: where they are (``title_marks``)."""
+    that ``search`` matches: where they are (``title_marks``). ``fields``: the columns whose values are
+    sent (None: all; the key always is): those hidden are left out, as they are a good part of the bytes."""
     kept = np.flatnonzero(mask) if mask is not None else np.arange(len(table))
     number = table["review_number"].to_numpy(dtype=float, na_value=np.nan)[kept]
     year = table["year"].to_numpy(dtype=float, na_value=np.nan)[kept]
@@ -175,8 +176,12 @@ def list_rows(table: pd.DataFrame, search: str = "", selectors: tuple = (),
             row.update(selection=" ".join(map(str, has)), shade=has[0] - 1)
         if marked:
             row["marks"] = marked
-        out.append(row)
+        out.append(row if fields is None else {name: value for name, value in row.items()
+                                               if _ROW_FIELD.get(name, name) in fields or name == "key"})
     return out
+
+
+_ROW_FIELD = {"shade": "selection", "marks": "title"}  # the column a row's extra field goes with
 
 
 def in_list_order(table: pd.DataFrame, keys: list) -> pd.DataFrame:

@@ -135,6 +135,50 @@ def test_a_tag_click_filters_every_view_and_a_second_excludes(page):
     wait_for(lambda: count(page) == "11 of 11 papers", message="the chip to remove the filter")
 
 
+# Holds the page's callback requests to the server (``arguments[0]``: hold, or let them all go).
+JS_HOLD = """
+if (!window.__held) {
+    window.__held = [];
+    const send = window.fetch;
+    window.fetch = function (url, options) {
+        if (window.__holding && String(url).includes('_dash-update-component')) {
+            return new Promise(resolve => window.__held.push(() => resolve(send(url, options))));
+        }
+        return send(url, options);
+    };
+}
+window.__holding = arguments[0];
+if (!arguments[0]) { window.__held.splice(0).forEach(go => go()); }
+return window.__held.length;"""
+
+
+def test_a_filter_click_is_answered_in_the_browser_and_the_server_draws_the_rest(page):
+    wait_for(lambda: page.execute_script("return document.querySelector('.explorer').dataset.filterIndex"),
+             message="the index the browser filters on")  # it arrives after the first drawing
+    page.execute_script(JS_HOLD, True)
+    try:
+        tag_button(page, "method:DCGAN").click()
+        wait_for(lambda: count(page) == "2 of 11 papers", message="the count, with the server held")
+        assert matching_nodes(page) == 2
+        assert papers_per_bar_trace(page) == {"GAN-based Models": 2, "Filtered out": 9}
+        assert "tag=method%3ADCGAN" in page.current_url
+        assert not page.find_elements(By.CSS_SELECTOR, "#ex-chips .chip")  # the server's part, not drawn yet
+        assert page.execute_script("return window.__held.length") >= 1
+        page.find_element(By.ID, "ex-clear").click()  # and again, before the server answered the first
+        wait_for(lambda: count(page) == "11 of 11 papers", message="the count after Clear filters")
+        assert matching_nodes(page) == 11 and "tag=" not in page.current_url
+        tag_button(page, "method:DCGAN").click()
+        wait_for(lambda: count(page) == "2 of 11 papers", message="the count after a third click")
+    finally:
+        page.execute_script(JS_HOLD, False)
+    wait_for(lambda: [c.text for c in page.find_elements(By.CSS_SELECTOR, "#ex-chips .chip")] == ["method:DCGAN ×"],
+             message="the server's chips for the last click")
+    wait_for(lambda: sorted(list_keys(page)) == ["Chuquicusma2018Fool", "FridAdar2018Synthetic"], message="list")
+    assert count(page) == "2 of 11 papers" and matching_nodes(page) == 2
+    severe = [e for e in page.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+
+
 def test_a_tag_chosen_by_keyboard_keeps_the_focus(page):
     button = tag_button(page, "method:DDPM")
     button_id = button.get_attribute("id")

@@ -126,6 +126,7 @@ def test_hiding_a_column_removes_it_and_the_url_keeps_the_choice(page, server):
     assert list_column(page, "key") == [None] * 11
     page.find_element(By.CSS_SELECTOR, "#ex-columns input[value='tags']").click()
     wait_for(lambda: "tags" in headers(page), message="the Tags column shown")
+    wait_for(lambda: any(list_column(page, "tags")), message="its values, sent when it is shown")
     wait_for(lambda: "cols=" in page.current_url, message="the choice in the URL")
     column_filter(page, "tags").send_keys("DCGAN")  # a shown column filters as the others do
     wait_for(lambda: sorted(list_keys(page)) == ["Chuquicusma2018Fool", "FridAdar2018Synthetic"],

@@ -89,6 +89,20 @@ def test_the_list_holds_every_kept_paper_in_the_review_order(snap):
     assert next(c for c in columns if c["field"] == "year")["filter"] == "agNumberColumnFilter"
 
 
+def test_the_lists_rows_carry_only_the_columns_shown_or_filtered(snap):
+    from app.interactions import list_fields, list_rows, same_rows
+    from survey.query import Selector
+
+    state = FilterState(text="gan", selectors=(Selector("and", "tag", "method:GAN"),), columns=("year",))
+    rows = list_rows(snap, state)
+    assert rows and all(set(row) == {"key", "year"} for row in rows)  # no title: no marks; no Sel.: no shade
+    shown = state.replace(columns=("selection", "title"), list_filter='{"tags":{"filter":"CT"}}')
+    assert list_fields(shown) == {"selection", "title", "tags"}
+    wide = list_rows(snap, shown)
+    assert {"key", "title", "tags", "selection", "shade", "marks"} <= set().union(*wide) and "year" not in wide[0]
+    assert same_rows(state.replace(columns=()), state) and not same_rows(shown, state)  # hidden: the rows serve
+
+
 def test_an_export_of_the_narrowed_list_keeps_its_papers_in_its_order(snap):
     keys = ["Wu2022GCML", "Gone2020Deleted", 7, "Yi2019GANReview"]  # a vanished key and a non-string: left out
     assert views.in_list_order(snap.table, keys)["key"].tolist() == ["Wu2022GCML", "Yi2019GANReview"]

@@ -1,7 +1,9 @@
 """The explorer page: its layout and the callbacks that wire it to ``app.interactions``.
 
 The page's first render is done by ``layout`` from the URL, so no callback has to run before
-the page is usable; after that one callback turns each interaction into a new URL and views.
+the page is usable; after that the filter's clicks become a new URL in the browser, which draws the
+count, the histogram and the map for it at once (app/assets/explorer-filter.js, on the index of
+``filter_index``), and ``update`` turns the URL and every other interaction into the views.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import dash
 import dash_ag_grid as dag
 from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
-from app import figures, map_text, security, views
+from app import browser_filter, figures, map_text, security, views
 from app.filters import LIST_COLUMNS, FilterState, list_filter_json
 from app.interactions import (decode_upload, drafts_after_typing, list_rows, next_state, render, same_rows,
                               work_bibtex)
@@ -35,6 +37,10 @@ def layout(**query) -> html.Div:
         dcc.Store(id="ex-rendered", data=state.to_url()),  # the state the views show now
         dcc.Store(id="ex-image-done"),
         dcc.Store(id="ex-tags-drafts", data={}, storage_type="session"),  # paper -> unsaved tag edit
+        dcc.Store(id="ex-filter-index"),  # the corpus as the browser filters it, once per snapshot
+        dcc.Store(id="ex-match", data=browser_filter.match(snap.table, state, snap.similar_to)),
+        dcc.Store(id="ex-fast"),  # the URL whose count, histogram and map the browser drew
+        dcc.Store(id="ex-filter-ready"),
         html.Div([
             dcc.Input(id="ex-search", type="search", value=state.text, debounce=SEARCH_PAUSE,
                       placeholder="Search titles, "
@@ -181,46 +187,89 @@ def _add_papers() -> html.Div:
     Output("ex-list", "rowClassRules"), Output("ex-details", "children"), Output("ex-colour", "value"),
     Output("ex-edges", "value"), Output("ex-rendered", "data"), Output("ex-size", "value"),
     Output("ex-map-legend", "children"), Output("ex-columns", "value"), Output("ex-list", "filterModel"),
-    Input("ex-url", "search"), Input("ex-version", "data"), Input("ex-search", "value"),
-    Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
-    Input({"type": "ex-selector", "kind": ALL, "value": ALL}, "n_clicks"), Input({"type": "ex-op", "chip": ALL}, "n_clicks"),
-    Input("ex-years", "selectedData"), Input("ex-years", "clickData"), Input("ex-graph", "clickData"),
+    Output("ex-match", "data"), Output("ex-fast", "data", allow_duplicate=True),
+    Input("ex-url", "search"), Input("ex-version", "data"), Input("ex-search", "value"), Input("ex-graph", "clickData"),
     Input("ex-list", "cellClicked"), Input("ex-colour", "value"), Input("ex-edges", "value"), Input("ex-size", "value"),
-    Input("ex-clear", "n_clicks"), Input("ex-columns", "value"),
-    State("ex-rendered", "data"), State("ex-tags-drafts", "data"),
+    Input("ex-columns", "value"),
+    State("ex-rendered", "data"), State("ex-tags-drafts", "data"), State("ex-fast", "data"),
     prevent_initial_call=True,
 )
-def update(search, version, text, _tags, _chips, _selectors, _ops, years_selected, years_clicked, graph_click, cell,
-           colour, edges, size, _clear, columns, rendered, drafts):
+def update(search, version, text, graph_click, cell, colour, edges, size, columns, rendered, drafts, fast):
+    """Every view for a new URL or an interaction that needs the server. The filter's clicks (clouds,
+    chips, histogram, "Clear filters") are turned into a URL in the browser (``filter_clicked``), which
+    has drawn the count, the histogram and the map for it when ``fast`` is that URL: those are left as
+    they are, and ``fast`` is cleared."""
     trigger = ctx.triggered_id
     if trigger == "ex-url" and FilterState.from_url(search).to_url() == rendered:
         raise dash.exceptions.PreventUpdate  # the location reporting the URL the page was drawn from
-    value = ctx.triggered[0]["value"] if ctx.triggered else None
     state = FilterState.from_url(search)
     inputs = {"ex-search": text, "ex-graph": graph_click, "ex-list": cell, "ex-colour": colour, "ex-edges": edges,
               "ex-size": size, "ex-columns": columns}
-    new = next_state(state, trigger, inputs.get(trigger, value) if isinstance(trigger, str) else value,
-                     years_selected, years_clicked)
+    new = next_state(state, trigger, inputs.get(trigger))
     # the whole map only when its nodes or edges change; otherwise a patch of what is lit
     # (a new URL: the map the page holds is that of the state it was drawn for)
     drawn = FilterState.from_url(rendered) if trigger == "ex-url" else state
     full = trigger == "ex-version" or (new.colour, new.edges, new.size) != (drawn.colour, drawn.edges, drawn.size)
     # the list's rows come in an answer of their own (``list_rows_of``), so that the count, the histogram
     # and the map, which are small, are not held up by them
-    v = render(explorer_state().snapshot(), new, full_graph=full, drafts=drafts, with_rows=False)
+    snap = explorer_state().snapshot()
+    v = render(snap, new, full_graph=full, drafts=drafts, with_rows=False)
     changes = dict(v["graph_changes"])
     if new.paper == drawn.paper:  # the labels (and the note of a map without edges) are those drawn
         changes.pop("layout", None)
     graph = v["graph"] if full else _patch(changes)
+    in_browser = trigger == "ex-url" and fast is not None and FilterState.from_url(fast).to_url() == new.to_url()
+    count, years = (no_update, no_update) if in_browser else (v["count"], v["years"])
+    graph = no_update if in_browser and not full else graph
+    match = no_update
+    if trigger == "ex-version" or (new.text, new.similar) != (drawn.text, drawn.similar):
+        match = browser_filter.match(snap.table, new, snap.similar_to)
     # the box keeps what is being typed (a trailing space included); other changes set it
     typed = no_update if trigger == "ex-search" else new.text
     # new column definitions only for another choice of columns: the grid keeps the widths the user gave them
     # (and for a URL, or "Clear filters", that sorts or filters the list otherwise than the grid does now)
     column_defs = v["columns"] if (new.columns, new.list_sort) != (drawn.columns, drawn.list_sort) else no_update
     list_filter = new.list_filter_model if new.list_filter != drawn.list_filter else no_update
-    return (new.to_url(), typed, v["count"], v["chips"], v["clouds"], v["years"], graph,
+    return (new.to_url(), typed, count, v["chips"], v["clouds"], years, graph,
             column_defs, v["row_classes"], _details(v["details"]), new.colour,
-            new.edges, new.to_url(), new.size, v["map_legend"], list(new.columns), list_filter)
+            new.edges, new.to_url(), new.size, v["map_legend"], list(new.columns), list_filter, match,
+            None)  # drawn: a later visit to the same URL (the browser's back button) is drawn afresh
+
+
+@callback(Output("ex-filter-index", "data"), Input("ex-version", "data"))
+def filter_index(version):
+    """The index the browser filters on, after the page is drawn (it is not needed for the first view)
+    and again for every new corpus version."""
+    snap = explorer_state().snapshot()
+    if snap.version != version:  # the corpus changed again meanwhile: its version comes next
+        raise dash.exceptions.PreventUpdate
+    return snap.filter_index
+
+
+# The page says which corpus version the browser filters on (``data-filter-index`` of the explorer).
+dash.clientside_callback(
+    """function(index) {
+        document.querySelector('.explorer').dataset.filterIndex = index ? index.version : '';
+        return dash_clientside.no_update;
+    }""",
+    Output("ex-filter-ready", "data"), Input("ex-filter-index", "data"), prevent_initial_call=True,
+)
+
+
+# A click in a cloud, on a chip, in the histogram or on "Clear filters": the new URL, and the count, the
+# histogram and the map for it, drawn in the browser (app/assets/explorer-filter.js) without waiting for
+# the server, which draws the rest for that URL (``update``).
+dash.clientside_callback(
+    dash.ClientsideFunction(namespace="explorer", function_name="clicked"),
+    Output("ex-url", "search", allow_duplicate=True), Output("ex-count", "children", allow_duplicate=True),
+    Output("ex-fast", "data"),
+    Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
+    Input({"type": "ex-selector", "kind": ALL, "value": ALL}, "n_clicks"),
+    Input({"type": "ex-op", "chip": ALL}, "n_clicks"),
+    Input("ex-years", "selectedData"), Input("ex-years", "clickData"), Input("ex-clear", "n_clicks"),
+    State("ex-url", "search"), State("ex-filter-index", "data"), State("ex-match", "data"), State("ex-version", "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(Output("ex-list", "rowData"), Output("ex-list-drawn", "data"),
@@ -228,7 +277,8 @@ def update(search, version, text, _tags, _chips, _selectors, _ops, years_selecte
           prevent_initial_call=True)
 def list_rows_of(rendered, version, drawn):
     """The list's rows for the state the page now shows, only when they change: a paper picked, a column
-    chosen or the list sorted keeps them (and the grid its scroll); another corpus version does not."""
+    hidden or the list sorted keeps them (and the grid its scroll); a column shown whose values the rows
+    lack (they carry only those of the columns shown, ``list_fields``) or another corpus version does not."""
     state = FilterState.from_url(rendered)
     if drawn and drawn.get("version") == version and same_rows(state, FilterState.from_url(drawn.get("state"))):
         raise dash.exceptions.PreventUpdate
