@@ -117,10 +117,12 @@ OP_TITLES = {"and": "Papers must have this", "or": "Papers may have this or anot
 LIST_DEFAULTS = {"sortable": True, "resizable": True, "filter": "agTextColumnFilter", "floatingFilter": True,
                  "suppressHeaderMenuButton": True, "suppressHeaderFilterButton": True, "minWidth": 80}
 _LIST_COLUMN = {  # each column's own settings, besides its header, its field and whether it is shown
-    "selection": {"width": 64, "minWidth": 56, "cellStyle": {"styleConditions": [  # its first selection's colour
-        {"condition": f"params.data.shade === {i}", "style": {"backgroundColor": colour, "color": "#fff",
-                                                               "fontWeight": "600"}}
-        for i, colour in enumerate(SELECTION_COLOURS)]}},
+    # its value and colour (the first selection's) as the browser has them for the page's state (paper-list.js)
+    "selection": {"width": 64, "minWidth": 56, "valueGetter": {"function": "selectionNumbers(params)"},
+                  "cellStyle": {"styleConditions": [
+                      {"condition": f"selectionShade(params) === {i}",
+                       "style": {"backgroundColor": colour, "color": "#fff", "fontWeight": "600"}}
+                      for i, colour in enumerate(SELECTION_COLOURS)]}},
     "year": {"width": 84, "minWidth": 72, "filter": "agNumberColumnFilter"},
     # a row's marks change with the search while its title does not: "never equal" redraws the cell
     "title": {"flex": 3, "minWidth": 180, "cellRenderer": "MarkedTitle", "tooltipField": "title",
@@ -150,25 +152,28 @@ def list_row_classes(paper: str | None) -> dict:
 
 def list_rows(table: pd.DataFrame, search: str = "", selectors: tuple = (),
               mask: np.ndarray | None = None, fields: frozenset[str] | None = None) -> list[dict]:
-    """Every paper of ``table`` that ``mask`` keeps (all: None) as a row of the paper list, in the
-    review's order, then the newest first (numbers and years missing last); the grid sorts, filters
-    and scrolls them itself. A row has the fields of LIST_COLUMNS, "selection" (Sel.) and ``shade``
-    only for a paper in one of the coloured ``selectors`` (the selections): their numbers, and the
-    first one's colour as an index of SELECTION_COLOURS; and ``marks``, only on a title with words
-    that ``search`` matches: where they are (``title_marks``). ``fields``: the columns whose values are
-    sent (None: all; the key always is): those hidden are left out, as they are a good part of the bytes."""
-    kept = np.flatnonzero(mask) if mask is not None else np.arange(len(table))
-    number = table["review_number"].to_numpy(dtype=float, na_value=np.nan)[kept]
-    year = table["year"].to_numpy(dtype=float, na_value=np.nan)[kept]
-    rows = table.iloc[kept[np.lexsort((np.nan_to_num(-year, nan=np.inf), np.nan_to_num(number, nan=np.inf)))]]
+    """Every paper of ``table`` as a row of the paper list, in the review's order, then the newest first
+    (numbers and years missing last); the grid sorts, filters and scrolls them itself, and leaves out
+    those the filter does not keep (``out``, for the papers ``mask`` leaves out; the browser keeps
+    its own answer once it has the index: app/assets/explorer-filter.js). A row has the fields of
+    LIST_COLUMNS, "selection" (Sel.) and ``shade`` only for a paper in one of the coloured ``selectors``
+    (the selections): their numbers, and the first one's colour as an index of SELECTION_COLOURS; and
+    ``marks``, only on a title with words that ``search`` matches: where they are (``title_marks``).
+    ``fields``: the columns whose values are sent (None: all; the key always is): those hidden are
+    left out, as they are a good part of the bytes."""
+    number = table["review_number"].to_numpy(dtype=float, na_value=np.nan)
+    year = table["year"].to_numpy(dtype=float, na_value=np.nan)
+    order = np.lexsort((np.nan_to_num(-year, nan=np.inf), np.nan_to_num(number, nan=np.inf)))
+    rows = table.iloc[order]
+    out_of_filter = (~np.asarray(mask, dtype=bool))[order] if mask is not None else np.zeros(len(rows), dtype=bool)
     numbers = _selection_numbers(rows, selectors)
     tags = [tags_text(t, f) for t, f in zip(rows["tags"], rows["free_tags"])]
     titles = rows["title"].tolist()  # (plain lists: a pandas column of strings is slow to walk item by item)
     marks = title_marks(titles, search) if search else [[]] * len(rows)
     out = []
-    for key, title, authors, venue, category, year, tagged, has, marked in zip(
+    for key, title, authors, venue, category, year, tagged, has, marked, left_out in zip(
             rows["key"].tolist(), titles, rows["authors"].tolist(), rows["venue"].tolist(),
-            rows["review_category"].tolist(), rows["year"].tolist(), tags, numbers, marks):
+            rows["review_category"].tolist(), rows["year"].tolist(), tags, numbers, marks, out_of_filter.tolist()):
         row = {"key": key, "year": None if pd.isna(year) else int(year), "title": title,
                "authors": ", ".join(authors), "venue": venue, "category": category if isinstance(category, str) else "",
                "tags": tagged}
@@ -176,8 +181,10 @@ def list_rows(table: pd.DataFrame, search: str = "", selectors: tuple = (),
             row.update(selection=" ".join(map(str, has)), shade=has[0] - 1)
         if marked:
             row["marks"] = marked
+        if left_out:
+            row["out"] = 1
         out.append(row if fields is None else {name: value for name, value in row.items()
-                                               if _ROW_FIELD.get(name, name) in fields or name == "key"})
+                                               if _ROW_FIELD.get(name, name) in fields or name in ("key", "out")})
     return out
 
 

@@ -162,6 +162,9 @@ def test_a_filter_click_is_answered_in_the_browser_and_the_server_draws_the_rest
         assert matching_nodes(page) == 2
         assert papers_per_bar_trace(page) == {"GAN-based Models": 2, "Filtered out": 9}
         assert "tag=method%3ADCGAN" in page.current_url
+        wait_for(lambda: sorted(list_keys(page)) == ["Chuquicusma2018Fool", "FridAdar2018Synthetic"],
+                 message="the list, with the server held")
+        assert list_column(page, "selection") == ["1", "1"]  # the list's Sel.: in selection 1, method:DCGAN
         assert not page.find_elements(By.CSS_SELECTOR, "#ex-chips .chip")  # the server's part, not drawn yet
         assert page.execute_script("return window.__held.length") >= 1
         page.find_element(By.ID, "ex-clear").click()  # and again, before the server answered the first

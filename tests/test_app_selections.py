@@ -154,13 +154,13 @@ def test_colour_by_selection_paints_the_histogram_the_map_and_the_list(snap):
     legend = [t["name"] for t in v["graph"]["data"] if t.get("visible") is True]
     assert legend == ["1 · modality:CT", "2 · modality:MRI", "3 · venue: " + ISBI, figures.NO_SELECTION]
 
-    rows = {r["key"]: r["selection"] for r in v["rows"]}
+    rows = {r["key"]: r["selection"] for r in v["rows"] if "selection" in r}
     assert rows["FridAdar2018Synthetic"] == "1 3" and all(rows[k].startswith("1") for k in ct)
-    shades = {r["key"]: r["shade"] for r in v["rows"]}  # "Sel." in the colour of the row's first selection
+    shades = {r["key"]: r["shade"] for r in v["rows"] if "shade" in r}  # "Sel." in its first selection's colour
     assert {shades[k] for k in ct} == {0} and {shades[k] for k in mri_only} == {1} and set(shades) == ct | mri_only
     sel = next(c for c in v["columns"] if c["field"] == "selection")["cellStyle"]["styleConditions"]
     assert [(c["condition"], c["style"]["backgroundColor"]) for c in sel[:2]] == [
-        ("params.data.shade === 0", SELECTION_COLOURS[0]), ("params.data.shade === 1", SELECTION_COLOURS[1])]
+        ("selectionShade(params) === 0", SELECTION_COLOURS[0]), ("selectionShade(params) === 1", SELECTION_COLOURS[1])]
 
     patch = render(snap, state, full_graph=False)["graph_changes"]  # a filter change patches the colours
     assert any("marker.color" in change for change in patch.values() if isinstance(change, dict))
@@ -190,7 +190,7 @@ def test_selections_draw_on_odd_names(tmp_path):
     state = FilterState.from_url(state.to_url())
     v = render(snap, state)
     assert v["count"] == "1 of 2 papers"
-    assert [r["selection"] for r in v["rows"]] == ["1 2"]
+    assert [r["selection"] for r in v["rows"] if not r.get("out")] == ["1 2"]
 
 
 @NEEDS_REAL
@@ -247,7 +247,7 @@ def test_selections_in_the_browser(tmp_path):
         # ORs are read as written, authors before venues: the author is selection 1
         wait_for(lambda: shown()[0] == ["1 · author: Salome Kazeminia", "2 · venue: " + ISBI, "In no selection"],
                  message="the map's legend")
-        legend, bars, cells = shown()
+        legend, bars, cells = wait_for(shown, message="the views")  # (a redrawn cell is read again)
         assert bars == ["1 · author: Salome Kazeminia", "2 · venue: " + ISBI, "Filtered out"]
         assert [text for text, _ in cells] == ["1", "2", "2"]
         assert cells[0][1] != cells[2][1]  # each in its selection's colour

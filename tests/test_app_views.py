@@ -26,14 +26,15 @@ def test_render_draws_every_view_from_one_state(snap):
     state = FilterState.with_tags(require=("modality:MRI",), paper="Hung2023MedcDiff")
     v = render(snap, state)
     assert v["count"] == "4 of 11 papers"
-    assert {r["key"] for r in v["rows"]} == {"Yi2019GANReview", "Kazeminia2020GANs", "UsmanAkbar2024BrainTumor",
+    assert {r["key"] for r in v["rows"] if not r.get("out")} == {"Yi2019GANReview", "Kazeminia2020GANs", "UsmanAkbar2024BrainTumor",
                                              "Hung2023MedcDiff"}
     bars = {t["name"]: sum(t["y"]) for t in v["years"]["data"]}
     assert bars["Filtered out"] == 7 and sum(bars.values()) == 11
     papers = [t for t in v["graph"]["data"] if t.get("customdata") and t["name"] != "Works outside the corpus"]
     lit = [key for t in papers for i, key in enumerate(t["customdata"])
            if t["selectedpoints"] is None or i in t["selectedpoints"]]
-    assert sorted(lit) == sorted(r["key"] for r in v["rows"])
+    assert sorted(lit) == sorted(r["key"] for r in v["rows"] if not r.get("out"))
+    assert len(v["rows"]) == 11  # every paper: the grid leaves out those the filter does not keep
     ring = v["graph"]["data"][-1]
     assert ring["name"] == "Selected" and len(ring["x"]) == 1
     assert render(snap, state, full_graph=False)["graph"] is None  # a patch is enough
@@ -80,7 +81,7 @@ def test_the_list_holds_every_kept_paper_in_the_review_order(snap):
     assert yi["year"] == 2019 and yi["authors"].startswith("Xin Yi, ") and yi["category"] == "GAN-based Models"
     assert "method:GAN" in yi["tags"] and not {"selection", "shade", "marks"} & set(yi)  # none of those: left out
     mask = FilterState.with_tags(require=("method:DCGAN",)).query().mask(snap.table).to_numpy(dtype=bool)
-    kept = {r["key"] for r in views.list_rows(snap.table, mask=mask)}
+    kept = {r["key"] for r in views.list_rows(snap.table, mask=mask) if not r.get("out")}
     assert kept == {"Chuquicusma2018Fool", "FridAdar2018Synthetic"}
     columns = views.list_columns(("year", "title"))
     assert [c["field"] for c in columns] == list(LIST_COLUMNS) and {c["field"] for c in columns} - set(yi) == {
@@ -95,7 +96,7 @@ def test_the_lists_rows_carry_only_the_columns_shown_or_filtered(snap):
 
     state = FilterState(text="gan", selectors=(Selector("and", "tag", "method:GAN"),), columns=("year",))
     rows = list_rows(snap, state)
-    assert rows and all(set(row) == {"key", "year"} for row in rows)  # no title: no marks; no Sel.: no shade
+    assert rows and all(set(row) - {"out"} == {"key", "year"} for row in rows)  # no title: no marks; no Sel.: no shade
     shown = state.replace(columns=("selection", "title"), list_filter='{"tags":{"filter":"CT"}}')
     assert list_fields(shown) == {"selection", "title", "tags"}
     wide = list_rows(snap, shown)

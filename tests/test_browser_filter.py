@@ -1,7 +1,7 @@
 """The filter the browser runs (app/assets/explorer-filter.js), in Node, against the Python it stands in for:
 the state's URL and transitions (``FilterState``, ``next_state``), the papers kept (``Query.mask``), the
-histogram (``figures.years_figure``) and the map's lit points and colours (``figures.graph_highlight``),
-on the bundled corpus, a real library and generated states."""
+histogram (``figures.years_figure``), the map's lit points and colours (``figures.graph_highlight``) and
+the list's selections (``views.list_rows``), on the bundled corpus, a real library and generated states."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from app import browser_filter, figures
 from app.filters import COLOUR_MODES, SELECTION_COLOURS, FilterState
-from app.interactions import render
+from app.interactions import list_rows, render
 from app.state import ExplorerState
 from survey.query import SELECTOR_KINDS, SELECTOR_OPS, Selector
 from tests.browser import unavailable
@@ -41,7 +41,7 @@ readline.createInterface({input: process.stdin}).on('line', line => {
     }
     if (q.op === 'views') {
         const state = filter.parseState(q.search), drawn = filter.views(index, state, q.match);
-        out = drawn && {count: drawn.count, keep: Array.from(drawn.keep),
+        out = drawn && {count: drawn.count, keep: Array.from(drawn.keep), numbers: Array.from(drawn.coloured.numbers),
                         years: filter.yearsFigure(index, drawn.keep, state, drawn.selection, {}),
                         map: filter.mapChanges(index, q.data, drawn.keep, drawn.selection)};
     }
@@ -175,6 +175,9 @@ def _compare(node, snap, state: FilterState, must_draw: bool = True):
     expected = _python_views(snap, state)
     mask = state.query(snap.similar_to).mask(snap.table).to_numpy(dtype=bool)
     assert got["keep"] == mask.astype(int).tolist()
+    rows = {row["key"]: row for row in list_rows(snap, state)}  # the list's Sel. column, and what it leaves out
+    assert got["numbers"] == [rows[key].get("selection") for key in snap.table["key"]]
+    assert [not rows[key].get("out") for key in snap.table["key"]] == mask.tolist()
     assert got["count"] == expected["count"]
     assert got["years"]["data"] == expected["years"]["data"]
     assert got["years"]["layout"]["shapes"] == expected["years"]["layout"]["shapes"]

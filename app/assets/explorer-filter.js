@@ -263,16 +263,22 @@
         return keep;
     }
 
-    function selections(index, state) {  // the coloured selections: per row the first it carries (-1: none)
+    // The coloured selections: per row the first it carries (-1: none), and the numbers of all it carries
+    // as the list's Sel. column shows them ("1 3"; undefined: none)
+    function selections(index, state) {
         const coloured = state.selectors.filter(function (s) { return s.op !== 'not'; }).slice(0, COLOURED);
-        const groups = new Int32Array(index.keys.length).fill(-1);
+        const groups = new Int32Array(index.keys.length).fill(-1), numbers = new Array(index.keys.length);
         for (let i = coloured.length - 1; i >= 0; i--) {
-            (rowsOf(index, coloured[i]) || []).forEach(function (r) { groups[r] = i; });
+            (rowsOf(index, coloured[i]) || []).forEach(function (r) {
+                if (groups[r] === i) { return; }  // a paper that names an author twice
+                groups[r] = i;
+                numbers[r] = numbers[r] === undefined ? String(i + 1) : (i + 1) + ' ' + numbers[r];
+            });
         }
         const names = coloured.map(function (s, i) {
             return (i + 1) + ' \u00b7 ' + (s.kind === 'tag' ? s.value : s.kind + ': ' + s.value);
         });
-        return {groups: groups, names: names};
+        return {groups: groups, numbers: numbers, names: names};
     }
 
     // ------------------------------------------------------------------ the views they are drawn in
@@ -361,39 +367,71 @@
         return {traces: traces, changes: changes};
     }
 
-    // Everything the page redraws for ``state``: {count, keep, selection}; null when the server must
+    // Everything the page redraws for ``state``: {count, keep, coloured (the selections), selection (the
+    // same, when the map and histogram are coloured by them)}; null when the server must
     function views(index, state, match) {
         const keep = keeps(index, state, match);
         if (!keep) { return null; }
         const kept = keep.reduce(function (n, k) { return n + k; }, 0);
-        return {count: kept + ' of ' + index.keys.length + ' papers', keep: keep,
-                selection: state.colour === 'selection' ? selections(index, state) : null};
+        const coloured = selections(index, state);
+        return {count: kept + ' of ' + index.keys.length + ' papers', keep: keep, coloured: coloured,
+                selection: state.colour === 'selection' ? coloured : null};
+    }
+
+    // The paper list's rows for ``drawn`` (views; null: as the server's rows say): which are kept, and their
+    // selections, read by the grid's functions (paper-list.js), which are asked again here
+    function list(index, drawn) {
+        const shade = drawn && Array.from(drawn.coloured.groups, function (g) { return g < 0 ? undefined : g; });
+        filter.listed = drawn && {row: lookups(index).row, keep: drawn.keep, numbers: drawn.coloured.numbers,
+                                  shade: shade};
+        let api = null;
+        try {
+            api = root.dash_ag_grid.getApi('ex-list');
+        } catch (notYet) {  // the grid, once it starts, filters by what is set above
+            return;
+        }
+        api.onFilterChanged();
+        api.refreshCells({columns: ['selection']});  // the cells whose numbers changed (and so their colour)
     }
 
     const filter = {parseState: parseState, toUrl: toUrl, next: next, keeps: keeps, selections: selections,
-                    yearsFigure: yearsFigure, mapChanges: mapChanges, views: views};
+                    yearsFigure: yearsFigure, mapChanges: mapChanges, views: views, listed: null};
 
-    // The clientside callback (app/pages/explorer.py): [the new URL, the count, the URL drawn]. The histogram
-    // and the map are drawn on the spot: through its figure property a graph redraws a frame later. The
-    // graphs' figure properties then lag behind what they show, until the server next sends one, which
-    // it does for any other state than the one drawn here.
+    // The clientside callback of a filter click (app/pages/explorer.py): [the new URL, the count, the URL
+    // drawn, the list's rows drawn]. The histogram, the map and the list are drawn on the spot: through its
+    // figure property a graph redraws a frame later. The graphs' figure properties then lag behind what
+    // they show, until the server next sends one, which it does for any other state than the one drawn
+    // here; the list's rows stay (the server sends new ones when the search, and so its marks, changed).
     filter.clicked = function (_tags, _chips, _selectors, _ops, yearsSelected, yearsClicked, _clear, search, index,
                                match, version) {
         const no = root.dash_clientside.no_update;
         const context = root.dash_clientside.callback_context;
         const value = context.triggered.length ? context.triggered[0].value : null;
-        const state = parseState(search);
-        const url = toUrl(next(state, context.triggered_id, value, yearsSelected, yearsClicked));
-        if (url === toUrl(state)) { return [no, no, no]; }
-        const drawn = index && index.version === version ? views(index, parseState(url), match) : null;
+        const state = parseState(search), changed = next(state, context.triggered_id, value, yearsSelected,
+                                                          yearsClicked);
+        const url = toUrl(changed);
+        if (url === toUrl(state)) { return [no, no, no, no]; }
+        const drawn = index && index.version === version ? views(index, changed, match) : null;
         const map = root.document.querySelector('#ex-graph .js-plotly-plot');
         const years = root.document.querySelector('#ex-years .js-plotly-plot');
-        if (!drawn || !map || !years || !years.layout) { return [url, no, null]; }
-        const figure = yearsFigure(index, drawn.keep, parseState(url), drawn.selection, years.layout);
+        if (!drawn || !map || !years || !years.layout) { return [url, no, null, no]; }
+        const figure = yearsFigure(index, drawn.keep, changed, drawn.selection, years.layout);
         if (figure) { root.Plotly.react(years, figure.data, figure.layout); }
         const changes = mapChanges(index, map.data, drawn.keep, drawn.selection);
         root.Plotly.restyle(map, changes.changes, changes.traces);
-        return [url, drawn.count, url];
+        root.setTimeout(function () { list(index, drawn); }, 0);  // after the count: the list takes longer
+        const rows = changed.text === state.text ? {version: version, state: url} : no;
+        return [url, drawn.count, url, rows];
+    };
+
+    // The clientside callback of new rows, a search's answer or a new index: the list shows the page's
+    // state by the browser's answer where it has one, else by the server's rows; the page says which
+    // corpus version the browser filters on (the explorer's ``data-filter-index``).
+    filter.relisted = function (_rows, match, index, search, version) {
+        const ready = index && index.version === version;
+        list(index, ready ? views(index, parseState(search), match) : null);
+        root.document.querySelector('.explorer').dataset.filterIndex = ready ? version : '';
+        return root.dash_clientside.no_update;
     };
 
     if (typeof module !== 'undefined' && module.exports) { module.exports = filter; }

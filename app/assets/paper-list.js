@@ -10,11 +10,38 @@
                                     rowId: params.node.id, timestamp: Date.now()}});
     };
 
-    // The list sorted or filtered: its sort (first key first) and filter model go to the page's URL.
+    // The list sorted or filtered: its sort (first key first) and filter model go to the page's URL (once:
+    // the page's own filter, applied by explorer-filter.js, is announced as a filter change too).
+    let announced = null;
     functions.listViewChanged = function (params) {
         const sort = params.api.getColumnState().filter(c => c.sort)
             .sort((a, b) => (a.sortIndex || 0) - (b.sortIndex || 0)).map(c => [c.colId, c.sort]);
-        dash_clientside.set_props('ex-list-view', {data: {sort: sort, filter: params.api.getFilterModel()}});
+        const view = {sort: sort, filter: params.api.getFilterModel()};
+        if (JSON.stringify(view) === announced) { return; }
+        announced = JSON.stringify(view);
+        dash_clientside.set_props('ex-list-view', {data: view});
+    };
+
+    // The page's filter, beside the grid's own column filters: the browser's answer for the page's state
+    // when it has one (explorer-filter.js, ``listed``: per corpus row whether it is kept and its selections),
+    // else the server's (a row's ``out``, ``selection`` and ``shade``).
+    const listed = function (params) {
+        const explorer = window.dash_clientside && window.dash_clientside.explorer;
+        const view = explorer && explorer.listed;
+        const row = view && params.data ? view.row.get(params.data.key) : undefined;
+        return row === undefined ? null : {view: view, row: row};
+    };
+    functions.listKeeps = function (params) {
+        const at = listed(params);
+        return at ? at.view.keep[at.row] === 1 : !(params.data && params.data.out);
+    };
+    functions.selectionNumbers = function (params) {
+        const at = listed(params);
+        return at ? at.view.numbers[at.row] : params.data && params.data.selection;
+    };
+    functions.selectionShade = function (params) {
+        const at = listed(params);
+        return at ? at.view.shade[at.row] : params.data && params.data.shade;
     };
 
     // A title with the words the search matched in bold: the row's marks are [start, end) of each.

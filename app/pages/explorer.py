@@ -94,7 +94,9 @@ def layout(**query) -> html.Div:
                     html.Div(dag.AgGrid(
                         id="ex-list", rowData=v["rows"], columnDefs=v["columns"], defaultColDef=views.LIST_DEFAULTS,
                         getRowId="params.data.key", rowClassRules=v["row_classes"],
-                        dashGridOptions={"ensureDomOrder": True, "tooltipShowDelay": 500, "animateRows": False},
+                        dashGridOptions={"ensureDomOrder": True, "tooltipShowDelay": 500, "animateRows": False,
+                                         "isExternalFilterPresent": {"function": "true"},
+                                         "doesExternalFilterPass": {"function": "listKeeps(params)"}},
                         eventListeners={"cellKeyDown": ["openOnEnter(params, setGridProps)"],
                                         "sortChanged": ["listViewChanged(params)"],
                                         "filterChanged": ["listViewChanged(params)"]},
@@ -246,23 +248,23 @@ def filter_index(version):
     return snap.filter_index
 
 
-# The page says which corpus version the browser filters on (``data-filter-index`` of the explorer).
+# New list rows, a search's answer or a new index: the list shows the page's state by the browser's answer
+# (explorer-filter.js) where it has one, else by the rows' own (``views.list_rows``).
 dash.clientside_callback(
-    """function(index) {
-        document.querySelector('.explorer').dataset.filterIndex = index ? index.version : '';
-        return dash_clientside.no_update;
-    }""",
-    Output("ex-filter-ready", "data"), Input("ex-filter-index", "data"), prevent_initial_call=True,
+    dash.ClientsideFunction(namespace="explorer", function_name="relisted"),
+    Output("ex-filter-ready", "data"), Input("ex-list", "rowData"), Input("ex-match", "data"),
+    Input("ex-filter-index", "data"), State("ex-url", "search"), State("ex-version", "data"),
+    prevent_initial_call=True,
 )
 
 
 # A click in a cloud, on a chip, in the histogram or on "Clear filters": the new URL, and the count, the
-# histogram and the map for it, drawn in the browser (app/assets/explorer-filter.js) without waiting for
-# the server, which draws the rest for that URL (``update``).
+# histogram, the map and the list for it, drawn in the browser (app/assets/explorer-filter.js) without
+# waiting for the server, which draws the clouds, chips and panel for that URL (``update``).
 dash.clientside_callback(
     dash.ClientsideFunction(namespace="explorer", function_name="clicked"),
     Output("ex-url", "search", allow_duplicate=True), Output("ex-count", "children", allow_duplicate=True),
-    Output("ex-fast", "data"),
+    Output("ex-fast", "data"), Output("ex-list-drawn", "data", allow_duplicate=True),
     Input({"type": "ex-tag", "tag": ALL}, "n_clicks"), Input({"type": "ex-chip", "chip": ALL}, "n_clicks"),
     Input({"type": "ex-selector", "kind": ALL, "value": ALL}, "n_clicks"),
     Input({"type": "ex-op", "chip": ALL}, "n_clicks"),
@@ -477,11 +479,12 @@ dash.clientside_callback(
 )
 
 
-# The list's column filters narrow its rows in the browser: its heading says how many they keep of the
-# filter's papers, and the exports take only those (their keys, kept here; None when nothing is narrowed).
+# The list's column filters narrow the filter's papers in the browser: its heading says how many they keep
+# of those, and the exports take only those (their keys, kept here; None when nothing is narrowed).
 dash.clientside_callback(
     """function(shown, rows) {
-        const all = (rows || []).length, kept = (shown || []).length;
+        const keeps = window.dashAgGridFunctions.listKeeps;
+        const all = (rows || []).filter(r => keeps({data: r})).length, kept = (shown || []).length;
         if (!shown || kept === all) { return [null, 'Papers']; }
         return [shown.map(r => r.key), 'Papers: ' + kept + ' of ' + all + ' after the column filters'];
     }""",
