@@ -49,7 +49,7 @@
         }).replace(/%20/g, '+');
     }
 
-    function parts(search) {  // [name, value, the part as written] of each name=value, blank values dropped
+    function parts(search) {  // [name, value, the part as written] of each name=value (a part without '=': none)
         return (search || '').replace(/^\?+/, '').split('&').map(function (part) {
             const at = part.indexOf('=');
             return at < 0 ? null : [unquote(part.slice(0, at)), unquote(part.slice(at + 1)), part];
@@ -76,7 +76,7 @@
     }
 
     function parseState(search) {
-        const all = parts(search).filter(function (p) { return p[1] !== ''; });
+        const written = parts(search), all = written.filter(function (p) { return p[1] !== ''; });
         const first = {};
         all.forEach(function (p) { if (!(p[0] in first)) { first[p[0]] = p[1]; } });
         const seen = new Set(), selectors = [];
@@ -90,7 +90,7 @@
         });
         const years = 'years' in first ? parseYears(first.years) : null;
         const tail = TAIL.map(function (name) {  // cols may be blank (no column shown)
-            return parts(search).find(function (p) { return p[0] === name && (p[1] !== '' || name === 'cols'); });
+            return written.find(function (p) { return p[0] === name && (p[1] !== '' || name === 'cols'); });
         }).filter(Boolean);
         return {text: first.q || '', selectors: ordered(selectors), years: years || null,
                 yearsRaw: years === undefined ? first.years : null, similar: first.similar || null,
