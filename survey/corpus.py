@@ -62,7 +62,7 @@ VOCABULARY_NAME = "tags.toml"
 
 COLUMNS = ["key", "entry_type", "title", "authors", "year", "month", "venue", "location", "doi", "url",
            "abstract", "tags", "free_tags", "tagset", "references",
-           *[f.replace("-", "_") for f in REVIEW_FIELDS], "file", "line", "raw", "fields", "search", "dialect"]
+           *[f.replace("-", "_") for f in REVIEW_FIELDS], "file", "line", "raw", "fields", "dialect"]
 
 
 @dataclass

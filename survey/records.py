@@ -51,8 +51,6 @@ def entry_row(e: EntryBlock, file: str) -> dict:
         "tagset": frozenset([f"{c}:{v}" for c, vs in tags.items() for v in vs] + free),
         "references": f.get("references", "").replace(",", " ").split(),
         **review, "file": file, "line": e.line, "raw": e.raw, "fields": f,
-        # what the search box matches against, lower-cased once
-        "search": " ".join([e.key, title, " ".join(authors), venue, f.get("keywords", ""), abstract]).lower(),
     }
 
 
