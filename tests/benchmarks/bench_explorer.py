@@ -26,7 +26,7 @@ For 1k, 10k and 50k synthetic papers (the generator of bench_corpus.py) it measu
                 FTS5 table of the same titles, authors and abstracts, and the time of each of a set
                 of typical queries through the explorer's filter (``Query(text=...).mask``, median
                 of 5 runs each; the median and the slowest query), beside the search it replaced (a
-                substring scan of every word over the table's ``search`` column) and a bare FTS5
+                substring scan of every word over key, title, authors, venue and abstract) and a bare FTS5
                 MATCH of one word on the same index, all measured in the same run
 Goal at 10k papers on a 2-core machine: page ready <= 1.5 s, first load <= 1.5 MB, round trip <= 60 ms
 median and <= 2x the bare restyle; a search query <= 20 ms (the slowest of the set). 50k: printed, to say
