@@ -152,13 +152,22 @@ if (!arguments[0]) { window.__held.splice(0).forEach(go => go()); }
 return window.__held.length;"""
 
 
+JS_COUNT_WHEN_DRAWN = """
+document.querySelector('#ex-graph .js-plotly-plot').once('plotly_restyle', () => {
+    window.__countWhenDrawn = document.getElementById('ex-count').textContent;
+});"""
+
+
 def test_a_filter_click_is_answered_in_the_browser_and_the_server_draws_the_rest(page):
     wait_for(lambda: page.execute_script("return document.querySelector('.explorer').dataset.filterIndex"),
              message="the index the browser filters on")  # it arrives after the first drawing
     page.execute_script(JS_HOLD, True)
+    page.execute_script(JS_COUNT_WHEN_DRAWN)
     try:
         tag_button(page, "method:DCGAN").click()
         wait_for(lambda: count(page) == "2 of 11 papers", message="the count, with the server held")
+        # written with the graphs, in the same task: not a frame later, when Dash sets it too
+        assert page.execute_script("return window.__countWhenDrawn") == "2 of 11 papers"
         assert matching_nodes(page) == 2
         assert papers_per_bar_trace(page) == {"GAN-based Models": 2, "Filtered out": 9}
         assert "tag=method%3ADCGAN" in page.current_url

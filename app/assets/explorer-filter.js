@@ -415,6 +415,12 @@
         const map = root.document.querySelector('#ex-graph .js-plotly-plot');
         const years = root.document.querySelector('#ex-years .js-plotly-plot');
         if (!drawn || !map || !years || !years.layout) { return [url, no, null, no]; }
+        // the count at once, in the frame that shows the graphs (Dash sets its children, the same text, after
+        // this returns: a frame or more later)
+        const count = root.document.getElementById('ex-count');
+        if (count && count.childNodes.length === 1 && count.firstChild.nodeType === 3) {
+            count.firstChild.nodeValue = drawn.count;
+        }
         const figure = yearsFigure(index, drawn.keep, changed, drawn.selection, years.layout);
         if (figure) { root.Plotly.react(years, figure.data, figure.layout); }
         const changes = mapChanges(index, map.data, drawn.keep, drawn.selection);

@@ -80,9 +80,11 @@ if (!window.__armed) {
             if (!window.__bench.list) { window.__bench.list = performance.now(); } });
     window.__armed = true;
 }
-new MutationObserver(() => {
-    if (!t.count) { requestAnimationFrame(() => setTimeout(() => { t.frame = performance.now(); }, 0)); }
-    t.count = performance.now();
+new MutationObserver(() => {  // the first change: the browser writes the count, then Dash the same text again
+    if (!t.count) {
+        t.count = performance.now();
+        requestAnimationFrame(() => setTimeout(() => { t.frame = performance.now(); }, 0));
+    }
 }).observe(document.getElementById('ex-count'), {childList: true, subtree: true, characterData: true});
 t.click = performance.now();
 document.getElementById(arguments[0]).click();
