@@ -153,21 +153,24 @@ return window.__held.length;"""
 
 
 JS_COUNT_WHEN_DRAWN = """
-document.querySelector('#ex-graph .js-plotly-plot').once('plotly_restyle', () => {
-    window.__countWhenDrawn = document.getElementById('ex-count').textContent;
-});"""
+const count = () => document.getElementById('ex-count').textContent;
+document.querySelector('#ex-graph .js-plotly-plot')
+    .once('plotly_restyle', () => { window.__countWhenDrawn = count(); });
+arguments[0].addEventListener('click', () => { window.__countAtClick = count(); }, {once: true});"""
 
 
 def test_a_filter_click_is_answered_in_the_browser_and_the_server_draws_the_rest(page):
     wait_for(lambda: page.execute_script("return document.querySelector('.explorer').dataset.filterIndex"),
              message="the index the browser filters on")  # it arrives after the first drawing
     page.execute_script(JS_HOLD, True)
-    page.execute_script(JS_COUNT_WHEN_DRAWN)
+    page.execute_script(JS_COUNT_WHEN_DRAWN, tag_button(page, "method:DCGAN"))
     try:
         tag_button(page, "method:DCGAN").click()
         wait_for(lambda: count(page) == "2 of 11 papers", message="the count, with the server held")
-        # written with the graphs, in the same task: not a frame later, when Dash sets it too
+        # written with the graphs, in the same task: not a frame later, when Dash sets it too; and drawn from the
+        # click's DOM event, before the button's own handlers (Dash's among them) have run
         assert page.execute_script("return window.__countWhenDrawn") == "2 of 11 papers"
+        assert page.execute_script("return window.__countAtClick") == "2 of 11 papers"
         assert matching_nodes(page) == 2
         assert papers_per_bar_trace(page) == {"GAN-based Models": 2, "Filtered out": 9}
         assert "tag=method%3ADCGAN" in page.current_url
