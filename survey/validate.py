@@ -11,8 +11,8 @@ of those, and none of them stops a paper from being listed, searched or imported
 from __future__ import annotations
 
 import datetime
-import re
 import itertools
+import re
 from collections import defaultdict
 from typing import NamedTuple
 

@@ -418,6 +418,10 @@
     }
 
     let page = null;  // {index, match, version}: the stores the clientside callbacks were last given
+
+    function current(index, version) {  // whether the index the page holds is that of the corpus it shows
+        return Boolean(index) && index.version === version;
+    }
     let early = null;  // {from, url, drawn}: a click drawn from its DOM event, for ``clicked`` to take up
 
     // A click on a cloud's button, a chip, a chip's operator or "Clear filters" is drawn from the DOM event,
@@ -425,7 +429,7 @@
     // While one is drawn and not yet taken up, a further click is left to Dash, which knows the URL it makes.
     function onClick(event) {
         const button = event.target && event.target.closest && event.target.closest('button');
-        if (!button || !page || early || !page.index || page.index.version !== page.version) { return; }
+        if (!button || !page || early || !current(page.index, page.version)) { return; }
         let trigger = button.id;
         if (trigger !== 'ex-clear') {
             try {
@@ -460,7 +464,7 @@
         const ahead = early && early.from === search && early.url === url ? early.drawn : null;
         early = null;
         if (url === toUrl(state)) { return [no, no, no, no]; }
-        const drawn = ahead || (index && index.version === version ? views(index, changed, match) : null);
+        const drawn = ahead || (current(index, version) ? views(index, changed, match) : null);
         if (!drawn || !(ahead || paint(index, changed, drawn))) { return [url, no, null, no]; }
         const rows = changed.text === state.text ? {version: version, state: url} : no;
         return [url, drawn.count, url, rows];
@@ -471,7 +475,7 @@
     // corpus version the browser filters on (the explorer's ``data-filter-index``).
     filter.relisted = function (_rows, match, index, search, version) {
         page = {index: index, match: match, version: version};
-        const ready = index && index.version === version;
+        const ready = current(index, version);
         list(index, ready ? views(index, parseState(search), match) : null);
         root.document.querySelector('.explorer').dataset.filterIndex = ready ? version : '';
         return root.dash_clientside.no_update;
