@@ -8,8 +8,12 @@ the user's cache folder, both keyed also by the code that made them (``_code_dig
   with the vocabulary, dialect and year they hold for. A load parses only the segments it
   does not find there, and appends them; so a reload after editing one entry parses one.
 - per corpus, the whole Corpus as one pickle, keyed by every file's bytes and the
-  vocabulary's: an unchanged corpus loads from it. It is written by the second load of the
-  same text (one that parsed nothing), so that an editing session does not pay for it.
+  vocabulary's: an unchanged corpus loads from it. A load of changed files starts from it
+  where it can (``corpus_patch``): it keeps the rows of the segments the files still hold and
+  parses only the new ones, without the segment cache. So the pickle is written by a load that
+  a patch can start from, unless a patch did the load (a patch of many segments is cached,
+  though), and by the second load of the same text (one that parsed nothing). The first load
+  of such files writes no segment cache: the pickle does its work until a patch cannot.
 A load from caches gives exactly what parsing everything gives (tests/test_load_cache.py).
 """
 
@@ -40,12 +44,12 @@ import bibtexparser
 import pandas as pd
 import pylatexenc
 
-from survey import bibfile, crossref, latex, records, tags, validate
-from survey.bibfile import (Block, BibFile, BlockReader, decode_bytes, empty_file_issue, parse_segment, segments,
+from survey import bibfile, corpus_patch, crossref, latex, records, tags, validate
+from survey.bibfile import (BibFile, Block, BlockReader, decode_bytes, empty_file_issue, parse_segment, segments,
                             split_into_parts)
+from survey.corpus_patch import CorpusIndex, FileOutline
 from survey.issues import Issue
-from survey.records import (REVIEW_FIELDS, entry_record, entry_row, parse_piece, record_holds,
-                            segment_digest)
+from survey.records import REVIEW_FIELDS, entry_record, entry_row, parse_piece, placed_row, record_holds, segment_digest
 from survey.tags import MISSING, Vocabulary
 
 log = logging.getLogger(__name__)
@@ -53,12 +57,13 @@ log = logging.getLogger(__name__)
 # Below this many characters a file is parsed in-process: on two free cores, two processes
 # break even at about 2 MB (1,000 entries with abstracts); with the cores busy they never do.
 PARALLEL_MIN_CHARS = 2_000_000
-SCHEMA = 2  # bump when the table's columns or meaning change, to invalidate caches
+SCHEMA = 3  # bump when the table's columns or meaning change, to invalidate caches
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The bundled corpus is bib/ in a checkout; a wheel installs the same files as survey/bib/ (pyproject.toml).
 _INSTALLED_BIB = Path(__file__).resolve().parent / "bib"
 BUNDLED_BIB = _INSTALLED_BIB if _INSTALLED_BIB.is_dir() else REPO_ROOT / "bib"
 VOCABULARY_NAME = "tags.toml"
+PATCH_CACHED_AFTER = 64  # segments parsed by a patch (see _patched)
 
 COLUMNS = ["key", "entry_type", "title", "authors", "year", "month", "venue", "location", "doi", "url",
            "abstract", "tags", "free_tags", "tagset", "references",
@@ -136,8 +141,11 @@ def load_corpus(paths: list[Path] | None = None, use_cache: bool = True) -> Corp
     for p, sha in zip(paths, shas):
         digest.update(str(p.resolve()).encode() + sha.encode())
     cache_file = cache_dir() / f"corpus-{_key(*(p.resolve() for p in paths))}-{digest.hexdigest()[:32]}.pkl"
+    context = (_code_digest(), hashlib.sha256(vocabulary_bytes).hexdigest(), datetime.date.today().year + 1)
     if use_cache and (cached := _read_cache(cache_file)) is not None:
-        return cached
+        return cached[1]
+    if use_cache and (patched := _patched(cache_file, paths, contents, shas, context, vocabulary)) is not None:
+        return patched
     with _no_gc():
         journals = [_Journal.open(p) if use_cache else _Journal(None) for p in paths]
         parsed, strings = [], {}
@@ -149,10 +157,31 @@ def load_corpus(paths: list[Path] | None = None, use_cache: bool = True) -> Corp
         corpus = build_corpus([b for b, _ in parsed], vocabulary, shas, [r for _, rows in parsed for r in rows],
                               checks=checks)
     if use_cache:
-        parsed_anew = [journal.save() for journal in journals]
-        if not any(parsed_anew):  # loaded before as it is now: worth the whole-corpus cache
-            _write_cache(cache_file, corpus)
+        index = corpus_patch.index_of(corpus, [j.outline for j in journals], checks.counts, context)
+        # the first load of files a patch can start from keeps only the whole-corpus cache; the segment
+        # caches begin with the first load that a patch could not do
+        first = index is not None and all(journal.stored == 0 for journal in journals)
+        parsed_anew = [len(journal.fresh) if first else journal.save() for journal in journals]
+        if index is not None or not any(parsed_anew):  # a base for patches, or loaded before as it is now
+            _write_cache(cache_file, corpus, index)
     return corpus
+
+
+def _patched(cache_file: Path, paths: list[Path], contents: list[bytes], shas: list[str], context: tuple,
+             vocabulary: Vocabulary) -> Corpus | None:
+    """The corpus patched onto the cached version of the same files (see ``corpus_patch``), or None.
+    A patch that parsed many segments is cached, so that patches stay small."""
+    for base_file in _siblings(cache_file):
+        if (cached := _read_cache(base_file, need_index=True)) is None:
+            continue
+        with _no_gc():
+            result = corpus_patch.patched(cached[1], cached[0], paths, contents, shas, context, vocabulary)
+        if result is not None:
+            corpus, index, parsed = result
+            if parsed > PATCH_CACHED_AFTER:
+                _write_cache(cache_file, corpus, index)
+            return corpus
+    return None
 
 
 def read_rows(path: Path, data: bytes, strings: dict[str, str] | None = None,
@@ -174,6 +203,7 @@ def read_rows(path: Path, data: bytes, strings: dict[str, str] | None = None,
             log.warning("%s: parallel parse failed (%s); parsing in one process", path, err)
     bib, rows = _assemble(Path(path), text, strings, journal)
     bib.issues[:0] = decoded.issues
+    journal.outline.decoded = len(decoded.issues)
     bib.encoding = decoded.encoding
     return bib, rows
 
@@ -203,19 +233,23 @@ def _assemble(path: Path, text: str, strings: dict[str, str], journal: _Journal)
         if record is None:
             record = [[tuple(block), None] for block in parse_segment(segment)]
             journal.put(digest, record)
+        rows_before, issues_before, plain = len(rows), len(bib.issues), True
         for index, item in enumerate(record):
             block = Block._make(item[0])
             if block.kind != "entry":
+                plain = plain and block.kind == "comment"
                 reader.add(block, shift)
             elif reader.accepts(block, shift):
                 if _read_again(item, index, segment, bib.strings, source):
                     journal.put(digest, record)
                 _, row, issues, (start, length), _ = item[1]
-                rows.append(_placed_row(row, source, shift + block.line + 1, segment[start:start + length]))
+                rows.append(placed_row(row, source, shift + block.line + 1, segment[start:start + length]))
                 journal.slots[id(rows[-1])] = rows[-1], digest, item[1]
                 if issues:
                     bib.issues += [Issue("warning", "undefined-macro", source, shift + line + 1, block.key, name,
                                          message) for line, name, message in issues]
+        found = len(bib.issues) - issues_before
+        journal.outline.add(digest, shift, len(rows) - rows_before, found, plain and not found)
     return bib, rows
 
 
@@ -229,13 +263,6 @@ def _read_again(item: list, index: int, segment: str, strings: dict[str, str], s
     full = block if block.raw else parse_segment(segment)[index]  # a cached entry keeps no fields
     item[:] = [tuple(full._replace(fields=(), raw="")), entry_record(full, segment, strings, source)]
     return True
-
-
-def _placed_row(row: dict, source: str, line: int, raw: str) -> dict:
-    """A cached row (one per segment text) for this file and line: a copy, as rows are changed later."""
-    row = dict(row)
-    row["file"], row["line"], row["raw"] = source, line, raw
-    return row
 
 
 @contextlib.contextmanager
@@ -324,11 +351,16 @@ def cache_dir() -> Path:
     return Path(base) / "survey-explorer"
 
 
-def _read_cache(path: Path) -> Corpus | None:
+def _read_cache(path: Path, need_index: bool = False) -> tuple[CorpusIndex | None, Corpus] | None:
+    """A whole-corpus cache: its index (what a patch needs, or None), then the corpus itself;
+    None if it is not there, unreadable, or (``need_index``) no patch can start from it."""
     try:
         with open(path, "rb") as f, _no_gc():
+            index = pickle.load(f)
+            if need_index and not isinstance(index, CorpusIndex):
+                return None
             corpus = pickle.load(f)
-        return corpus if isinstance(corpus, Corpus) else None
+        return (index, corpus) if isinstance(corpus, Corpus) else None
     except FileNotFoundError:
         return None
     except Exception as err:  # a stale or truncated cache only costs a rebuild
@@ -336,9 +368,16 @@ def _read_cache(path: Path) -> Corpus | None:
         return None
 
 
-def _write_cache(path: Path, corpus: Corpus) -> None:
-    _write_file(path, pickle.dumps(corpus, protocol=pickle.HIGHEST_PROTOCOL))
+def _write_cache(path: Path, corpus: Corpus, index: CorpusIndex | None) -> None:
+    _write_file(path, pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
+                + pickle.dumps(corpus, protocol=pickle.HIGHEST_PROTOCOL))
     _remove_siblings(path)
+
+
+def _siblings(path: Path) -> list[Path]:
+    """The caches of other versions of what ``path`` caches (``NAME-KEY-VERSION.ext``)."""
+    kind, key, _ = path.stem.split("-")
+    return [other for other in path.parent.glob(f"{kind}-{key}-*{path.suffix}") if other != path]
 
 
 def _key(*parts: object) -> str:
@@ -348,11 +387,9 @@ def _key(*parts: object) -> str:
 def _remove_siblings(path: Path) -> None:
     """Remove the caches of other versions of what ``path`` caches (``NAME-KEY-VERSION.ext``):
     only the latest is read again, and a whole-corpus pickle per edit would fill the disk."""
-    kind, key, _ = path.stem.split("-")
-    for other in path.parent.glob(f"{kind}-{key}-*{path.suffix}"):
-        if other != path:
-            with contextlib.suppress(OSError):
-                other.unlink()
+    for other in _siblings(path):
+        with contextlib.suppress(OSError):
+            other.unlink()
 
 
 def _write_file(path: Path, data: bytes, append: bool = False) -> None:
@@ -383,7 +420,7 @@ def _code_digest() -> str:
     neither an upgrade nor an edit of the code is served rows made by an older one."""
     digest = hashlib.sha256(f"{sys.version_info[:2]} marshal{marshal.version} bibtexparser{bibtexparser.__version__} "
                             f"pylatexenc{pylatexenc.__version__}".encode())
-    for module in (bibfile, crossref, latex, records, tags, validate, sys.modules[Issue.__module__],
+    for module in (bibfile, corpus_patch, crossref, latex, records, tags, validate, sys.modules[Issue.__module__],
                    sys.modules[__name__]):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:32]
@@ -398,6 +435,7 @@ class _EntryChecks:
     def __init__(self, vocabulary: Vocabulary, vocabulary_bytes: bytes, journals: list[_Journal]):
         self.vocabulary, self.journals = vocabulary, journals
         self.vocabulary_digest = hashlib.sha256(vocabulary_bytes).hexdigest()
+        self.counts: list[int] = []  # each row's own issues, in the table's order
 
     def validate_table(self, table: pd.DataFrame, rows: list[dict]) -> list[Issue]:
         """``rows``: the table's rows, in its order."""
@@ -412,12 +450,14 @@ class _EntryChecks:
             if same is row and entry[4] and entry[4][0] == context:
                 issues += [Issue(severity, code, view.file, view.line, view.key, name, message)
                            for severity, code, name, message in entry[4][1]]
+                self.counts.append(len(entry[4][1]))
                 continue
             found = validate.entry_issues(view, self.vocabulary, last_year)
             if same is row:
                 entry[4] = (context, tuple((i.severity, i.code, i.field, i.message) for i in found))
                 journal.changed(digest)
             issues += found
+            self.counts.append(len(found))
         # the checks across entries, in validate_table's order
         issues += validate._duplicate_dois(table[table["doi"] != ""])
         issues += validate.near_duplicate_titles(table)
@@ -438,6 +478,7 @@ class _Journal:
         self.fresh: dict[bytes, list] = {}  # parsed, or read again, in this load
         self.live: set[bytes] = set()  # the segments of the file as it is now
         self.slots: dict[int, tuple[dict, bytes, list]] = {}  # id(row) -> (row, digest, its entry record)
+        self.outline = FileOutline()  # of the file as this load read it
 
     @classmethod
     def open(cls, source: Path) -> _Journal:

@@ -156,6 +156,13 @@ def entry_record(block: Block, segment: str, strings: dict[str, str], source: st
     return [lookups, row, issues, (segment.find(block.raw), len(block.raw)), None]
 
 
+def placed_row(row: dict, source: str, line: int, raw: str) -> dict:
+    """A cached row (one per segment text) for this file and line: a copy, as rows are changed later."""
+    row = dict(row)
+    row["file"], row["line"], row["raw"] = source, line, raw
+    return row
+
+
 def record_holds(record: list, strings: dict[str, str]) -> bool:
     return all(strings.get(name) == value for name, value in record[0])
 

@@ -7,7 +7,7 @@ with an abstract and tags) it measures:
               parse_string of the same text (the anchor)
   cold 1proc  the same in one process (SURVEY_PARSE_WORKERS=1)
   warm load   the same file again, from the whole-corpus cache
-  reload      the file with one entry changed, from the segment cache (only that entry is parsed)
+  reload      the file with one entry changed, patched onto the whole-corpus cache (only that entry is parsed)
   validate    validate_table alone, and its share of the reload
   add 100     survey add of 100 new entries (lock, reload, duplicate check, atomic write)
   write       one atomic write of the whole file

@@ -1,0 +1,171 @@
+"""A reload of changed files patched onto the whole-corpus cache (survey/corpus_patch.py): it equals
+a full parse on every edit, generated or chosen, parses only the new segments, and gives way to a
+full load where a patch could be wrong (a @string, a repeated key, a crossref, another vocabulary)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from survey import bibfile
+from survey import corpus as corpus_mod
+from survey import corpus_patch
+from tests.conftest import entry
+from tests.test_load_cache import VOCABULARY, assert_same_corpus
+from tests.test_property_corpus import corpora
+
+
+def plain_library(n: int = 40) -> str:
+    """Entries only, some using a macro defined at the top, with tags outside the vocabulary
+    (warnings of their own), two near-duplicate titles and a shared DOI (checks across entries)."""
+    blocks = ['@string{MIA = "Medical Image Analysis"}\n']
+    for i in range(n):
+        blocks.append(entry(f"K{i:03d}", f"Paper number {i} on lesion synthesis", 2000 + i % 20,
+                            "10.1/shared" if i in (5, 6) else f"10.1/k.{i}", journal="MIA" if i % 3 == 0 else "{TMI}",
+                            keywords="{method:GAN, modality:XR}" if i % 4 == 0 else "{method:DDPM, modality:CT}"))
+    return "\n".join(blocks)
+
+
+@pytest.fixture
+def library(tmp_path, monkeypatch):
+    """A plain library loaded once (which caches it), and the outcome of each later patch:
+    None where it gave way to a full load, else how many segments it parsed."""
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "tags.toml").write_text(VOCABULARY)
+    path = tmp_path / "lib.bib"
+    path.write_text(plain_library())
+    corpus_mod.load_corpus([path])
+    outcomes = []
+    real = corpus_patch.patched
+
+    def spy(*args):
+        result = real(*args)
+        outcomes.append(None if result is None else result[2])
+        return result
+
+    monkeypatch.setattr(corpus_patch, "patched", spy)
+    return path, outcomes
+
+
+def reload(path, outcomes, text: str, paths=None):
+    """Write ``text``, reload; check against a full parse; the patch's outcome."""
+    path.write_text(text)
+    outcomes.clear()
+    got = corpus_mod.load_corpus(paths or [path])
+    assert_same_corpus(got, corpus_mod.load_corpus(paths or [path], use_cache=False))
+    return outcomes[0] if outcomes else "not tried"
+
+
+def test_edits_of_entries_are_patched_and_parse_only_what_is_new(library, monkeypatch):
+    path, outcomes = library
+    parsed = []
+    real = corpus_mod.parse_segment
+    monkeypatch.setattr(corpus_mod, "parse_segment", lambda segment: parsed.append(segment) or real(segment))
+    text = path.read_text()
+    path.write_text(text.replace("Paper number 7 ", "Paper number 7, edited, "))
+    corpus_mod.load_corpus([path])
+    assert outcomes == [1] and not parsed  # the segment cache was not read: the patch parsed the one segment
+    assert reload(path, outcomes, text.replace("Paper number 7 ", "Paper number 7, edited, ")) == 1
+    # lines move after an entry that grew; an entry added at the end uses the macro
+    grown = text.replace("Paper number 3 on", "Paper number 3\n  over\n  three lines, on")
+    assert reload(path, outcomes, grown + "\n" + entry("New", "A new paper", journal="MIA")) == 3
+    # the same title twice: a near-duplicate found across entries, with the other's line
+    twin = text.replace("Paper number 9 on", "Paper number 8 on")
+    assert reload(path, outcomes, twin) == 1
+    assert any(i.code == "near-duplicate-title" for i in corpus_mod.load_corpus([path]).issues)
+    segments = [s for _, _, s in bibfile.segments(text)]
+    moved = segments[:1] + segments[30:] + segments[1:30]  # entries moved, none changed
+    assert reload(path, outcomes, "".join(moved)) in (0, 1, 2)  # the old last entry (no trailing blank line)
+    removed = segments[:10] + segments[12:]
+    assert reload(path, outcomes, "".join(removed)) in (0, 1)
+    assert {"K009", "K010"} - set(corpus_mod.load_corpus([path]).table["key"]) == {"K009", "K010"}
+
+
+@pytest.mark.parametrize("edit, why", [
+    (lambda t: t.replace('"Medical Image Analysis"', '"Med. Image Anal."'), "a @string changed"),
+    (lambda t: t + "\n" + entry("K001", "The same key again"), "a repeated key"),
+    (lambda t: t + "\n" + entry("Child", "A part", crossref="{K002}"), "a crossref"),
+    (lambda t: t + "\n@comment{x}\n@string{NEW = {n}}\n", "a new @string"),
+    (lambda t: t + "\n" + entry("Undef", "Undefined", journal="NOSUCH"), "an undefined macro"),
+    (lambda t: t + "\n@article{Broken,\n  title = {never closed,\n", "an unparsable block"),
+    (lambda t: t.replace("@string", '@article{First, title={Before the macro}, journal=MIA}\n@string'),
+     "an entry before the @string now"),
+])
+def test_what_could_change_other_entries_gives_way_to_a_full_load(library, edit, why):
+    path, outcomes = library
+    assert reload(path, outcomes, edit(path.read_text())) is None, why
+
+
+def test_another_vocabulary_or_file_set_is_a_full_load(library, tmp_path):
+    path, outcomes = library
+    (tmp_path / "tags.toml").write_text(VOCABULARY.replace('"CT", ', ""))
+    assert reload(path, outcomes, path.read_text().replace("Paper number 7 ", "Paper 7 ")) is None
+    other = tmp_path / "other.bib"
+    other.write_text(entry("Other", "In another file"))
+    assert reload(path, outcomes, path.read_text(), paths=[path, other]) == "not tried"  # no cache of that set
+
+
+def test_a_patch_of_many_segments_becomes_the_cache(library):
+    path, outcomes = library
+    text = path.read_text()
+    many = text + "\n".join(entry(f"N{i}", f"New paper {i}") for i in range(corpus_mod.PATCH_CACHED_AFTER + 1))
+    assert reload(path, outcomes, many) == corpus_mod.PATCH_CACHED_AFTER + 1
+    assert reload(path, outcomes, many + "\n" + entry("One", "One more")) == 2  # from that cache
+
+
+def test_a_second_file_patched_beside_an_unchanged_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    first, second = tmp_path / "a.bib", tmp_path / "b.bib"
+    first.write_text('@string{TMI = "IEEE TMI"}\n' + entry("A1", "First file", journal="TMI"))
+    second.write_text(plain_library(11).replace("@string", "@comment"))  # MIA undefined there: not plain
+    corpus_mod.load_corpus([first, second])
+    outcomes = []
+    real = corpus_patch.patched
+    monkeypatch.setattr(corpus_patch, "patched", lambda *a: outcomes.append(r := real(*a)) or r)
+    second.write_text(second.read_text() + "\n" + entry("B1", "Uses the first file's macro", journal="TMI"))
+    got = corpus_mod.load_corpus([first, second])
+    assert outcomes[0] is not None
+    assert_same_corpus(got, corpus_mod.load_corpus([first, second], use_cache=False))
+    assert got.table.set_index("key")["venue"]["B1"] == "IEEE TMI"
+
+
+EDITS = st.sampled_from(["delete", "repeat", "swap", "insert text", "insert newline", "add generated"])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=st.one_of(corpora(), st.integers(2, 12).map(lambda n: plain_library(n))),
+       extra=corpora(), edits=st.lists(st.tuples(EDITS, st.integers(0, 10**6), st.integers(0, 10**6)),
+                                       min_size=1, max_size=4))
+def test_a_reload_after_any_edit_equals_a_full_parse(tmp_path_factory, base, extra, edits):
+    """Generated corpora (odd fields, repeated keys, crossrefs) and plain ones, cut into segments and
+    edited at random: whatever the patch decides, the load equals a full parse."""
+    folder = tmp_path_factory.mktemp("patch")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SURVEY_CACHE_DIR", str(folder / "cache"))
+        (folder / "tags.toml").write_text(VOCABULARY)
+        path = folder / "lib.bib"
+        text = base if isinstance(base, str) else base.text
+        path.write_text(text)
+        corpus_mod.load_corpus([path])
+        parts = [s for _, _, s in bibfile.segments(text)] or [""]
+        others = [s for _, _, s in bibfile.segments(extra.text)] or ["@misc{X, title={x}}\n"]
+        for kind, a, b in edits:
+            i, j = a % len(parts), b % len(parts)
+            if kind == "delete" and len(parts) > 1:
+                del parts[i]
+            elif kind == "repeat":
+                parts.insert(j, parts[i])
+            elif kind == "swap":
+                parts[i], parts[j] = parts[j], parts[i]
+            elif kind in ("insert text", "insert newline"):
+                at = b % (len(parts[i]) + 1)
+                parts[i] = parts[i][:at] + ("x" if kind == "insert text" else "\n") + parts[i][at:]
+            else:
+                parts.insert(j, others[a % len(others)])
+        path.write_text("".join(parts))
+        outcomes = []
+        real = corpus_patch.patched
+        mp.setattr(corpus_patch, "patched", lambda *a: outcomes.append(r := real(*a)) or r)
+        assert_same_corpus(corpus_mod.load_corpus([path]), corpus_mod.load_corpus([path], use_cache=False))
+        event("patched" if outcomes and outcomes[0] else "full load" if outcomes else "no patch tried")
