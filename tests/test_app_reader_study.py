@@ -6,7 +6,6 @@ import base64
 import json
 import shutil
 
-import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -32,19 +31,6 @@ def driver(tmp_path_factory):
     browser = chrome(tmp_path_factory.mktemp("reader-study-downloads"))
     yield browser
     browser.quit()
-
-
-@pytest.fixture
-def study(tmp_path, monkeypatch):
-    """Six patches (three real, three generated) in tmp_path, found by the app through the environment."""
-    rng = np.random.default_rng(1)
-    items = [(rng.random((12, 12)), "real" if i < 3 else "generated", ("benign", "malignant")[i % 2])
-             for i in range(6)]
-    rs.write_study(tmp_path / "run" / "reader_study", "Tiny phantom study", "phantom", "Made for a test.",
-                   ["benign", "malignant"], items)
-    monkeypatch.setenv("SURVEY_READER_STUDIES", str(tmp_path / "run"))
-    monkeypatch.setenv("SURVEY_READER_STUDY_DIR", str(tmp_path / "answers"))
-    return rs.load_study(tmp_path / "run" / "reader_study")
 
 
 def shown_item(d, study) -> str:
