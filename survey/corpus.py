@@ -144,7 +144,8 @@ def load_corpus(paths: list[Path] | None = None, use_cache: bool = True) -> Corp
     context = (_code_digest(), hashlib.sha256(vocabulary_bytes).hexdigest(), datetime.date.today().year + 1)
     if use_cache and (cached := _read_cache(cache_file)) is not None:
         return cached[1]
-    if use_cache and (patched := _patched(cache_file, paths, contents, shas, context, vocabulary)) is not None:
+    bases = _siblings(cache_file) if use_cache else []
+    if bases and (patched := _patched(bases, paths, contents, shas, context, vocabulary, cache_file)) is not None:
         return patched
     with _no_gc():
         journals = [_Journal.open(p) if use_cache else _Journal(None) for p in paths]
@@ -160,18 +161,18 @@ def load_corpus(paths: list[Path] | None = None, use_cache: bool = True) -> Corp
         index = corpus_patch.index_of(corpus, [j.outline for j in journals], checks.counts, context)
         # the first load of files a patch can start from keeps only the whole-corpus cache; the segment
         # caches begin with the first load that a patch could not do
-        first = index is not None and all(journal.stored == 0 for journal in journals)
+        first = index is not None and not bases
         parsed_anew = [len(journal.fresh) if first else journal.save() for journal in journals]
         if index is not None or not any(parsed_anew):  # a base for patches, or loaded before as it is now
             _write_cache(cache_file, corpus, index)
     return corpus
 
 
-def _patched(cache_file: Path, paths: list[Path], contents: list[bytes], shas: list[str], context: tuple,
-             vocabulary: Vocabulary) -> Corpus | None:
-    """The corpus patched onto the cached version of the same files (see ``corpus_patch``), or None.
-    A patch that parsed many segments is cached, so that patches stay small."""
-    for base_file in _siblings(cache_file):
+def _patched(bases: list[Path], paths: list[Path], contents: list[bytes], shas: list[str], context: tuple,
+             vocabulary: Vocabulary, cache_file: Path) -> Corpus | None:
+    """The corpus patched onto a cached version of the same files (``bases``; see ``corpus_patch``), or
+    None. A patch that parsed many segments is cached as ``cache_file``, so that patches stay small."""
+    for base_file in bases:
         if (cached := _read_cache(base_file, need_index=True)) is None:
             continue
         with _no_gc():

@@ -100,6 +100,22 @@ def test_what_could_change_other_entries_gives_way_to_a_full_load(library, edit,
     assert reload(path, outcomes, edit(path.read_text())) is None, why
 
 
+def test_after_a_load_a_patch_could_not_do_the_segment_cache_serves(library, monkeypatch):
+    """The first load kept only the whole-corpus cache; a @string edited (no patch) starts the segment
+    cache, so that the next such edit reads again only the entries that use the macro."""
+    path, outcomes = library
+    parsed = []
+    real = corpus_mod.parse_segment
+    monkeypatch.setattr(corpus_mod, "parse_segment", lambda segment: parsed.append(segment) or real(segment))
+    text = path.read_text()
+    assert reload(path, outcomes, text.replace('"Medical Image Analysis"', '"Med. Image Anal."')) is None
+    parsed.clear()
+    path.write_text(text.replace('"Medical Image Analysis"', '"MedIA"'))
+    corpus_mod.load_corpus([path])
+    users = len(range(0, 40, 3))  # plain_library's entries that use MIA, read again; the other 26 are not
+    assert len(parsed) == 1 + users
+
+
 def test_another_vocabulary_or_file_set_is_a_full_load(library, tmp_path):
     path, outcomes = library
     (tmp_path / "tags.toml").write_text(VOCABULARY.replace('"CT", ', ""))
