@@ -9,7 +9,7 @@ repeated key or an undefined macro changes what other entries read or report, an
 crossref, so then (and when the vocabulary, the year or a file's dialect changed) ``patched``
 gives None and the load reads the files as usual. The checks across entries (duplicates,
 near-duplicate titles, references) are always done anew: their messages name other entries'
-lines. A patch gives exactly what parsing everything gives (tests/test_load_cache.py).
+lines. A patch gives exactly what parsing everything gives (tests/test_load_patch.py).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class CorpusIndex:
     the checks across entries."""
     files: list[FileOutline]
     entry_issues: list[int]
-    context: tuple  # (vocabulary digest, last year) the rows' own issues were found with
+    context: tuple  # (code digest, vocabulary digest, last year) the rows' own issues were found with
     dialects: dict[str, str]
 
 
