@@ -92,6 +92,12 @@ def _t_interval(values: Iterable[float], method: str, extra_share: float) -> Int
     return Interval(mean, mean - half, mean + half, n, method)
 
 
+def per_seed(metrics: dict, value) -> list[float]:
+    """``value(seed_metrics)`` for each seed of ``metrics["per_seed"]``, a missing value as NaN (so that
+    no verdict is drawn without it: see ``interval``)."""
+    return [math.nan if (v := value(seed)) is None else float(v) for seed in metrics["per_seed"]]
+
+
 def paired(a: Sequence[float], b: Sequence[float]) -> Interval:
     """The interval of ``a - b`` seed by seed (both arms trained on the same seeds)."""
     if len(a) != len(b):

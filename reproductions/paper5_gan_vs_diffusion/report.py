@@ -5,7 +5,6 @@ the claims decided over the seeds with their rules and gates, and the figures.""
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +15,7 @@ from reproductions.metrics.segmentation import diagonal
 from reproductions.outcome import Claim, DataNote, Reported, Row
 from reproductions.paper5_gan_vs_diffusion.model import GENERATORS, Pairs, fid_images, sources
 from reproductions.run import Run
-from reproductions.verdict import Gate, Rule, all_converged, interval, stopped_early
+from reproductions.verdict import Gate, Rule, all_converged, interval, per_seed, stopped_early
 
 if TYPE_CHECKING:
     from reproductions.paper5_gan_vs_diffusion import Config
@@ -47,11 +46,6 @@ def metrics(config: Config, note: DataNote, train: Pairs, test: Pairs, per_seed:
         "memorisation": mean_of_trees(mem), "fid_images": fid_images(config) if config.fid else None,
         "per_seed": per_seed,
     }
-
-
-def per_seed(metrics: dict, value) -> list[float]:
-    """``value(seed_metrics)`` for each seed, a missing value as NaN (so no verdict is drawn without it)."""
-    return [math.nan if (v := value(seed)) is None else float(v) for seed in metrics["per_seed"]]
 
 
 # ---- rows ---------------------------------------------------------------------------------------

@@ -5,8 +5,6 @@ title names the data as synthetic)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from matplotlib.patches import Rectangle
 
@@ -16,7 +14,7 @@ from reproductions.outcome import Claim, DataNote, Reported, Row
 from reproductions.paper8_scene_graph_transformer.model import counts
 from reproductions.paper8_scene_graph_transformer.scenes import (BACKGROUND, COLOUR_NAMES, COLOURS, PREDICATES, SHAPES,
                                                                  SIZES, Scene)
-from reproductions.verdict import Gate, Rule, all_converged, interval, paired
+from reproductions.verdict import Gate, Rule, all_converged, interval, paired, per_seed
 
 SOURCE = "reported-results.md, Paper 8"
 CONTEXT = "context: different data set; not a like-for-like target"
@@ -54,15 +52,6 @@ def metrics(scenes, per_seed: list[dict], floors: dict, config) -> dict:
         fid = (mean_of_trees([{m: seed["fid"][m] for m in MODELS} for seed in per_seed])
                | {"VQ reconstructions": per_seed[0]["fid"]["VQ reconstructions"]} | floors)
     return {**mean, "fid": fid, "seeds": config.seeds, "counts": counts(scenes), "per_seed": per_seed}
-
-
-def per_seed(m: dict, value) -> list[float]:
-    """``value(seed_metrics)`` for each seed, a missing value as NaN (so no verdict is drawn without it)."""
-    out = []
-    for seed in m["per_seed"]:
-        v = value(seed)
-        out.append(math.nan if v is None else float(v))
-    return out
 
 
 # ---- gates --------------------------------------------------------------------------------------
