@@ -250,7 +250,7 @@ def _assemble(path: Path, text: str, strings: dict[str, str], journal: _Journal)
                     bib.issues += [Issue("warning", "undefined-macro", source, shift + line + 1, block.key, name,
                                          message) for line, name, message in issues]
         found = len(bib.issues) - issues_before
-        journal.outline.add(digest, shift, len(rows) - rows_before, found, plain and not found)
+        journal.outline.segments.append((digest, shift, len(rows) - rows_before, found, plain and not found))
     return bib, rows
 
 

@@ -32,20 +32,24 @@ _PARENT_FIELDS = ("crossref", "xdata")
 
 @dataclass
 class FileOutline:
-    """One file's segments in order, as the load that cached the corpus read them."""
-    digests: list[bytes] = field(default_factory=list)
-    shifts: list[int] = field(default_factory=list)  # first line, 0-based
-    rows: list[int] = field(default_factory=list)  # table rows it gave
-    issues: list[int] = field(default_factory=list)  # issues of its own (in the file's issues, in order)
-    plain: list[bool] = field(default_factory=list)
+    """One file's segments in order, as the load that cached the corpus read them: per segment
+    (digest, first line (0-based), table rows it gave, issues of its own, plain), one tuple each,
+    as a load appends them (a tenth of the cost of a list per column)."""
+    segments: list[tuple[bytes, int, int, int, bool]] = field(default_factory=list)
     decoded: int = 0  # decoding issues, which open the file's issues
 
-    def add(self, digest: bytes, shift: int, rows: int, issues: int, plain: bool) -> None:
-        self.digests.append(digest)
-        self.shifts.append(shift)
-        self.rows.append(rows)
-        self.issues.append(issues)
-        self.plain.append(plain)
+    def columns(self) -> tuple[tuple, tuple, tuple, tuple, tuple]:
+        """Digests, first lines, rows, issues and plain, each a tuple in the segments' order."""
+        return tuple(zip(*self.segments)) if self.segments else ((), (), (), (), ())
+
+    @property
+    def rows(self) -> int:
+        return sum(segment[2] for segment in self.segments)
+
+    @property
+    def issues(self) -> int:
+        """The file's own issues: decoding, then its segments'."""
+        return self.decoded + sum(segment[3] for segment in self.segments)
 
 
 @dataclass
@@ -62,8 +66,8 @@ class CorpusIndex:
 def index_of(corpus, outlines: list[FileOutline], entry_issues: list[int], context: tuple) -> CorpusIndex | None:
     """The index of a corpus just loaded, or None when no patch could start from it."""
     table = corpus.table
-    if (any(i.code == "duplicate-key" for i in corpus.issues) or sum(sum(o.rows) for o in outlines) != len(table)
-            or any(not o.digests or len(set(o.digests)) < len(o.digests) for o in outlines)
+    if (any(i.code == "duplicate-key" for i in corpus.issues) or sum(o.rows for o in outlines) != len(table)
+            or any(not o.segments or len({s[0] for s in o.segments}) < len(o.segments) for o in outlines)
             or any(name in f for f in table["fields"] for name in _PARENT_FIELDS)):
         return None
     dialects = dict(zip(table["file"], table["dialect"]))
@@ -100,7 +104,7 @@ def patched(base, index: CorpusIndex, paths: list[Path], contents: list[bytes], 
     patch, outlines, files = _Patch(len(base.table)), [], []
     row = position = 0  # where each file's rows and issues start in the base
     for info, outline, data, sha in zip(base.files, index.files, contents, shas):
-        count, own = sum(outline.rows), outline.decoded + sum(outline.issues)
+        count, own = outline.rows, outline.issues
         mine = base.issues[position:position + own]
         if sha == info.sha256:
             patch.keep(row, count, 0)
@@ -131,10 +135,11 @@ def _patch_file(patch: _Patch, info, outline: FileOutline, data: bytes, first_ro
             or not decoded.text.strip()):
         return None
     source = str(info.path)
-    rows_at = list(itertools.accumulate(outline.rows, initial=first_row))
-    issues_at = list(itertools.accumulate(outline.issues, initial=outline.decoded))
-    fixed_before = list(itertools.accumulate((not p for p in outline.plain), initial=0))
-    old = {digest: k for k, digest in enumerate(outline.digests)}
+    digests, shifts, rows_of, issues_of, plain = outline.columns()
+    rows_at = list(itertools.accumulate(rows_of, initial=first_row))
+    issues_at = list(itertools.accumulate(issues_of, initial=outline.decoded))
+    fixed_before = list(itertools.accumulate((not p for p in plain), initial=0))
+    old = {digest: k for k, digest in enumerate(digests)}
     new, fixed, first_macro_user = FileOutline(decoded=outline.decoded), [], None
     patch.bib_issues += own_issues[:outline.decoded]
     for number, (shift, _, segment) in enumerate(segments(decoded.text)):
@@ -149,18 +154,18 @@ def _patch_file(patch: _Patch, info, outline: FileOutline, data: bytes, first_ro
                 if row.pop("_macros") and first_macro_user is None:
                     first_macro_user = number
                 patch.add(row)
-            new.add(digest, shift, len(rows), 0, True)
+            new.segments.append((digest, shift, len(rows), 0, True))
             continue
-        moved = shift - outline.shifts[k]
-        if not outline.plain[k]:
+        moved = shift - shifts[k]
+        if not plain[k]:
             fixed.append((k, number))
             mine = own_issues[issues_at[k]:issues_at[k + 1]]
             patch.bib_issues += [dataclasses.replace(i, line=i.line + moved) for i in mine] if moved else mine
         elif fixed_before[k] != len(fixed):  # now after other @strings (and such) than before
             return None
-        patch.keep(rows_at[k], outline.rows[k], moved)
-        new.add(digest, shift, outline.rows[k], outline.issues[k], outline.plain[k])
-    if [k for k, _ in fixed] != [k for k, plain in enumerate(outline.plain) if not plain]:
+        patch.keep(rows_at[k], rows_of[k], moved)
+        new.segments.append((digest, shift, rows_of[k], issues_of[k], plain[k]))
+    if [k for k, _ in fixed] != [k for k, is_plain in enumerate(plain) if not is_plain]:
         return None  # a segment that is not plain went, or moved past another
     if first_macro_user is not None and fixed and fixed[-1][1] > first_macro_user:
         return None  # a new entry's macros were read with values defined after it
