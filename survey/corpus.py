@@ -10,10 +10,10 @@ the user's cache folder, both keyed also by the code that made them (``_code_dig
 - per corpus, the whole Corpus as one pickle, keyed by every file's bytes and the
   vocabulary's: an unchanged corpus loads from it. A load of changed files starts from it
   where it can (``corpus_patch``): it keeps the rows of the segments the files still hold and
-  parses only the new ones, without the segment cache. So the pickle is written by a load that
-  a patch can start from, unless a patch did the load (a patch of many segments is cached,
-  though), and by the second load of the same text (one that parsed nothing). The first load
-  of such files writes no segment cache: the pickle does its work until a patch cannot.
+  parses only the new ones, without the segment cache. The pickle is written by the second load
+  of the same text (one that parsed nothing) and by any later load that a patch can start from
+  but that no patch did: not by the first load (which may be a one-off, and pays for the segment
+  cache), nor by each patched edit (a patch of many segments is cached, though).
 A load from caches gives exactly what parsing everything gives (tests/test_load_cache.py).
 """
 
@@ -158,12 +158,12 @@ def load_corpus(paths: list[Path] | None = None, use_cache: bool = True) -> Corp
         corpus = build_corpus([b for b, _ in parsed], vocabulary, shas, [r for _, rows in parsed for r in rows],
                               checks=checks)
     if use_cache:
+        loaded_before = bool(bases) or any(journal.stored for journal in journals)
+        parsed_anew = [journal.save() for journal in journals]
+        # the same text loaded again, or files loaded again since they changed: worth the whole-corpus
+        # cache, and for the latter, the base of the patches to come (a first load may be a one-off)
         index = corpus_patch.index_of(corpus, [j.outline for j in journals], checks.counts, context)
-        # the first load of files a patch can start from keeps only the whole-corpus cache; the segment
-        # caches begin with the first load that a patch could not do
-        first = index is not None and not bases
-        parsed_anew = [len(journal.fresh) if first else journal.save() for journal in journals]
-        if index is not None or not any(parsed_anew):  # a base for patches, or loaded before as it is now
+        if not any(parsed_anew) or (loaded_before and index is not None):
             _write_cache(cache_file, corpus, index)
     return corpus
 

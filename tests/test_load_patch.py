@@ -39,6 +39,7 @@ def library(tmp_path, monkeypatch):
     path = tmp_path / "lib.bib"
     path.write_text(plain_library())
     corpus_mod.load_corpus([path])
+    corpus_mod.load_corpus([path])  # loaded again: now the base of patches
     outcomes = []
     real = corpus_patch.patched
 
@@ -85,6 +86,27 @@ def test_edits_of_entries_are_patched_and_parse_only_what_is_new(library, monkey
     assert {"K009", "K010"} - set(corpus_mod.load_corpus([path]).table["key"]) == {"K009", "K010"}
 
 
+def test_the_base_of_patches_is_written_by_a_second_load_not_the_first(tmp_path, monkeypatch):
+    """A first load (perhaps a one-off) pays for the segment cache alone; a load after an edit, which
+    the segment cache serves, writes the whole-corpus cache, and the next edit is patched onto it."""
+    monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "lib.bib"
+    path.write_text(plain_library())
+    pickles = lambda: list(corpus_mod.cache_dir().glob("corpus-*.pkl"))  # noqa: E731
+    corpus_mod.load_corpus([path])
+    assert not pickles() and list(corpus_mod.cache_dir().glob("segments-*.bin"))
+    outcomes = []
+    real = corpus_patch.patched
+    monkeypatch.setattr(corpus_patch, "patched", lambda *a: outcomes.append(r := real(*a)) or r)
+    text = path.read_text()
+    path.write_text(text.replace("Paper number 7 ", "Paper number 7, edited, "))
+    corpus_mod.load_corpus([path])
+    assert not outcomes and len(pickles()) == 1
+    path.write_text(text.replace("Paper number 8 ", "Paper number 8, edited, "))
+    assert_same_corpus(corpus_mod.load_corpus([path]), corpus_mod.load_corpus([path], use_cache=False))
+    assert outcomes and outcomes[0][2] == 2  # entries 7 (as it was) and 8
+
+
 @pytest.mark.parametrize("edit, why", [
     (lambda t: t.replace('"Medical Image Analysis"', '"Med. Image Anal."'), "a @string changed"),
     (lambda t: t + "\n" + entry("K001", "The same key again"), "a repeated key"),
@@ -100,9 +122,9 @@ def test_what_could_change_other_entries_gives_way_to_a_full_load(library, edit,
     assert reload(path, outcomes, edit(path.read_text())) is None, why
 
 
-def test_after_a_load_a_patch_could_not_do_the_segment_cache_serves(library, monkeypatch):
-    """The first load kept only the whole-corpus cache; a @string edited (no patch) starts the segment
-    cache, so that the next such edit reads again only the entries that use the macro."""
+def test_where_no_patch_can_do_the_segment_cache_serves(library, monkeypatch):
+    """A @string edited (no patch) is read through the segment cache, each time: only the entries that
+    use the macro are read again."""
     path, outcomes = library
     parsed = []
     real = corpus_mod.parse_segment
@@ -139,6 +161,7 @@ def test_a_second_file_patched_beside_an_unchanged_one(tmp_path, monkeypatch):
     first.write_text('@string{TMI = "IEEE TMI"}\n' + entry("A1", "First file", journal="TMI"))
     second.write_text(plain_library(11).replace("@string", "@comment"))  # MIA undefined there: not plain
     corpus_mod.load_corpus([first, second])
+    corpus_mod.load_corpus([first, second])
     outcomes = []
     real = corpus_patch.patched
     monkeypatch.setattr(corpus_patch, "patched", lambda *a: outcomes.append(r := real(*a)) or r)
@@ -166,6 +189,7 @@ def test_a_reload_after_any_edit_equals_a_full_parse(tmp_path_factory, base, ext
         path = folder / "lib.bib"
         text = base if isinstance(base, str) else base.text
         path.write_text(text)
+        corpus_mod.load_corpus([path])
         corpus_mod.load_corpus([path])
         parts = [s for _, _, s in bibfile.segments(text)] or [""]
         others = [s for _, _, s in bibfile.segments(extra.text)] or ["@misc{X, title={x}}\n"]
@@ -202,7 +226,8 @@ def test_edits_of_real_libraries_reload_as_a_full_parse_does(names, tmp_path, mo
         copies.append(tmp_path / name)
         copies[-1].write_bytes((REAL_BIB_DIR / name).read_bytes())
     corpus_mod.load_corpus(copies)
-    # a patch can start from the first load unless the files hold what makes patches wrong (a repeated key,
+    corpus_mod.load_corpus(copies)
+    # a patch can start from the second load unless the files hold what makes patches wrong (a repeated key,
     # a crossref; see survey/corpus_patch.py): then every edit below must be patched
     patchable = any(corpus_mod._read_cache(f, need_index=True) for f in corpus_mod.cache_dir().glob("corpus-*"))
     outcomes = []
