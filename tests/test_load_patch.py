@@ -32,44 +32,51 @@ def plain_library(n: int = 40) -> str:
 
 @pytest.fixture
 def library(tmp_path, monkeypatch):
-    """A plain library loaded once (which caches it), and the outcome of each later patch:
-    None where it gave way to a full load, else how many segments it parsed."""
+    """A plain library loaded twice (which caches it as the base of patches), and what each later
+    patch gives (``patch_results``)."""
     monkeypatch.setenv("SURVEY_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "tags.toml").write_text(VOCABULARY)
     path = tmp_path / "lib.bib"
     path.write_text(plain_library())
     corpus_mod.load_corpus([path])
     corpus_mod.load_corpus([path])  # loaded again: now the base of patches
-    outcomes = []
+    return path, patch_results(monkeypatch)
+
+
+def patch_results(monkeypatch) -> list:
+    """What each later call of ``corpus_patch.patched`` gives: None where it gave way to a full load,
+    else (corpus, index, how many segments it parsed)."""
+    results = []
     real = corpus_patch.patched
+    monkeypatch.setattr(corpus_patch, "patched", lambda *args: results.append(r := real(*args)) or r)
+    return results
 
-    def spy(*args):
-        result = real(*args)
-        outcomes.append(None if result is None else result[2])
-        return result
 
-    monkeypatch.setattr(corpus_patch, "patched", spy)
-    return path, outcomes
+def parsed_segments(monkeypatch) -> list[str]:
+    """The segments that a full load parses from now on (not those a patch parses itself)."""
+    parsed = []
+    real = corpus_mod.parse_segment
+    monkeypatch.setattr(corpus_mod, "parse_segment", lambda segment: parsed.append(segment) or real(segment))
+    return parsed
 
 
 def reload(path, outcomes, text: str, paths=None):
-    """Write ``text``, reload; check against a full parse; the patch's outcome."""
+    """Write ``text``, reload; check against a full parse; the patch's outcome: how many segments it
+    parsed, None where it gave way to a full load, "not tried" where there was no cache to patch."""
     path.write_text(text)
     outcomes.clear()
     got = corpus_mod.load_corpus(paths or [path])
     assert_same_corpus(got, corpus_mod.load_corpus(paths or [path], use_cache=False))
-    return outcomes[0] if outcomes else "not tried"
+    return (None if outcomes[0] is None else outcomes[0][2]) if outcomes else "not tried"
 
 
 def test_edits_of_entries_are_patched_and_parse_only_what_is_new(library, monkeypatch):
     path, outcomes = library
-    parsed = []
-    real = corpus_mod.parse_segment
-    monkeypatch.setattr(corpus_mod, "parse_segment", lambda segment: parsed.append(segment) or real(segment))
+    parsed = parsed_segments(monkeypatch)
     text = path.read_text()
     path.write_text(text.replace("Paper number 7 ", "Paper number 7, edited, "))
     corpus_mod.load_corpus([path])
-    assert outcomes == [1] and not parsed  # the segment cache was not read: the patch parsed the one segment
+    assert [r[2] for r in outcomes] == [1] and not parsed  # the segment cache unread: the patch parsed one segment
     assert reload(path, outcomes, text.replace("Paper number 7 ", "Paper number 7, edited, ")) == 1
     # lines move after an entry that grew; an entry added at the end uses the macro
     grown = text.replace("Paper number 3 on", "Paper number 3\n  over\n  three lines, on")
@@ -95,9 +102,7 @@ def test_the_base_of_patches_is_written_by_a_second_load_not_the_first(tmp_path,
     pickles = lambda: list(corpus_mod.cache_dir().glob("corpus-*.pkl"))  # noqa: E731
     corpus_mod.load_corpus([path])
     assert not pickles() and list(corpus_mod.cache_dir().glob("segments-*.bin"))
-    outcomes = []
-    real = corpus_patch.patched
-    monkeypatch.setattr(corpus_patch, "patched", lambda *a: outcomes.append(r := real(*a)) or r)
+    outcomes = patch_results(monkeypatch)
     text = path.read_text()
     path.write_text(text.replace("Paper number 7 ", "Paper number 7, edited, "))
     corpus_mod.load_corpus([path])
@@ -126,9 +131,7 @@ def test_where_no_patch_can_do_the_segment_cache_serves(library, monkeypatch):
     """A @string edited (no patch) is read through the segment cache, each time: only the entries that
     use the macro are read again."""
     path, outcomes = library
-    parsed = []
-    real = corpus_mod.parse_segment
-    monkeypatch.setattr(corpus_mod, "parse_segment", lambda segment: parsed.append(segment) or real(segment))
+    parsed = parsed_segments(monkeypatch)
     text = path.read_text()
     assert reload(path, outcomes, text.replace('"Medical Image Analysis"', '"Med. Image Anal."')) is None
     parsed.clear()
@@ -162,9 +165,7 @@ def test_a_second_file_patched_beside_an_unchanged_one(tmp_path, monkeypatch):
     second.write_text(plain_library(11).replace("@string", "@comment"))  # MIA undefined there: not plain
     corpus_mod.load_corpus([first, second])
     corpus_mod.load_corpus([first, second])
-    outcomes = []
-    real = corpus_patch.patched
-    monkeypatch.setattr(corpus_patch, "patched", lambda *a: outcomes.append(r := real(*a)) or r)
+    outcomes = patch_results(monkeypatch)
     second.write_text(second.read_text() + "\n" + entry("B1", "Uses the first file's macro", journal="TMI"))
     got = corpus_mod.load_corpus([first, second])
     assert outcomes[0] is not None
@@ -207,9 +208,7 @@ def test_a_reload_after_any_edit_equals_a_full_parse(tmp_path_factory, base, ext
             else:
                 parts.insert(j, others[a % len(others)])
         path.write_text("".join(parts))
-        outcomes = []
-        real = corpus_patch.patched
-        mp.setattr(corpus_patch, "patched", lambda *a: outcomes.append(r := real(*a)) or r)
+        outcomes = patch_results(mp)
         assert_same_corpus(corpus_mod.load_corpus([path]), corpus_mod.load_corpus([path], use_cache=False))
         event("patched" if outcomes and outcomes[0] else "full load" if outcomes else "no patch tried")
 
@@ -230,9 +229,7 @@ def test_edits_of_real_libraries_reload_as_a_full_parse_does(names, tmp_path, mo
     # a patch can start from the second load unless the files hold what makes patches wrong (a repeated key,
     # a crossref; see survey/corpus_patch.py): then every edit below must be patched
     patchable = any(corpus_mod._read_cache(f, need_index=True) for f in corpus_mod.cache_dir().glob("corpus-*"))
-    outcomes = []
-    real = corpus_patch.patched
-    monkeypatch.setattr(corpus_patch, "patched", lambda *a: outcomes.append(r := real(*a)) or r)
+    outcomes = patch_results(monkeypatch)
     decoded = bibfile.decode_bytes(copies[-1].read_bytes(), str(copies[-1]))
     parts = [s for _, _, s in bibfile.segments(decoded.text)]
     entries = [k for k, s in enumerate(parts) if s.lstrip().startswith("@") and "title" in s.lower()]
