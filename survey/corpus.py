@@ -50,6 +50,7 @@ from survey.bibfile import (BibFile, Block, BlockReader, decode_bytes, empty_fil
 from survey.corpus_patch import CorpusIndex, FileOutline
 from survey.issues import Issue
 from survey.records import REVIEW_FIELDS, entry_record, entry_row, parse_piece, placed_row, record_holds, segment_digest
+from survey.storage import new_file_mode
 from survey.tags import MISSING, Vocabulary
 
 log = logging.getLogger(__name__)
@@ -405,6 +406,7 @@ def _write_file(path: Path, data: bytes, append: bool = False) -> None:
                 f.write(data)
             return
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, new_file_mode())  # the umask's mode, as the user's other new files (mkstemp gives 0600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

@@ -5,6 +5,7 @@ vocabulary is never served stale, the fast entry reader reads as bibtexparser's 
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 
@@ -167,6 +168,21 @@ def test_the_cache_keeps_one_version_of_each_file_and_corpus(cached):
         corpus_mod.load_corpus([path])  # each version is loaded twice: a whole-corpus pickle each time
     folder = corpus_mod.cache_dir()
     assert len(list(folder.glob("corpus-*.pkl"))) == 1 and len(list(folder.glob("segments-*.bin"))) == 1
+
+
+def test_cache_files_get_the_mode_the_users_umask_gives(cached):
+    path, _ = cached
+    old = os.umask(0o027)
+    try:
+        corpus_mod.load_corpus([path])
+        path.write_text(library().replace("Paper 7 on", "Paper 7, edited, on"))
+        corpus_mod.load_corpus([path])  # the segment cache appended to
+        corpus_mod.load_corpus([path])  # the same text again: the whole-corpus cache
+    finally:
+        os.umask(old)
+    files = list(corpus_mod.cache_dir().glob("*-*"))
+    assert {f.name.split("-")[0] for f in files} == {"segments", "corpus"}
+    assert {oct(f.stat().st_mode & 0o777) for f in files} == {oct(0o640)}
 
 
 def test_a_changed_vocabulary_is_never_served_stale(cached, tmp_path):
