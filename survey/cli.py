@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def _user_errors(func):
             return func(*args, **kwargs)
         except (StorageError, UserError) as err:
             raise click.ClickException(str(err)) from err
+        except BrokenPipeError:  # the reader went away (`survey list | head`): no more to say, and no error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at the exit's flush
+            sys.exit(1)
         except OSError as err:
             where = f"{err.filename}: " if err.filename and str(err.filename) not in str(err) else ""
             raise click.ClickException(f"{where}{err.strerror or err}") from err

@@ -1,10 +1,14 @@
-"""The ``survey`` and ``reproduce`` commands, driven through click's runner."""
+"""The ``survey`` and ``reproduce`` commands, driven through click's runner (a real process where a pipe is tested)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -146,3 +150,18 @@ def test_reproduce_lists_the_ten_papers_and_refuses_to_fake_a_run(monkeypatch):
     monkeypatch.setattr(repro_cli, "default_registry", lambda: registry)
     result = CliRunner().invoke(reproduce, ["paper5"])
     assert result.exit_code == 2 and "UsmanAkbar2024BrainTumor" in result.output
+
+
+def test_a_reader_that_stops_early_ends_the_output_without_an_error(tmp_path):
+    """`survey list | head -1`: the pipe closes before the output ends; the command stops, saying nothing."""
+    bib = tmp_path / "many.bib"
+    bib.write_text("".join(entry(f"K{i:04d}", f"A paper with a title long enough to fill a pipe {i}")
+                           for i in range(3000)))
+    command = Path(sys.executable).with_name("survey")
+    reader = subprocess.Popen([str(command), "--bib", str(bib), "list"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env={**os.environ, "SURVEY_CACHE_DIR": str(tmp_path / "c")})
+    assert reader.stdout.readline()
+    reader.stdout.close()
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=120) == 1
+    assert stderr == "", stderr
