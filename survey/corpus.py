@@ -163,9 +163,10 @@ def load_corpus(paths: list[Path] | None = None, use_cache: bool = True) -> Corp
         parsed_anew = [journal.save() for journal in journals]
         # the same text loaded again, or files loaded again since they changed: worth the whole-corpus
         # cache, and for the latter, the base of the patches to come (a first load may be a one-off)
-        index = corpus_patch.index_of(corpus, [j.outline for j in journals], checks.counts, context)
-        if not any(parsed_anew) or (loaded_before and index is not None):
-            _write_cache(cache_file, corpus, index)
+        if not any(parsed_anew) or loaded_before:
+            index = corpus_patch.index_of(corpus, [j.outline for j in journals], checks.counts, context)
+            if not any(parsed_anew) or index is not None:
+                _write_cache(cache_file, corpus, index)
     return corpus
 
 
