@@ -155,7 +155,7 @@ def load_corpus(paths: list[Path] | None = None, use_cache: bool = True) -> Corp
         for p, data, journal in zip(paths, contents, journals):
             parsed.append(read_rows(p, data, strings, journal))
             strings = parsed[-1][0].strings
-        checks = _EntryChecks(vocabulary, vocabulary_bytes, journals) if use_cache else None
+        checks = _EntryChecks(vocabulary, context, journals) if use_cache else None
         corpus = build_corpus([b for b, _ in parsed], vocabulary, shas, [r for _, rows in parsed for r in rows],
                               checks=checks)
     if use_cache:
@@ -436,14 +436,15 @@ class _EntryChecks:
     the file's dialect and this year, which are kept with them. Rows that crossref changed, and
     the checks across entries (duplicates, near-duplicate titles, references), are done anew."""
 
-    def __init__(self, vocabulary: Vocabulary, vocabulary_bytes: bytes, journals: list[_Journal]):
+    def __init__(self, vocabulary: Vocabulary, context: tuple, journals: list[_Journal]):
+        """``context``: the load's (code digest, vocabulary digest, last year)."""
         self.vocabulary, self.journals = vocabulary, journals
-        self.vocabulary_digest = hashlib.sha256(vocabulary_bytes).hexdigest()
+        _, self.vocabulary_digest, self.last_year = context
         self.counts: list[int] = []  # each row's own issues, in the table's order
 
     def validate_table(self, table: pd.DataFrame, rows: list[dict]) -> list[Issue]:
         """``rows``: the table's rows, in its order."""
-        last_year = datetime.date.today().year + 1
+        last_year = self.last_year
         slots = {k: (journal, *slot) for journal in self.journals for k, slot in journal.slots.items()}
         columns = ["key", "entry_type", "file", "line", "year", "doi", "tags", "fields", "dialect"]
         issues: list[Issue] = []
@@ -462,11 +463,7 @@ class _EntryChecks:
                 journal.changed(digest)
             issues += found
             self.counts.append(len(found))
-        # the checks across entries, in validate_table's order
-        issues += validate._duplicate_dois(table[table["doi"] != ""])
-        issues += validate.near_duplicate_titles(table)
-        issues += validate._dangling_references(table)
-        return issues
+        return issues + validate.across_entries(table)
 
 
 class _Journal:

@@ -119,8 +119,7 @@ def patched(base, index: CorpusIndex, paths: list[Path], contents: list[bytes], 
         return None
     found, counts = _own_issues(base.issues, position, index.entry_issues, patch, vocabulary, context[-1],
                                 index.dialects)
-    across = (validate._duplicate_dois(table[table["doi"] != ""]) + validate.near_duplicate_titles(table)
-              + validate._dangling_references(table))
+    across = validate.across_entries(table)
     corpus = dataclasses.replace(base, table=table, files=files, issues=patch.bib_issues + found + across,
                                  vocabulary=vocabulary)
     return corpus, CorpusIndex(outlines, counts, context, index.dialects), patch.parsed
@@ -160,7 +159,7 @@ def _patch_file(patch: _Patch, info, outline: FileOutline, data: bytes, first_ro
         if not plain[k]:
             fixed.append((k, number))
             mine = own_issues[issues_at[k]:issues_at[k + 1]]
-            patch.bib_issues += [dataclasses.replace(i, line=i.line + moved) for i in mine] if moved else mine
+            patch.bib_issues += _moved(mine, moved)
         elif fixed_before[k] != len(fixed):  # now after other @strings (and such) than before
             return None
         patch.keep(rows_at[k], rows_of[k], moved)
@@ -211,9 +210,7 @@ def _own_issues(issues: list[Issue], start: int, counts: list[int], patch: _Patc
     found, own = [], []
     for at, moved in zip(patch.order, patch.moved):
         if at < patch.base_rows:
-            mine = issues[firsts[at]:firsts[at + 1]]
-            if moved:
-                mine = [dataclasses.replace(i, line=i.line + moved) for i in mine]
+            mine = _moved(issues[firsts[at]:firsts[at + 1]], moved)
         else:
             row = patch.new[at - patch.base_rows]
             view = validate.EntryView(*(row[c] for c in validate.EntryView._fields[:-1]), dialects[row["file"]])
@@ -221,3 +218,8 @@ def _own_issues(issues: list[Issue], start: int, counts: list[int], patch: _Patc
         found += mine
         own.append(len(mine))
     return found, own
+
+
+def _moved(issues: list[Issue], lines: int) -> list[Issue]:
+    """``issues`` of a segment or row that moved down ``lines`` lines (up, when negative)."""
+    return [dataclasses.replace(i, line=i.line + lines) for i in issues] if lines else issues

@@ -89,10 +89,13 @@ def validate_table(table: pd.DataFrame, vocabulary: Vocabulary) -> list[Issue]:
     columns = ["key", "entry_type", "file", "line", "year", "doi", "tags", "fields", "dialect"]
     for values in zip(*(table[c].tolist() for c in columns)):
         issues.extend(entry_issues(EntryView(*values), vocabulary, last_year))
-    issues.extend(_duplicate_dois(table[table["doi"] != ""]))
-    issues.extend(near_duplicate_titles(table))
-    issues.extend(_dangling_references(table))
-    return issues
+    return issues + across_entries(table)
+
+
+def across_entries(table: pd.DataFrame) -> list[Issue]:
+    """The checks that compare entries with each other: shared DOIs, near-duplicate titles, citations of
+    keys the corpus lacks. Their messages name the other entry's line, so they are never cached."""
+    return _duplicate_dois(table[table["doi"] != ""]) + near_duplicate_titles(table) + _dangling_references(table)
 
 
 class EntryView(NamedTuple):
