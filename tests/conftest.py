@@ -31,20 +31,14 @@ def driver():
 
 @pytest.fixture
 def study(tmp_path, monkeypatch):
-    """A tiny reader study: six patches (three real, three generated) in tmp_path, found by the app through
-    the environment, its answers kept in tmp_path too."""
-    import numpy as np
+    """A tiny reader study (``make_study``: six patches, three real, three generated) in tmp_path, found by
+    the app through the environment, its answers kept in tmp_path too."""
+    from tests.test_reader_study import make_study
 
-    from reproductions.common import reader_study as rs
-
-    rng = np.random.default_rng(1)
-    items = [(rng.random((12, 12)), "real" if i < 3 else "generated", ("benign", "malignant")[i % 2])
-             for i in range(6)]
-    rs.write_study(tmp_path / "run" / "reader_study", "Tiny phantom study", "phantom", "Made for a test.",
-                   ["benign", "malignant"], items)
+    found = make_study(tmp_path / "run" / "reader_study")
     monkeypatch.setenv("SURVEY_READER_STUDIES", str(tmp_path / "run"))
     monkeypatch.setenv("SURVEY_READER_STUDY_DIR", str(tmp_path / "answers"))
-    return rs.load_study(tmp_path / "run" / "reader_study")
+    return found
 
 
 @pytest.fixture

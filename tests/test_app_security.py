@@ -29,7 +29,6 @@ from app.cli import main as survey
 from tests.browser import LiveServer, browser_access, wait_for
 from tests.conftest import REPO, entry
 from tests.test_app_browser import JS_PLOT, JS_POINT
-from tests.test_reader_study import make_study
 
 TOKEN = "security-tests-token"
 LIMIT_MB = 0.05  # the servers here take uploads of up to about 52 kB
@@ -122,15 +121,6 @@ def exposed(tmp_path_factory):
     live = start(tmp_path_factory, host="0.0.0.0")
     yield live
     live.stop()
-
-
-@pytest.fixture
-def study(tmp_path, monkeypatch):
-    """A six-image reader study the servers find through the environment, and where answers go."""
-    found = make_study(tmp_path / "run" / "reader_study")
-    monkeypatch.setenv("SURVEY_READER_STUDIES", str(tmp_path / "run"))
-    monkeypatch.setenv("SURVEY_READER_STUDY_DIR", str(tmp_path / "answers"))
-    return found
 
 
 def one_line(response: requests.Response) -> str:
